@@ -1,0 +1,117 @@
+//! Reading a whole group snapshot and applying a plan, through the ports.
+//!
+//! A poll costs one Auto Scaling call, one EC2 call and one ELBv2 call per
+//! target group, however many instances the group has.
+
+use std::collections::BTreeMap;
+
+use crate::model::{GroupSnapshot, Instance, LaunchTemplateRef, Timestamp};
+use crate::planner::Action;
+use crate::ports::{
+    Decrement, GroupReader, GroupUpdate, GroupWriter, InstanceReader, PortResult,
+    TargetHealthReader,
+};
+
+/// The EC2 tag that carries an instance's (or image's) git revision.
+pub const REVISION_TAG: &str = "stepdeploy:revision";
+
+/// Joins Auto Scaling, EC2 and ELBv2 views of a group into one snapshot.
+///
+/// Target health is read for `target_group_arns` and intersected with the
+/// group's current members (a target group may list instances that left).
+pub async fn read_snapshot(
+    groups: &dyn GroupReader,
+    instances: &dyn InstanceReader,
+    targets: &dyn TargetHealthReader,
+    group_name: &str,
+    target_group_arns: &[String],
+    now: Timestamp,
+) -> PortResult<GroupSnapshot> {
+    let group = groups.describe_group(group_name).await?;
+    let ids: Vec<String> = group.instances.iter().map(|m| m.id.clone()).collect();
+    let ec2 = if ids.is_empty() {
+        Vec::new()
+    } else {
+        instances.describe_instances(&ids).await?
+    };
+    let ec2: BTreeMap<&str, _> = ec2.iter().map(|i| (i.id.as_str(), i)).collect();
+    let mut health: BTreeMap<String, BTreeMap<String, crate::model::TargetState>> = BTreeMap::new();
+    for arn in target_group_arns {
+        for target in targets.describe_target_health(arn).await? {
+            health
+                .entry(target.instance_id)
+                .or_default()
+                .insert(arn.clone(), target.state);
+        }
+    }
+    let members = group
+        .instances
+        .iter()
+        .map(|m| {
+            let details = ec2.get(m.id.as_str());
+            Instance {
+                id: m.id.clone(),
+                lifecycle: m.lifecycle.clone(),
+                asg_healthy: m.healthy,
+                target_health: health.remove(&m.id).unwrap_or_default(),
+                image_id: details.and_then(|d| d.image_id.clone()),
+                revision: details.and_then(|d| d.tags.get(REVISION_TAG).cloned()),
+                launch_template_version: m.launch_template_version.clone(),
+                launched_at: details.and_then(|d| d.launched_at),
+                availability_zone: m.availability_zone.clone(),
+                protected_from_scale_in: m.protected_from_scale_in,
+            }
+        })
+        .collect();
+    Ok(GroupSnapshot {
+        name: group.name,
+        min_size: group.min_size,
+        max_size: group.max_size,
+        desired_capacity: group.desired_capacity,
+        suspended_processes: group.suspended_processes,
+        launch_template: group.launch_template,
+        target_group_arns: group.target_group_arns,
+        instances: members,
+        taken_at: now,
+    })
+}
+
+/// Applies a plan's actions in order. Every action is absolute or checked
+/// against a fresh snapshot by the next step, so a retry converges.
+pub async fn apply(
+    actions: &[Action],
+    group_name: &str,
+    template: &LaunchTemplateRef,
+    writer: &dyn GroupWriter,
+) -> PortResult<()> {
+    for action in actions {
+        match action {
+            Action::SetLaunchTemplateVersion { version } => {
+                let update = GroupUpdate {
+                    launch_template: Some(template.at_version(version)),
+                    ..GroupUpdate::default()
+                };
+                writer.update_group(group_name, &update).await?;
+            }
+            Action::SetSizeBounds { min_size, max_size } => {
+                let update = GroupUpdate {
+                    min_size: Some(*min_size),
+                    max_size: Some(*max_size),
+                    ..GroupUpdate::default()
+                };
+                writer.update_group(group_name, &update).await?;
+            }
+            Action::Terminate { instance_ids } => {
+                for id in instance_ids {
+                    writer.terminate_instance(id, Decrement(true)).await?;
+                }
+            }
+            Action::SetDesiredCapacity { desired_capacity } => {
+                writer
+                    .set_desired_capacity(group_name, *desired_capacity)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

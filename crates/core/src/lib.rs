@@ -1,0 +1,10 @@
+//! stepdeploy's functional core: config, fleet model, pure planners and port
+//! traits. Nothing here links the AWS SDK; adapters live in `stepdeploy-aws`
+//! (real AWS, moto) and `stepdeploy-sim` (the simulated account).
+
+pub mod config;
+pub mod fabulaws;
+pub mod fleet;
+pub mod model;
+pub mod planner;
+pub mod ports;

@@ -1,0 +1,203 @@
+//! The fleet model: a point-in-time snapshot of one Auto Scaling group.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch (real or virtual).
+pub type Timestamp = i64;
+
+/// An Auto Scaling lifecycle state, spelled as AWS spells it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Lifecycle {
+    /// `Pending`, `Pending:Wait`, `Pending:Proceed`: booting.
+    Pending,
+    /// `InService`.
+    InService,
+    /// `Terminating*` and `Terminated`: on its way out.
+    Terminating,
+    /// `EnteringStandby`, `Standby`: kept by the group but out of service.
+    Standby,
+    /// `Detaching`, `Detached`: leaving the group.
+    Detaching,
+    /// Anything else (warm pools and future states): never counted as capacity.
+    Other(String),
+}
+
+impl From<String> for Lifecycle {
+    fn from(s: String) -> Self {
+        Lifecycle::parse(&s)
+    }
+}
+
+impl From<Lifecycle> for String {
+    fn from(l: Lifecycle) -> Self {
+        match l {
+            Lifecycle::Pending => "Pending".into(),
+            Lifecycle::InService => "InService".into(),
+            Lifecycle::Terminating => "Terminating".into(),
+            Lifecycle::Standby => "Standby".into(),
+            Lifecycle::Detaching => "Detaching".into(),
+            Lifecycle::Other(s) => s,
+        }
+    }
+}
+
+impl Lifecycle {
+    /// Maps an AWS `LifecycleState` string.
+    pub fn parse(s: &str) -> Lifecycle {
+        match s {
+            "Pending" | "Pending:Wait" | "Pending:Proceed" => Lifecycle::Pending,
+            "InService" => Lifecycle::InService,
+            "Terminating" | "Terminating:Wait" | "Terminating:Proceed" | "Terminated" => {
+                Lifecycle::Terminating
+            }
+            "EnteringStandby" | "Standby" => Lifecycle::Standby,
+            "Detaching" | "Detached" => Lifecycle::Detaching,
+            other => Lifecycle::Other(other.to_string()),
+        }
+    }
+
+    /// Booting or serving: the instances a rollout counts and replaces.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Lifecycle::Pending | Lifecycle::InService)
+    }
+}
+
+/// A target's state in one target group, as ELBv2 reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetState {
+    /// Registering, first checks not passed yet.
+    Initial,
+    /// Passing health checks.
+    Healthy,
+    /// Failing health checks.
+    Unhealthy,
+    /// Not in use (e.g. stopped, or the AZ is not enabled).
+    Unused,
+    /// Deregistering.
+    Draining,
+    /// Health checks disabled.
+    Unavailable,
+}
+
+impl TargetState {
+    /// Maps an ELBv2 `TargetHealthStateEnum` string.
+    pub fn parse(s: &str) -> Option<TargetState> {
+        Some(match s {
+            "initial" => TargetState::Initial,
+            "healthy" => TargetState::Healthy,
+            "unhealthy" | "unhealthy.draining" => TargetState::Unhealthy,
+            "unused" => TargetState::Unused,
+            "draining" => TargetState::Draining,
+            "unavailable" => TargetState::Unavailable,
+            _ => return None,
+        })
+    }
+}
+
+/// Which launch template (and version) a group or instance uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LaunchTemplateRef {
+    /// `lt-...`, when known.
+    pub id: Option<String>,
+    /// The template's name, when known.
+    pub name: Option<String>,
+    /// A number, `$Latest` or `$Default`.
+    pub version: Option<String>,
+}
+
+impl LaunchTemplateRef {
+    /// A reference from the config's `launch_template` string (`lt-...` is an id).
+    pub fn from_config(value: &str) -> LaunchTemplateRef {
+        if value.starts_with("lt-") {
+            LaunchTemplateRef {
+                id: Some(value.to_string()),
+                ..Default::default()
+            }
+        } else {
+            LaunchTemplateRef {
+                name: Some(value.to_string()),
+                ..Default::default()
+            }
+        }
+    }
+
+    /// The same template at another version.
+    pub fn at_version(&self, version: &str) -> LaunchTemplateRef {
+        LaunchTemplateRef {
+            version: Some(version.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
+/// One instance of the group, joined from Auto Scaling, EC2 and ELBv2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    /// `i-...`.
+    pub id: String,
+    /// Auto Scaling lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Auto Scaling's own health status (`Healthy` is true).
+    pub asg_healthy: bool,
+    /// State per target group ARN; a group it is not registered in is absent.
+    pub target_health: BTreeMap<String, TargetState>,
+    /// The AMI it runs.
+    pub image_id: Option<String>,
+    /// The `stepdeploy:revision` tag, when the image carried one.
+    pub revision: Option<String>,
+    /// Launch template version per Auto Scaling (unreliable on moto).
+    pub launch_template_version: Option<String>,
+    /// EC2 launch time.
+    pub launched_at: Option<Timestamp>,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Scale-in protection.
+    pub protected_from_scale_in: bool,
+}
+
+/// A group at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSnapshot {
+    /// Group name.
+    pub name: String,
+    /// Minimum size.
+    pub min_size: u32,
+    /// Maximum size.
+    pub max_size: u32,
+    /// Desired capacity.
+    pub desired_capacity: u32,
+    /// Suspended process names.
+    pub suspended_processes: Vec<String>,
+    /// The group's launch template.
+    pub launch_template: Option<LaunchTemplateRef>,
+    /// Target groups attached to the group.
+    pub target_group_arns: Vec<String>,
+    /// Every instance the group lists, in any state.
+    pub instances: Vec<Instance>,
+    /// When the snapshot was read.
+    pub taken_at: Timestamp,
+}
+
+/// The version a rollout drives the group to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The launch template version new instances get.
+    pub launch_template_version: String,
+    /// That version's AMI: what tells new instances from old on every backend.
+    pub image_id: String,
+}
+
+impl Target {
+    /// Whether `instance` runs this version.
+    ///
+    /// The AMI decides. The per-instance template version is not used: moto
+    /// reports every instance at the template's default version, and a
+    /// version that keeps the AMI ships no new code.
+    pub fn matches(&self, instance: &Instance) -> bool {
+        instance.image_id.as_deref() == Some(self.image_id.as_str())
+    }
+}

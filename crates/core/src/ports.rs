@@ -1,0 +1,455 @@
+//! Port traits: one small trait per AWS capability the workflows use.
+//!
+//! Each has two adapters: `Aws*` in `stepdeploy-aws` (the SDK) and `Sim*`
+//! in `stepdeploy-sim` (an in-memory account). Describe calls are batched by
+//! design: one call per poll, never one per instance.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{LaunchTemplateRef, Lifecycle, TargetState, Timestamp};
+
+/// What kind of failure a port call met; decides retries and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// Rate exceeded; safe to retry after a pause.
+    Throttled,
+    /// The named resource does not exist.
+    NotFound,
+    /// A create met an existing resource (e.g. the lock parameter).
+    AlreadyExists,
+    /// AWS rejected the request's values.
+    Invalid,
+    /// Not allowed by IAM.
+    AccessDenied,
+    /// Network, timeout or 5xx: may pass on retry.
+    Transient,
+    /// Anything else.
+    Other,
+}
+
+/// A failed AWS call, keeping the service's code and message.
+#[derive(Debug, thiserror::Error)]
+pub struct PortError {
+    /// Failure class.
+    pub kind: ErrorKind,
+    /// e.g. `autoscaling`.
+    pub service: &'static str,
+    /// e.g. `SetDesiredCapacity`.
+    pub operation: &'static str,
+    /// AWS error code, e.g. `Throttling`.
+    pub code: Option<String>,
+    /// AWS error message.
+    pub message: String,
+    /// AWS request id.
+    pub request_id: Option<String>,
+    /// The underlying SDK error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} failed", self.service, self.operation)?;
+        if let Some(code) = &self.code {
+            write!(f, " with {code}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl PortError {
+    /// A port error without an SDK source (the sim's, or a missing field).
+    pub fn new(
+        kind: ErrorKind,
+        service: &'static str,
+        operation: &'static str,
+        code: Option<&str>,
+        message: impl Into<String>,
+    ) -> PortError {
+        PortError {
+            kind,
+            service,
+            operation,
+            code: code.map(str::to_string),
+            message: message.into(),
+            request_id: None,
+            source: None,
+        }
+    }
+
+    /// Worth retrying as is.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Throttled | ErrorKind::Transient)
+    }
+}
+
+/// Port results.
+pub type PortResult<T> = Result<T, PortError>;
+
+/// An instance as Auto Scaling lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// `i-...`.
+    pub id: String,
+    /// Lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Auto Scaling health status is `Healthy`.
+    pub healthy: bool,
+    /// Launch template version, as reported.
+    pub launch_template_version: Option<String>,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Scale-in protection.
+    pub protected_from_scale_in: bool,
+}
+
+/// An Auto Scaling group as described.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupDescription {
+    /// Name.
+    pub name: String,
+    /// Minimum size.
+    pub min_size: u32,
+    /// Maximum size.
+    pub max_size: u32,
+    /// Desired capacity.
+    pub desired_capacity: u32,
+    /// Suspended processes.
+    pub suspended_processes: Vec<String>,
+    /// Launch template, if the group uses one.
+    pub launch_template: Option<LaunchTemplateRef>,
+    /// Attached target groups.
+    pub target_group_arns: Vec<String>,
+    /// Members.
+    pub instances: Vec<GroupMember>,
+}
+
+/// Reads an Auto Scaling group with its instances (one call).
+#[async_trait]
+pub trait GroupReader: Send + Sync {
+    /// The group, or `NotFound`.
+    async fn describe_group(&self, name: &str) -> PortResult<GroupDescription>;
+}
+
+/// A change of an Auto Scaling group's settings; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupUpdate {
+    /// Minimum size.
+    pub min_size: Option<u32>,
+    /// Maximum size.
+    pub max_size: Option<u32>,
+    /// Desired capacity.
+    pub desired_capacity: Option<u32>,
+    /// Launch template (and version).
+    pub launch_template: Option<LaunchTemplateRef>,
+}
+
+/// Whether terminating an instance also lowers desired capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decrement(pub bool);
+
+/// Changes Auto Scaling groups.
+#[async_trait]
+pub trait GroupWriter: Send + Sync {
+    /// UpdateAutoScalingGroup.
+    async fn update_group(&self, name: &str, update: &GroupUpdate) -> PortResult<()>;
+    /// SetDesiredCapacity, ignoring cooldowns.
+    async fn set_desired_capacity(&self, name: &str, desired: u32) -> PortResult<()>;
+    /// TerminateInstanceInAutoScalingGroup.
+    async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()>;
+}
+
+/// Suspends and resumes Auto Scaling processes.
+///
+/// An empty list is a no-op. (AWS reads an empty list as "every process",
+/// which would resume processes an operator suspended on purpose.)
+#[async_trait]
+pub trait ProcessControl: Send + Sync {
+    /// SuspendProcesses.
+    async fn suspend_processes(&self, group: &str, processes: &[String]) -> PortResult<()>;
+    /// ResumeProcesses.
+    async fn resume_processes(&self, group: &str, processes: &[String]) -> PortResult<()>;
+}
+
+/// An EC2 instance as DescribeInstances returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ec2Instance {
+    /// `i-...`.
+    pub id: String,
+    /// `pending`, `running`, `terminated`...
+    pub state: String,
+    /// AMI.
+    pub image_id: Option<String>,
+    /// Launch time.
+    pub launched_at: Option<Timestamp>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Reads EC2 instances.
+#[async_trait]
+pub trait InstanceReader: Send + Sync {
+    /// DescribeInstances for these ids (batched; unknown ids are simply absent).
+    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Ec2Instance>>;
+    /// DescribeInstances of non-terminated instances carrying every one of these tags.
+    async fn find_instances(&self, tags: &BTreeMap<String, String>)
+    -> PortResult<Vec<Ec2Instance>>;
+}
+
+/// A request to launch one instance from a launch template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchRequest {
+    /// Template and version.
+    pub launch_template: LaunchTemplateRef,
+    /// AMI override (a base AMI for builders).
+    pub image_id: Option<String>,
+    /// Instance type override.
+    pub instance_type: Option<String>,
+    /// Tags for the instance.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Launches and terminates stand-alone instances (bake builders).
+#[async_trait]
+pub trait InstanceLauncher: Send + Sync {
+    /// RunInstances (one instance); returns its id.
+    async fn launch_instance(&self, request: &LaunchRequest) -> PortResult<String>;
+    /// TerminateInstances.
+    async fn terminate_instances(&self, ids: &[String]) -> PortResult<()>;
+}
+
+/// One version of a launch template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateVersion {
+    /// `lt-...`.
+    pub template_id: String,
+    /// Template name.
+    pub template_name: String,
+    /// Version number.
+    pub version: u64,
+    /// The version's AMI.
+    pub image_id: Option<String>,
+    /// Whether it is the default version.
+    pub is_default: bool,
+}
+
+/// Reads and writes launch template versions.
+#[async_trait]
+pub trait LaunchTemplates: Send + Sync {
+    /// DescribeLaunchTemplateVersions for these versions (numbers, `$Latest`, `$Default`).
+    async fn describe_versions(
+        &self,
+        template: &LaunchTemplateRef,
+        versions: &[String],
+    ) -> PortResult<Vec<TemplateVersion>>;
+    /// CreateLaunchTemplateVersion from `source_version` with a new AMI.
+    async fn create_version(
+        &self,
+        template: &LaunchTemplateRef,
+        source_version: &str,
+        image_id: &str,
+        description: &str,
+    ) -> PortResult<TemplateVersion>;
+    /// ModifyLaunchTemplate's default version.
+    async fn set_default_version(
+        &self,
+        template: &LaunchTemplateRef,
+        version: u64,
+    ) -> PortResult<()>;
+}
+
+/// An AMI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// `ami-...`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `pending`, `available`, `failed`...
+    pub state: String,
+    /// Creation time.
+    pub created_at: Option<Timestamp>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// EBS snapshots behind it.
+    pub snapshot_ids: Vec<String>,
+}
+
+/// Creates, finds and deletes AMIs.
+#[async_trait]
+pub trait Images: Send + Sync {
+    /// CreateImage of an instance, tagging the image and its snapshots.
+    async fn create_image(
+        &self,
+        instance_id: &str,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> PortResult<String>;
+    /// DescribeImages by id (unknown ids are absent).
+    async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>>;
+    /// DescribeImages owned by this account carrying every one of these tags.
+    async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>>;
+    /// DeregisterImage, then DeleteSnapshot for each of its snapshots.
+    async fn delete_image(&self, image: &Image) -> PortResult<()>;
+}
+
+/// Status of a command on one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandStatus {
+    /// Pending, InProgress, Delayed.
+    Running,
+    /// Success.
+    Succeeded,
+    /// Failed, TimedOut, Cancelled, Undeliverable...
+    Failed,
+}
+
+/// A command's result on one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// Instance id.
+    pub instance_id: String,
+    /// Status.
+    pub status: CommandStatus,
+    /// AWS status detail (`TimedOut`, `Failed`...).
+    pub status_detail: String,
+    /// Exit code, once known (-1 when SSM has none).
+    pub exit_code: Option<i32>,
+    /// The tail of stdout SSM keeps.
+    pub stdout: String,
+    /// The tail of stderr SSM keeps.
+    pub stderr: String,
+}
+
+/// SSM Run Command.
+#[async_trait]
+pub trait CommandRunner: Send + Sync {
+    /// SendCommand (AWS-RunShellScript) to these instances; returns the command id.
+    async fn send_command(
+        &self,
+        instance_ids: &[String],
+        command: &str,
+        timeout_seconds: u64,
+        comment: &str,
+    ) -> PortResult<String>;
+    /// GetCommandInvocation for each instance.
+    async fn invocations(
+        &self,
+        command_id: &str,
+        instance_ids: &[String],
+    ) -> PortResult<Vec<Invocation>>;
+}
+
+/// A stored parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parameter {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+    /// Version.
+    pub version: i64,
+    /// Last change.
+    pub modified_at: Option<Timestamp>,
+}
+
+/// SSM Parameter Store.
+#[async_trait]
+pub trait Parameters: Send + Sync {
+    /// GetParameter; `None` when absent.
+    async fn get_parameter(&self, name: &str) -> PortResult<Option<Parameter>>;
+    /// PutParameter without overwrite: `false` if it already exists (atomic; the lock relies on it).
+    async fn create_parameter(&self, name: &str, value: &str) -> PortResult<bool>;
+    /// PutParameter with overwrite.
+    async fn put_parameter(&self, name: &str, value: &str) -> PortResult<()>;
+    /// DeleteParameter; `false` when it was absent.
+    async fn delete_parameter(&self, name: &str) -> PortResult<bool>;
+}
+
+/// A target's health in one target group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetHealth {
+    /// Instance id.
+    pub instance_id: String,
+    /// State.
+    pub state: TargetState,
+    /// ELB's reason code, e.g. `Target.FailedHealthChecks`.
+    pub reason: Option<String>,
+}
+
+/// ELBv2 target health.
+#[async_trait]
+pub trait TargetHealthReader: Send + Sync {
+    /// DescribeTargetHealth of a whole target group (one call).
+    async fn describe_target_health(&self, target_group_arn: &str)
+    -> PortResult<Vec<TargetHealth>>;
+}
+
+/// A fixed response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedResponse {
+    /// HTTP status, e.g. 503.
+    pub status_code: u16,
+    /// Content type.
+    pub content_type: String,
+    /// Body (≤ 1,024 bytes).
+    pub body: String,
+}
+
+/// What a listener rule does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    /// Answer directly.
+    FixedResponse(FixedResponse),
+    /// Forward to these target groups.
+    Forward(Vec<String>),
+    /// Anything else (redirect, authenticate...).
+    Other(String),
+}
+
+/// A listener rule: conditions (all must match) and an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSpec {
+    /// Path patterns (`/*` for any path).
+    pub path_patterns: Vec<String>,
+    /// Source CIDRs; empty for any source.
+    pub source_ips: Vec<String>,
+    /// The action.
+    pub action: RuleAction,
+}
+
+/// A listener rule as described.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerRule {
+    /// Rule ARN.
+    pub arn: String,
+    /// Priority; `None` for the default rule.
+    pub priority: Option<u32>,
+    /// Conditions and action.
+    pub spec: RuleSpec,
+}
+
+/// ALB listener rules (the maintenance page).
+#[async_trait]
+pub trait ListenerRules: Send + Sync {
+    /// DescribeRules of a listener.
+    async fn describe_rules(&self, listener_arn: &str) -> PortResult<Vec<ListenerRule>>;
+    /// CreateRule at `priority`; returns the rule ARN.
+    async fn create_rule(
+        &self,
+        listener_arn: &str,
+        priority: u32,
+        rule: &RuleSpec,
+    ) -> PortResult<String>;
+    /// DeleteRule; `false` when it was already gone.
+    async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool>;
+}

@@ -1,0 +1,359 @@
+//! A simulated AWS account on a virtual clock: Auto Scaling, EC2, ELBv2 and
+//! SSM, enough for stepdeploy's workflows. Deterministic from a seed.
+//!
+//! It is the test double for everything above the adapters. State is never
+//! advanced by a call's side effect alone: instances boot, turn healthy,
+//! drain and images become available as [`Sim::advance`] moves the clock.
+//! Every port call is recorded (see [`Sim::calls`]) and can be made to fail
+//! with [`Sim::inject_fault`].
+
+pub mod demo;
+mod ports;
+mod world;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use stepdeploy_core::model::{LaunchTemplateRef, Timestamp};
+use stepdeploy_core::ports::ErrorKind;
+
+pub use world::{Dist, SimSettings};
+use world::{Group, Inst, SimImage, Template, TemplateVersionData, World};
+
+/// The virtual clock's start: 2026-01-01T00:00:00Z.
+pub const EPOCH: Timestamp = 1_767_225_600;
+
+/// One recorded API call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCall {
+    /// Virtual time of the call.
+    pub at: Timestamp,
+    /// e.g. `autoscaling`.
+    pub service: String,
+    /// e.g. `SetDesiredCapacity`.
+    pub operation: String,
+    /// Whether an injected fault failed it.
+    pub faulted: bool,
+}
+
+/// An error to inject into calls of one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// Operation name, e.g. `SetDesiredCapacity` (`*` for any).
+    pub operation: String,
+    /// Failure class.
+    pub kind: ErrorKind,
+    /// AWS error code returned.
+    pub code: String,
+    /// How many calls fail before the operation recovers.
+    pub remaining: u32,
+}
+
+impl Fault {
+    /// `times` throttling errors on `operation`.
+    pub fn throttle(operation: &str, times: u32) -> Fault {
+        Fault {
+            operation: operation.to_string(),
+            kind: ErrorKind::Throttled,
+            code: "Throttling".into(),
+            remaining: times,
+        }
+    }
+
+    /// `times` transient 5xx errors on `operation`.
+    pub fn unavailable(operation: &str, times: u32) -> Fault {
+        Fault {
+            operation: operation.to_string(),
+            kind: ErrorKind::Transient,
+            code: "ServiceUnavailable".into(),
+            remaining: times,
+        }
+    }
+}
+
+/// Something done to the account by someone other than stepdeploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExternalEvent {
+    /// An operator lowers desired capacity; the group scales in.
+    ScaleIn {
+        /// Group name.
+        group: String,
+        /// By how many.
+        count: u32,
+    },
+    /// An operator raises desired capacity (and max, if needed).
+    ScaleOut {
+        /// Group name.
+        group: String,
+        /// By how many.
+        count: u32,
+    },
+    /// An instance dies (EC2 terminate); the group replaces it.
+    TerminateOne {
+        /// Group name.
+        group: String,
+    },
+}
+
+/// What a scripted SSM command does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandScript {
+    /// Applies to commands containing this text.
+    pub contains: String,
+    /// Only on this instance, if set.
+    pub instance_id: Option<String>,
+    /// Exit code.
+    pub exit_code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Run time.
+    pub duration_seconds: i64,
+}
+
+/// A new group's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    /// Name.
+    pub name: String,
+    /// Minimum size.
+    pub min_size: u32,
+    /// Maximum size.
+    pub max_size: u32,
+    /// Desired capacity (launched healthy at once).
+    pub desired_capacity: u32,
+    /// Launch template id.
+    pub launch_template_id: String,
+    /// Version (a number, `$Latest` or `$Default`).
+    pub version: String,
+    /// Target groups.
+    pub target_group_arns: Vec<String>,
+}
+
+/// The simulated account. Cloning shares the same account.
+#[derive(Clone)]
+pub struct Sim {
+    world: Arc<Mutex<World>>,
+}
+
+impl Sim {
+    /// A new empty account at [`EPOCH`].
+    pub fn new(seed: u64, settings: SimSettings) -> Sim {
+        Sim {
+            world: Arc::new(Mutex::new(World::new(seed, settings))),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves a consistent-enough world for a test report.
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Timestamp {
+        self.lock().now
+    }
+
+    /// Moves the clock forward, applying scheduled events on the way.
+    pub fn advance(&self, seconds: i64) {
+        self.lock().advance(seconds.max(0));
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<ApiCall> {
+        self.lock().calls.clone()
+    }
+
+    /// Calls per operation.
+    pub fn call_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for call in &self.lock().calls {
+            *counts.entry(call.operation.clone()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Makes future calls of an operation fail.
+    pub fn inject_fault(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Schedules an external event at virtual time `at`.
+    pub fn schedule(&self, at: Timestamp, event: ExternalEvent) {
+        let mut world = self.lock();
+        world.events.push((at, event));
+        world.events.sort_by_key(|(at, _)| *at);
+    }
+
+    /// Scripts the outcome of matching SSM commands (the last match wins).
+    pub fn script_command(&self, script: CommandScript) {
+        self.lock().scripts.push(script);
+    }
+
+    /// Instances launched from this AMI never pass health checks.
+    pub fn make_image_unhealthy(&self, image_id: &str) {
+        self.lock().unhealthy_images.insert(image_id.to_string());
+    }
+
+    /// Images created from now on never become available.
+    pub fn make_images_never_available(&self) {
+        self.lock().images_never_available = true;
+    }
+
+    /// Registers an existing AMI.
+    pub fn register_image(&self, image_id: &str, tags: BTreeMap<String, String>) {
+        let mut world = self.lock();
+        let now = world.now;
+        world.images.insert(
+            image_id.to_string(),
+            SimImage {
+                name: image_id.to_string(),
+                available_at: Some(now),
+                created_at: now,
+                tags,
+                snapshot_ids: Vec::new(),
+            },
+        );
+    }
+
+    /// A target group; returns its ARN.
+    pub fn create_target_group(&self, name: &str) -> String {
+        let mut world = self.lock();
+        let arn = format!(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/{:016x}",
+            world.next_id()
+        );
+        world.target_groups.insert(arn.clone());
+        arn
+    }
+
+    /// A listener with only its default rule; returns its ARN.
+    pub fn create_listener(&self, load_balancer: &str) -> String {
+        let mut world = self.lock();
+        let id = world.next_id();
+        let arn = format!(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/{load_balancer}/{id:016x}/{id:016x}"
+        );
+        world.listeners.insert(arn.clone(), Vec::new());
+        arn
+    }
+
+    /// A launch template whose version 1 (the default) uses `image_id`; returns its id.
+    pub fn create_launch_template(
+        &self,
+        name: &str,
+        image_id: &str,
+        instance_tags: BTreeMap<String, String>,
+    ) -> String {
+        let mut world = self.lock();
+        let id = format!("lt-{:017x}", world.next_id());
+        let version = TemplateVersionData {
+            image_id: image_id.to_string(),
+            instance_tags,
+            description: String::new(),
+        };
+        world.templates.insert(
+            id.clone(),
+            Template {
+                name: name.to_string(),
+                versions: BTreeMap::from([(1, version)]),
+                default_version: 1,
+            },
+        );
+        id
+    }
+
+    /// A group whose `desired_capacity` instances are already InService and healthy.
+    pub fn create_group(&self, spec: GroupSpec) {
+        let mut world = self.lock();
+        let name = world
+            .templates
+            .get(&spec.launch_template_id)
+            .map(|t| t.name.clone());
+        world.groups.insert(
+            spec.name.clone(),
+            Group {
+                name: spec.name.clone(),
+                min_size: spec.min_size,
+                max_size: spec.max_size,
+                desired_capacity: spec.desired_capacity,
+                launch_template: LaunchTemplateRef {
+                    id: Some(spec.launch_template_id.clone()),
+                    name,
+                    version: Some(spec.version.clone()),
+                },
+                target_group_arns: spec.target_group_arns.clone(),
+                suspended: BTreeSet::new(),
+                zones: vec![
+                    "us-east-1a".into(),
+                    "us-east-1b".into(),
+                    "us-east-1c".into(),
+                ],
+            },
+        );
+        let launched = world.reconcile_group(&spec.name);
+        // The starting fleet has been up for a while.
+        let past = world.now - 3600;
+        for id in launched {
+            if let Some(inst) = world.instances.get_mut(&id) {
+                inst.launched_at = past;
+                inst.in_service_at = past;
+                inst.healthy_at = inst.healthy_at.map(|_| past);
+            }
+        }
+    }
+
+    /// Creates a worker instance (not in any group) carrying these tags; returns its id.
+    pub fn create_worker(&self, image_id: &str, tags: BTreeMap<String, String>) -> String {
+        let mut world = self.lock();
+        let id = world.new_instance_id();
+        let now = world.now;
+        world.instances.insert(
+            id.clone(),
+            Inst::standalone(&id, image_id, tags, now - 3600),
+        );
+        id
+    }
+
+    /// Instances of a group that are InService, Auto Scaling healthy and
+    /// healthy in every target group, now. Records no API call.
+    pub fn healthy_in_group(&self, group: &str) -> Vec<String> {
+        self.lock().healthy_in_group(group)
+    }
+
+    /// Live (Pending or InService) instances of a group with their AMI. Records no API call.
+    pub fn live_in_group(&self, group: &str) -> Vec<(String, String)> {
+        let world = self.lock();
+        let now = world.now;
+        world
+            .instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(group) && i.is_live(now))
+            .map(|i| (i.id.clone(), i.image_id.clone()))
+            .collect()
+    }
+
+    /// The group's (min, max, desired) and suspended processes. Records no API call.
+    pub fn group_state(&self, group: &str) -> Option<(u32, u32, u32, Vec<String>)> {
+        let world = self.lock();
+        world.groups.get(group).map(|g| {
+            (
+                g.min_size,
+                g.max_size,
+                g.desired_capacity,
+                g.suspended.iter().cloned().collect(),
+            )
+        })
+    }
+
+    /// A JSON rendering of the whole account except the call log: equal
+    /// fingerprints mean nothing changed.
+    pub fn fingerprint(&self) -> String {
+        let world = self.lock();
+        serde_json::to_string(&world.state_view()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,544 @@
+//! The simulated account's state and its clock-driven behaviour.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use stepdeploy_core::model::{LaunchTemplateRef, TargetState, Timestamp};
+use stepdeploy_core::ports::{ErrorKind, ListenerRule, Parameter, PortError};
+
+use crate::{ApiCall, CommandScript, ExternalEvent, Fault};
+
+/// A duration distribution, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Dist {
+    /// Always this long.
+    Fixed(f64),
+    /// Uniform between the bounds.
+    Uniform(f64, f64),
+}
+
+impl Dist {
+    /// `mean` ± `fraction` (e.g. 90 s ± 20 %).
+    pub fn around(mean: f64, fraction: f64) -> Dist {
+        Dist::Uniform(mean * (1.0 - fraction), mean * (1.0 + fraction))
+    }
+
+    pub(crate) fn sample(&self, rng: &mut ChaCha8Rng) -> i64 {
+        let seconds = match *self {
+            Dist::Fixed(s) => s,
+            Dist::Uniform(lo, hi) if hi > lo => rng.random_range(lo..hi),
+            Dist::Uniform(lo, _) => lo,
+        };
+        seconds.round().max(0.0) as i64
+    }
+
+    /// The longest value it can take.
+    pub fn max(&self) -> f64 {
+        match *self {
+            Dist::Fixed(s) => s,
+            Dist::Uniform(lo, hi) => lo.max(hi),
+        }
+    }
+}
+
+/// Timing of the simulated account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimSettings {
+    /// Launch to InService.
+    pub boot_seconds: Dist,
+    /// InService to healthy in the target groups.
+    pub health_seconds: Dist,
+    /// Terminating to Terminated (target group draining).
+    pub deregistration_delay_seconds: i64,
+    /// CreateImage to available.
+    pub image_create_seconds: Dist,
+    /// Instance launch to online in SSM.
+    pub ssm_online_seconds: Dist,
+    /// After InService, an instance that will never be healthy turns `unhealthy` (from `initial`) after this long.
+    pub health_check_grace_seconds: i64,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            boot_seconds: Dist::around(60.0, 0.2),
+            health_seconds: Dist::around(30.0, 0.2),
+            deregistration_delay_seconds: 30,
+            image_create_seconds: Dist::around(300.0, 0.2),
+            ssm_online_seconds: Dist::around(45.0, 0.2),
+            health_check_grace_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Group {
+    pub name: String,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired_capacity: u32,
+    pub launch_template: LaunchTemplateRef,
+    pub target_group_arns: Vec<String>,
+    pub suspended: BTreeSet<String>,
+    pub zones: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Inst {
+    pub id: String,
+    pub group: Option<String>,
+    pub image_id: String,
+    pub launch_template_version: Option<String>,
+    pub zone: String,
+    pub protected: bool,
+    pub tags: BTreeMap<String, String>,
+    pub launched_at: Timestamp,
+    pub in_service_at: Timestamp,
+    /// `None`: never passes health checks.
+    pub healthy_at: Option<Timestamp>,
+    pub ssm_online_at: Timestamp,
+    pub terminating_since: Option<Timestamp>,
+    pub terminated_at: Option<Timestamp>,
+    pub standby: bool,
+}
+
+impl Inst {
+    pub fn standalone(
+        id: &str,
+        image_id: &str,
+        tags: BTreeMap<String, String>,
+        at: Timestamp,
+    ) -> Inst {
+        Inst {
+            id: id.to_string(),
+            group: None,
+            image_id: image_id.to_string(),
+            launch_template_version: None,
+            zone: "us-east-1a".into(),
+            protected: false,
+            tags,
+            launched_at: at,
+            in_service_at: at,
+            healthy_at: Some(at),
+            ssm_online_at: at,
+            terminating_since: None,
+            terminated_at: None,
+            standby: false,
+        }
+    }
+
+    pub fn is_terminated(&self, now: Timestamp) -> bool {
+        self.terminated_at.is_some_and(|t| t <= now)
+    }
+
+    /// Pending or InService in its group.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.terminating_since.is_none() && !self.standby && !self.is_terminated(now)
+    }
+
+    pub fn lifecycle(&self, now: Timestamp) -> &'static str {
+        if self.is_terminated(now) {
+            "Terminated"
+        } else if self.terminating_since.is_some() {
+            "Terminating"
+        } else if self.standby {
+            "Standby"
+        } else if now >= self.in_service_at {
+            "InService"
+        } else {
+            "Pending"
+        }
+    }
+
+    pub fn ec2_state(&self, now: Timestamp) -> &'static str {
+        if self.is_terminated(now) {
+            "terminated"
+        } else if self.terminating_since.is_some() {
+            "shutting-down"
+        } else if now >= self.in_service_at.min(self.launched_at + 10) {
+            "running"
+        } else {
+            "pending"
+        }
+    }
+
+    /// The instance's state in its group's target groups; `None` when not registered.
+    pub fn target_state(&self, now: Timestamp, grace: i64) -> Option<TargetState> {
+        if self.is_terminated(now) || self.standby || now < self.in_service_at {
+            return None;
+        }
+        if self.terminating_since.is_some() {
+            return Some(TargetState::Draining);
+        }
+        match self.healthy_at {
+            Some(at) if at <= now => Some(TargetState::Healthy),
+            None if now >= self.in_service_at + grace => Some(TargetState::Unhealthy),
+            _ => Some(TargetState::Initial),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TemplateVersionData {
+    pub image_id: String,
+    pub instance_tags: BTreeMap<String, String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Template {
+    pub name: String,
+    pub versions: BTreeMap<u64, TemplateVersionData>,
+    pub default_version: u64,
+}
+
+impl Template {
+    pub fn resolve(&self, version: &str) -> Option<u64> {
+        match version {
+            "$Latest" => self.versions.keys().next_back().copied(),
+            "$Default" => Some(self.default_version),
+            number => number
+                .parse()
+                .ok()
+                .filter(|v| self.versions.contains_key(v)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SimImage {
+    pub name: String,
+    /// `None`: never becomes available.
+    pub available_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub tags: BTreeMap<String, String>,
+    pub snapshot_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SimCommand {
+    pub instance_ids: Vec<String>,
+    pub command: String,
+    pub sent_at: Timestamp,
+    pub timeout_seconds: i64,
+    pub outcomes: BTreeMap<String, CommandScript>,
+}
+
+pub(crate) struct World {
+    pub now: Timestamp,
+    pub rng: ChaCha8Rng,
+    pub settings: SimSettings,
+    pub groups: BTreeMap<String, Group>,
+    pub instances: BTreeMap<String, Inst>,
+    pub templates: BTreeMap<String, Template>,
+    pub images: BTreeMap<String, SimImage>,
+    pub snapshots: BTreeSet<String>,
+    pub target_groups: BTreeSet<String>,
+    pub listeners: BTreeMap<String, Vec<ListenerRule>>,
+    pub parameters: BTreeMap<String, Parameter>,
+    pub commands: BTreeMap<String, SimCommand>,
+    pub scripts: Vec<CommandScript>,
+    pub faults: Vec<Fault>,
+    pub events: Vec<(Timestamp, ExternalEvent)>,
+    pub calls: Vec<ApiCall>,
+    pub unhealthy_images: BTreeSet<String>,
+    pub images_never_available: bool,
+    pub counter: u64,
+}
+
+/// What [`World::state_view`] renders: everything but the call log and the RNG.
+#[derive(Serialize)]
+pub(crate) struct StateView<'a> {
+    now: Timestamp,
+    groups: &'a BTreeMap<String, Group>,
+    instances: &'a BTreeMap<String, Inst>,
+    templates: &'a BTreeMap<String, Template>,
+    images: &'a BTreeMap<String, SimImage>,
+    snapshots: &'a BTreeSet<String>,
+    listeners: &'a BTreeMap<String, Vec<ListenerRule>>,
+    parameters: &'a BTreeMap<String, Parameter>,
+    commands: &'a BTreeMap<String, SimCommand>,
+}
+
+impl World {
+    pub fn new(seed: u64, settings: SimSettings) -> World {
+        use rand::SeedableRng;
+        World {
+            now: crate::EPOCH,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            settings,
+            groups: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            templates: BTreeMap::new(),
+            images: BTreeMap::new(),
+            snapshots: BTreeSet::new(),
+            target_groups: BTreeSet::new(),
+            listeners: BTreeMap::new(),
+            parameters: BTreeMap::new(),
+            commands: BTreeMap::new(),
+            scripts: Vec::new(),
+            faults: Vec::new(),
+            events: Vec::new(),
+            calls: Vec::new(),
+            unhealthy_images: BTreeSet::new(),
+            images_never_available: false,
+            counter: 0,
+        }
+    }
+
+    pub fn state_view(&self) -> StateView<'_> {
+        StateView {
+            now: self.now,
+            groups: &self.groups,
+            instances: &self.instances,
+            templates: &self.templates,
+            images: &self.images,
+            snapshots: &self.snapshots,
+            listeners: &self.listeners,
+            parameters: &self.parameters,
+            commands: &self.commands,
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.counter += 1;
+        // Spread ids so they look like AWS's, yet stay deterministic.
+        self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 4
+    }
+
+    pub fn new_instance_id(&mut self) -> String {
+        format!("i-{:017x}", self.next_id())
+    }
+
+    /// Records a call and applies any injected fault to it.
+    pub fn call(
+        &mut self,
+        service: &'static str,
+        operation: &'static str,
+    ) -> Result<(), PortError> {
+        let fault = self
+            .faults
+            .iter_mut()
+            .find(|f| f.remaining > 0 && (f.operation == operation || f.operation == "*"));
+        let error = fault.map(|f| {
+            f.remaining -= 1;
+            PortError::new(
+                f.kind,
+                service,
+                operation,
+                Some(&f.code),
+                format!("injected fault: {}", f.code),
+            )
+        });
+        self.calls.push(ApiCall {
+            at: self.now,
+            service: service.to_string(),
+            operation: operation.to_string(),
+            faulted: error.is_some(),
+        });
+        match error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    pub fn advance(&mut self, seconds: i64) {
+        let until = self.now + seconds;
+        while let Some(&(at, _)) = self.events.first() {
+            if at > until {
+                break;
+            }
+            let (at, event) = self.events.remove(0);
+            self.now = self.now.max(at);
+            self.apply_event(event);
+            self.reconcile_all();
+        }
+        self.now = until;
+        self.reconcile_all();
+    }
+
+    fn apply_event(&mut self, event: ExternalEvent) {
+        match event {
+            ExternalEvent::ScaleIn { group, count } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.desired_capacity = g.desired_capacity.saturating_sub(count).max(g.min_size);
+                }
+            }
+            ExternalEvent::ScaleOut { group, count } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.desired_capacity += count;
+                    g.max_size = g.max_size.max(g.desired_capacity);
+                }
+            }
+            ExternalEvent::TerminateOne { group } => {
+                let now = self.now;
+                let live: Vec<String> = self
+                    .instances
+                    .values()
+                    .filter(|i| i.group.as_deref() == Some(group.as_str()) && i.is_live(now))
+                    .map(|i| i.id.clone())
+                    .collect();
+                if !live.is_empty() {
+                    let pick = self.rng.random_range(0..live.len());
+                    self.begin_termination(&live[pick]);
+                }
+            }
+        }
+    }
+
+    pub fn begin_termination(&mut self, id: &str) {
+        let now = self.now;
+        let delay = self.settings.deregistration_delay_seconds;
+        if let Some(inst) = self.instances.get_mut(id)
+            && inst.terminating_since.is_none()
+        {
+            inst.terminating_since = Some(now);
+            // Only instances registered in a target group drain.
+            let drains = inst.group.is_some() && now >= inst.in_service_at && !inst.standby;
+            inst.terminated_at = Some(now + if drains { delay } else { 0 });
+        }
+    }
+
+    pub fn reconcile_all(&mut self) {
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for name in names {
+            self.reconcile_group(&name);
+        }
+    }
+
+    /// Launches or scales in until live instances match desired capacity, as
+    /// Auto Scaling does, unless Launch / Terminate are suspended. Returns launched ids.
+    pub fn reconcile_group(&mut self, name: &str) -> Vec<String> {
+        let now = self.now;
+        let Some(group) = self.groups.get(name).cloned() else {
+            return Vec::new();
+        };
+        let live: Vec<&Inst> = self
+            .instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(name) && i.is_live(now))
+            .collect();
+        let live_count = live.len() as u32;
+        let mut launched = Vec::new();
+        if live_count < group.desired_capacity && !group.suspended.contains("Launch") {
+            let Some((version, data)) = self.resolve_template(&group.launch_template) else {
+                return launched;
+            };
+            for n in 0..(group.desired_capacity - live_count) {
+                let id = self.new_instance_id();
+                let boot = self.settings.boot_seconds.sample(&mut self.rng);
+                let health = self.settings.health_seconds.sample(&mut self.rng);
+                let online = self.settings.ssm_online_seconds.sample(&mut self.rng);
+                let never_healthy = self.unhealthy_images.contains(&data.image_id);
+                let mut tags = data.instance_tags.clone();
+                tags.insert("aws:autoscaling:groupName".into(), name.to_string());
+                let zone =
+                    group.zones[(live_count + n) as usize % group.zones.len().max(1)].clone();
+                self.instances.insert(
+                    id.clone(),
+                    Inst {
+                        id: id.clone(),
+                        group: Some(name.to_string()),
+                        image_id: data.image_id.clone(),
+                        launch_template_version: Some(version.to_string()),
+                        zone,
+                        protected: false,
+                        tags,
+                        launched_at: now,
+                        in_service_at: now + boot,
+                        healthy_at: (!never_healthy).then_some(now + boot + health),
+                        ssm_online_at: now + online,
+                        terminating_since: None,
+                        terminated_at: None,
+                        standby: false,
+                    },
+                );
+                launched.push(id);
+            }
+        } else if live_count > group.desired_capacity && !group.suspended.contains("Terminate") {
+            let current_image = self
+                .resolve_template(&group.launch_template)
+                .map(|(_, d)| d.image_id);
+            // Default termination policy, simplified: other launch template versions first, then oldest.
+            let mut candidates: Vec<(bool, Timestamp, String)> = live
+                .iter()
+                .filter(|i| !i.protected)
+                .map(|i| {
+                    (
+                        Some(&i.image_id) == current_image.as_ref(),
+                        i.launched_at,
+                        i.id.clone(),
+                    )
+                })
+                .collect();
+            candidates.sort();
+            let excess = (live_count - group.desired_capacity) as usize;
+            for (_, _, id) in candidates.into_iter().take(excess) {
+                self.begin_termination(&id);
+            }
+        }
+        launched
+    }
+
+    pub fn resolve_template(
+        &self,
+        reference: &LaunchTemplateRef,
+    ) -> Option<(u64, TemplateVersionData)> {
+        let template = self.find_template(reference)?;
+        let version = template.resolve(reference.version.as_deref().unwrap_or("$Default"))?;
+        Some((version, template.versions.get(&version)?.clone()))
+    }
+
+    pub fn find_template_id(&self, reference: &LaunchTemplateRef) -> Option<String> {
+        if let Some(id) = &reference.id {
+            return self.templates.contains_key(id).then(|| id.clone());
+        }
+        let name = reference.name.as_deref()?;
+        self.templates
+            .iter()
+            .find(|(_, t)| t.name == name)
+            .map(|(id, _)| id.clone())
+    }
+
+    pub fn find_template(&self, reference: &LaunchTemplateRef) -> Option<&Template> {
+        self.find_template_id(reference)
+            .and_then(|id| self.templates.get(&id))
+    }
+
+    pub fn healthy_in_group(&self, group: &str) -> Vec<String> {
+        let now = self.now;
+        let Some(g) = self.groups.get(group) else {
+            return Vec::new();
+        };
+        self.instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(group) && i.lifecycle(now) == "InService")
+            .filter(|i| {
+                !g.target_group_arns.is_empty()
+                    && i.target_state(now, self.settings.health_check_grace_seconds)
+                        == Some(TargetState::Healthy)
+            })
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    pub fn not_found(
+        service: &'static str,
+        operation: &'static str,
+        code: &str,
+        what: String,
+    ) -> PortError {
+        PortError::new(ErrorKind::NotFound, service, operation, Some(code), what)
+    }
+
+    pub fn invalid(
+        service: &'static str,
+        operation: &'static str,
+        code: &str,
+        what: String,
+    ) -> PortError {
+        PortError::new(ErrorKind::Invalid, service, operation, Some(code), what)
+    }
+}

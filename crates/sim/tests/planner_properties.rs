@@ -1,0 +1,336 @@
+//! Property tests of the rollout planners, applied to the simulated account.
+//!
+//! Each case builds a random fleet and policy, then repeatedly reads a
+//! snapshot, plans, applies the plan through the ports and advances the
+//! virtual clock, checking the invariants after every action and every wait.
+//!
+//! Stated bound (property 3): when new instances come up healthy, a rollout
+//! finishes within `(waves + 1) × (boot + health + warm-up + poll)` seconds,
+//! `waves` being the number of replacement waves the policy forces.
+
+use std::collections::BTreeSet;
+
+use futures::executor::block_on;
+use proptest::prelude::*;
+use proptest::strategy::Strategy as _;
+use stepdeploy_core::fleet::{apply, read_snapshot};
+use stepdeploy_core::planner::{Action, Outcome, Policy, RolloutState, Strategy, Timing, plan};
+use stepdeploy_sim::demo::{DemoFleet, DemoSize};
+use stepdeploy_sim::{Dist, ExternalEvent, SimSettings};
+
+const CASES: u32 = 1000;
+
+#[derive(Debug, Clone)]
+struct Case {
+    seed: u64,
+    size: DemoSize,
+    policy: Policy,
+    strategy: Strategy,
+    boot: f64,
+    health: f64,
+    warmup: u64,
+    poll: u64,
+}
+
+fn case() -> impl proptest::strategy::Strategy<Value = Case> {
+    (
+        1u32..=12,
+        any::<u64>(),
+        0i64..=100,
+        100i64..=200,
+        prop::option::of(1i64..=4),
+        0u32..=12,
+        0u32..=12,
+    )
+        .prop_flat_map(|(n, seed, min, max, batch, min_size, extra_max)| {
+            let max = if min == 100 && max == 100 { 101 } else { max };
+            let policy = Policy::new(min, max, batch).unwrap();
+            let size = DemoSize {
+                desired: n,
+                min: min_size.min(n),
+                max: n + extra_max % (n + 1),
+            };
+            (
+                Just((seed, size, policy)),
+                prop_oneof![4 => Just(Strategy::Rolling), 1 => Just(Strategy::AllAtOnce)],
+                20.0f64..120.0,
+                0.0f64..60.0,
+                0u64..=30,
+                5u64..=30,
+            )
+        })
+        .prop_map(
+            |((seed, size, policy), strategy, boot, health, warmup, poll)| Case {
+                seed,
+                size,
+                policy,
+                strategy,
+                boot,
+                health,
+                warmup,
+                poll,
+            },
+        )
+}
+
+/// What one driven rollout observed.
+#[derive(Debug, Default)]
+struct Run {
+    outcome: Option<Outcome>,
+    elapsed: i64,
+    min_healthy_seen: u32,
+    max_live_seen: u32,
+    terminated_new: Vec<String>,
+    violations: Vec<String>,
+}
+
+fn settings(case: &Case) -> SimSettings {
+    SimSettings {
+        boot_seconds: Dist::around(case.boot, 0.2),
+        health_seconds: Dist::around(case.health, 0.2),
+        deregistration_delay_seconds: 30,
+        health_check_grace_seconds: 60,
+        ..SimSettings::default()
+    }
+}
+
+fn begin(
+    fleet: &DemoFleet,
+    case: &Case,
+    rollout_timeout: u64,
+    instance_timeout: u64,
+) -> RolloutState {
+    let snapshot = block_on(read_snapshot(
+        &fleet.sim,
+        &fleet.sim,
+        &fleet.sim,
+        &fleet.group,
+        std::slice::from_ref(&fleet.target_group_arn),
+        fleet.sim.now(),
+    ))
+    .unwrap();
+    RolloutState::begin(
+        &snapshot,
+        Some(fleet.old.clone()),
+        fleet.new.clone(),
+        case.strategy,
+        case.policy,
+        vec![fleet.target_group_arn.clone()],
+        Timing {
+            rollout_timeout_seconds: rollout_timeout,
+            instance_timeout_seconds: instance_timeout,
+            warmup_seconds: case.warmup,
+            poll_seconds: case.poll,
+        },
+        fleet.sim.now(),
+    )
+}
+
+/// Drives `state` to Done or Failed, checking the floor (when `floor` is
+/// given), the ceiling and that no on-target instance is ever terminated.
+fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceiling: u32) -> Run {
+    let sim = &fleet.sim;
+    let started = sim.now();
+    let tgs = vec![fleet.target_group_arn.clone()];
+    let mut run = Run {
+        min_healthy_seen: u32::MAX,
+        ..Run::default()
+    };
+    let mut observe = |run: &mut Run, when: &str| {
+        let healthy = sim.healthy_in_group(&fleet.group).len() as u32;
+        let live = sim.live_in_group(&fleet.group).len() as u32;
+        run.min_healthy_seen = run.min_healthy_seen.min(healthy);
+        run.max_live_seen = run.max_live_seen.max(live);
+        if run.violations.len() >= 5 {
+            return; // the first few tell the story
+        }
+        if let Some(floor) = floor
+            && healthy < floor
+        {
+            run.violations
+                .push(format!("{when}: healthy {healthy} < floor {floor}"));
+        }
+        if live > ceiling {
+            run.violations
+                .push(format!("{when}: live {live} > ceiling {ceiling}"));
+        }
+    };
+    for step in 0..5_000 {
+        let snapshot =
+            block_on(read_snapshot(sim, sim, sim, &fleet.group, &tgs, sim.now())).unwrap();
+        let decision = plan(&snapshot, state, sim.now());
+        state.healthy_since = decision.healthy_since.clone();
+        for action in &decision.actions {
+            if let Action::Terminate { instance_ids } = action {
+                for id in instance_ids {
+                    let instance = snapshot.instances.iter().find(|i| &i.id == id).unwrap();
+                    if state.target.matches(instance) || state.keep_instance_ids.contains(id) {
+                        run.terminated_new.push(id.clone());
+                    }
+                }
+            }
+        }
+        block_on(apply(&decision.actions, &fleet.group, &fleet.template, sim))
+            .unwrap_or_else(|e| panic!("step {step}: {e} applying {:?}", decision.actions));
+        observe(
+            &mut run,
+            &format!("step {step} after {:?}", decision.actions),
+        );
+        match decision.outcome {
+            Outcome::Wait { seconds } => {
+                sim.advance(seconds as i64);
+                observe(&mut run, &format!("step {step} after waiting"));
+            }
+            outcome => {
+                run.outcome = Some(outcome);
+                break;
+            }
+        }
+    }
+    run.elapsed = sim.now() - started;
+    run
+}
+
+fn all_on(fleet: &DemoFleet, image: &str) -> bool {
+    fleet
+        .sim
+        .live_in_group(&fleet.group)
+        .iter()
+        .all(|(_, ami)| ami == image)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// Healthy capacity never drops below the floor when only new instances
+    /// can fail; the group never exceeds the ceiling; no new instance is terminated.
+    #[test]
+    fn healthy_capacity_never_drops_below_the_floor(case in case(), new_ok in any::<bool>()) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        if !new_ok {
+            fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+        }
+        let mut state = begin(&fleet, &case, 4 * 3600, 900);
+        let bounds = match case.strategy {
+            Strategy::Rolling => case.policy.bounds(case.size.desired),
+            Strategy::AllAtOnce => stepdeploy_core::planner::Bounds { min_healthy: case.size.desired, max_total: 2 * case.size.desired, wave: case.size.desired },
+        };
+        let run = drive(&fleet, &mut state, Some(bounds.min_healthy), bounds.max_total);
+        prop_assert!(run.violations.is_empty(), "{:?}", run.violations);
+        prop_assert!(run.terminated_new.is_empty(), "terminated new instances {:?}", run.terminated_new);
+        if new_ok {
+            prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        } else {
+            prop_assert!(matches!(run.outcome, Some(Outcome::Failed(_))), "{:?}", run.outcome);
+        }
+    }
+
+    /// When new instances come up healthy the rollout finishes within the
+    /// stated bound, every instance on the new version, bounds restored.
+    #[test]
+    fn a_healthy_rollout_finishes_within_the_bound(case in case()) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        let mut state = begin(&fleet, &case, 4 * 3600, 900);
+        let waves = match case.strategy {
+            Strategy::Rolling => i64::from(case.policy.waves(case.size.desired)),
+            Strategy::AllAtOnce => 1,
+        };
+        let per_wave = (case.boot * 1.2 + case.health * 1.2).ceil() as i64 + 1 + case.warmup as i64 + case.poll as i64;
+        let bound = (waves + 1) * per_wave;
+        let run = drive(&fleet, &mut state, None, u32::MAX);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        prop_assert!(run.elapsed <= bound, "took {} s, bound {} s ({} waves of {} s)", run.elapsed, bound, waves, per_wave);
+        prop_assert!(all_on(&fleet, &fleet.new.image_id));
+        prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
+        let (min, max, desired, _) = fleet.sim.group_state(&fleet.group).unwrap();
+        prop_assert_eq!((min, max, desired), (case.size.min, case.size.max, case.size.desired));
+    }
+
+    /// A failed rollout of never-healthy instances rolls back to the old
+    /// version at full healthy capacity with the original bounds.
+    #[test]
+    fn rollback_restores_the_old_version_and_capacity(case in case()) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+        let mut state = begin(&fleet, &case, 4 * 3600, 600);
+        let run = drive(&fleet, &mut state, None, u32::MAX);
+        prop_assert!(matches!(run.outcome, Some(Outcome::Failed(_))), "{:?}", run.outcome);
+        let mut back = state.rollback(fleet.sim.now(), 4 * 3600).unwrap();
+        let run = drive(&fleet, &mut back, None, u32::MAX);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        prop_assert!(run.terminated_new.is_empty(), "rollback terminated original-version instances {:?}", run.terminated_new);
+        prop_assert!(all_on(&fleet, &fleet.old.image_id));
+        prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
+        let (min, max, desired, _) = fleet.sim.group_state(&fleet.group).unwrap();
+        prop_assert_eq!((min, max, desired), (case.size.min, case.size.max, case.size.desired));
+    }
+
+    /// Instances that vanish or appear mid-rollout (someone else's scale-in,
+    /// scale-out or a dying instance) don't stop it finishing on the new version.
+    #[test]
+    fn external_scaling_mid_rollout_still_converges(case in case(), event in 0u8..3, at in 0i64..300) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        let event = match event {
+            0 => ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 },
+            1 => ExternalEvent::ScaleOut { group: fleet.group.clone(), count: 1 },
+            _ => ExternalEvent::TerminateOne { group: fleet.group.clone() },
+        };
+        fleet.sim.schedule(fleet.sim.now() + at, event);
+        let mut state = begin(&fleet, &case, 4 * 3600, 900);
+        let run = drive(&fleet, &mut state, None, u32::MAX);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        prop_assert!(run.terminated_new.is_empty());
+        prop_assert!(all_on(&fleet, &fleet.new.image_id));
+        prop_assert!(fleet.sim.healthy_in_group(&fleet.group).len() as u32 >= case.size.desired.min(1));
+    }
+}
+
+#[test]
+fn a_group_at_its_max_size_surges_within_policy_and_restores_max() {
+    let case = Case {
+        seed: 7,
+        size: DemoSize {
+            desired: 4,
+            min: 4,
+            max: 4,
+        },
+        policy: Policy::new(100, 150, None).unwrap(),
+        strategy: Strategy::Rolling,
+        boot: 60.0,
+        health: 20.0,
+        warmup: 10,
+        poll: 15,
+    };
+    let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+    let mut state = begin(&fleet, &case, 3600, 600);
+    let run = drive(&fleet, &mut state, Some(4), 6);
+    assert!(run.violations.is_empty(), "{:?}", run.violations);
+    assert_eq!(run.outcome, Some(Outcome::Done));
+    assert_eq!(run.max_live_seen, 6, "surged to 150 %");
+    assert_eq!(
+        fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)),
+        Some((4, 4, 4))
+    );
+    let calls: BTreeSet<String> = fleet.sim.calls().into_iter().map(|c| c.operation).collect();
+    assert!(calls.contains("UpdateAutoScalingGroup"));
+}
+
+#[test]
+fn a_poll_costs_the_same_calls_whatever_the_fleet_size() {
+    let mut per_poll = Vec::new();
+    for n in [1, 10, 100] {
+        let fleet = DemoFleet::build(1, DemoSize::of(n), SimSettings::default());
+        let before = fleet.sim.calls().len();
+        block_on(read_snapshot(
+            &fleet.sim,
+            &fleet.sim,
+            &fleet.sim,
+            &fleet.group,
+            std::slice::from_ref(&fleet.target_group_arn),
+            fleet.sim.now(),
+        ))
+        .unwrap();
+        per_poll.push(fleet.sim.calls().len() - before);
+    }
+    assert_eq!(per_poll, [3, 3, 3]);
+}
