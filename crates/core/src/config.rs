@@ -230,18 +230,13 @@ impl Default for Environment {
 
 impl Default for Workers {
     fn default() -> Self {
-        Self {
-            tags: IndexMap::from([("role".to_string(), "worker".to_string())]),
-        }
+        Self { tags: IndexMap::from([("role".to_string(), "worker".to_string())]) }
     }
 }
 
 impl Default for Commands {
     fn default() -> Self {
-        let spec = |command: &str, timeout_seconds| CommandSpec {
-            command: command.to_string(),
-            timeout_seconds,
-        };
+        let spec = |command: &str, timeout_seconds| CommandSpec { command: command.to_string(), timeout_seconds };
         Self {
             bake: spec("/usr/local/bin/stepdeploy-bake {revision}", 3600),
             worker_deploy: spec("/usr/local/bin/stepdeploy-deploy-worker {revision}", 1800),
@@ -253,20 +248,13 @@ impl Default for Commands {
 
 impl Default for CommandSpec {
     fn default() -> Self {
-        Self {
-            command: String::new(),
-            timeout_seconds: 900,
-        }
+        Self { command: String::new(), timeout_seconds: 900 }
     }
 }
 
 impl Default for Health {
     fn default() -> Self {
-        Self {
-            timeout_seconds: 600,
-            poll_interval_seconds: 15,
-            warmup_seconds: 30,
-        }
+        Self { timeout_seconds: 600, poll_interval_seconds: 15, warmup_seconds: 30 }
     }
 }
 
@@ -277,9 +265,7 @@ impl Default for Rollout {
             max_healthy_percent: 200,
             batch_size: None,
             timeout_seconds: 3600,
-            suspend_processes: ["AZRebalance", "AlarmNotification", "ScheduledActions"]
-                .map(String::from)
-                .to_vec(),
+            suspend_processes: ["AZRebalance", "AlarmNotification", "ScheduledActions"].map(String::from).to_vec(),
         }
     }
 }
@@ -289,12 +275,7 @@ pub const DEFAULT_MAINTENANCE_HTML: &str = "<!doctype html><html><head><title>Up
 
 impl Default for Maintenance {
     fn default() -> Self {
-        Self {
-            html: DEFAULT_MAINTENANCE_HTML.to_string(),
-            allowed_cidrs: Vec::new(),
-            rule_priority: 1,
-            hold_on_migration_failure: true,
-        }
+        Self { html: DEFAULT_MAINTENANCE_HTML.to_string(), allowed_cidrs: Vec::new(), rule_priority: 1, hold_on_migration_failure: true }
     }
 }
 
@@ -304,10 +285,7 @@ impl Default for Scaling {
             min_size: 2,
             max_size: 4,
             desired_capacity: 2,
-            target_tracking: Some(TargetTracking {
-                metric: ScalingMetric::Cpu,
-                target_value: 60.0,
-            }),
+            target_tracking: Some(TargetTracking { metric: ScalingMetric::Cpu, target_value: 60.0 }),
         }
     }
 }
@@ -320,9 +298,7 @@ impl Default for Images {
 
 impl Default for Lock {
     fn default() -> Self {
-        Self {
-            stale_after_seconds: 7200,
-        }
+        Self { stale_after_seconds: 7200 }
     }
 }
 
@@ -349,39 +325,26 @@ pub struct Problems(pub Vec<Problem>);
 impl Config {
     /// Parses and validates a YAML (or JSON) config.
     pub fn from_yaml_str(text: &str) -> Result<Config, Problems> {
-        let root: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
-            Problems(vec![Problem {
-                path: "(file)".into(),
-                message: format!("not valid YAML: {e}"),
-            }])
-        })?;
+        let root: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(text).map_err(|e| Problems(vec![Problem { path: "(file)".into(), message: format!("not valid YAML: {e}") }]))?;
         let mut problems = Vec::new();
         let serde_yaml_ng::Value::Mapping(map) = root else {
             return Err(Problems(vec![Problem {
                 path: "(file)".into(),
-                message: format!(
-                    "expected a mapping with `deployment` and `environments`, found {}",
-                    kind_of(&root)
-                ),
+                message: format!("expected a mapping with `deployment` and `environments`, found {}", kind_of(&root)),
             }]));
         };
         let mut deployment = String::new();
         let mut environments = IndexMap::new();
         let mut saw_environments = false;
         for (key, value) in map {
-            let key_text = key
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{key:?}"));
+            let key_text = key.as_str().map(str::to_string).unwrap_or_else(|| format!("{key:?}"));
             match key_text.as_str() {
                 "deployment" => match value.as_str() {
                     Some(name) if !name.is_empty() => deployment = name.to_string(),
                     _ => problems.push(Problem {
                         path: "deployment".into(),
-                        message: format!(
-                            "{} is not a deployment name; expected a non-empty string",
-                            show(&value)
-                        ),
+                        message: format!("{} is not a deployment name; expected a non-empty string", show(&value)),
                     }),
                 },
                 "environments" => {
@@ -390,18 +353,12 @@ impl Config {
                         serde_yaml_ng::Value::Mapping(envs) => {
                             for (name, env_value) in envs {
                                 let Some(name) = name.as_str().map(str::to_string) else {
-                                    problems.push(Problem {
-                                        path: "environments".into(),
-                                        message: format!(
-                                            "environment name {name:?} is not a string"
-                                        ),
-                                    });
+                                    problems
+                                        .push(Problem { path: "environments".into(), message: format!("environment name {name:?} is not a string") });
                                     continue;
                                 };
                                 let path = format!("environments.{name}");
-                                if let Some(env) =
-                                    Environment::from_value(env_value, &path, &mut problems)
-                                {
+                                if let Some(env) = Environment::from_value(env_value, &path, &mut problems) {
                                     env.validate(&path, &mut problems);
                                     environments.insert(name, env);
                                 }
@@ -409,10 +366,7 @@ impl Config {
                         }
                         other => problems.push(Problem {
                             path: "environments".into(),
-                            message: format!(
-                                "expected a mapping of environment names, found {}",
-                                kind_of(&other)
-                            ),
+                            message: format!("expected a mapping of environment names, found {}", kind_of(&other)),
                         }),
                     }
                 }
@@ -420,30 +374,14 @@ impl Config {
             }
         }
         if deployment.is_empty() && !problems.iter().any(|p| p.path == "deployment") {
-            problems.push(Problem {
-                path: "deployment".into(),
-                message: "required: the deployment's name, e.g. `opendebates`".into(),
-            });
+            problems.push(Problem { path: "deployment".into(), message: "required: the deployment's name, e.g. `opendebates`".into() });
         }
         if !saw_environments {
-            problems.push(Problem {
-                path: "environments".into(),
-                message: "required: at least one environment".into(),
-            });
+            problems.push(Problem { path: "environments".into(), message: "required: at least one environment".into() });
         } else if environments.is_empty() && problems.is_empty() {
-            problems.push(Problem {
-                path: "environments".into(),
-                message: "is empty; expected at least one environment".into(),
-            });
+            problems.push(Problem { path: "environments".into(), message: "is empty; expected at least one environment".into() });
         }
-        if problems.is_empty() {
-            Ok(Config {
-                deployment,
-                environments,
-            })
-        } else {
-            Err(Problems(problems))
-        }
+        if problems.is_empty() { Ok(Config { deployment, environments }) } else { Err(Problems(problems)) }
     }
 
     /// Writes the config as YAML, every setting spelled out.
@@ -454,12 +392,7 @@ impl Config {
 
     /// The environment called `name`, or an error listing the known ones.
     pub fn environment(&self, name: &str) -> Result<&Environment, UnknownEnvironment> {
-        self.environments
-            .get(name)
-            .ok_or_else(|| UnknownEnvironment {
-                name: name.to_string(),
-                known: self.environments.keys().cloned().collect(),
-            })
+        self.environments.get(name).ok_or_else(|| UnknownEnvironment { name: name.to_string(), known: self.environments.keys().cloned().collect() })
     }
 }
 
@@ -482,19 +415,9 @@ impl Environment {
     /// Parses and validates one environment stored as JSON (the SSM parameter form).
     pub fn from_json_str(text: &str, path: &str) -> Result<Environment, Problems> {
         let value: serde_yaml_ng::Value = serde_json::from_str::<serde_json::Value>(text)
-            .map_err(|e| {
-                Problems(vec![Problem {
-                    path: path.to_string(),
-                    message: format!("not valid JSON: {e}"),
-                }])
-            })
+            .map_err(|e| Problems(vec![Problem { path: path.to_string(), message: format!("not valid JSON: {e}") }]))
             .and_then(|json| {
-                serde_yaml_ng::to_value(json).map_err(|e| {
-                    Problems(vec![Problem {
-                        path: path.to_string(),
-                        message: format!("cannot be read: {e}"),
-                    }])
-                })
+                serde_yaml_ng::to_value(json).map_err(|e| Problems(vec![Problem { path: path.to_string(), message: format!("cannot be read: {e}") }]))
             })?;
         let mut problems = Vec::new();
         let env = Environment::from_value(value, path, &mut problems);
@@ -512,31 +435,20 @@ impl Environment {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    fn from_value(
-        value: serde_yaml_ng::Value,
-        path: &str,
-        problems: &mut Vec<Problem>,
-    ) -> Option<Environment> {
+    fn from_value(value: serde_yaml_ng::Value, path: &str, problems: &mut Vec<Problem>) -> Option<Environment> {
         let mut unknown = Vec::new();
         let mut record = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
         let ignored = serde_ignored::Deserializer::new(value, &mut record);
         let result: Result<Environment, _> = serde_path_to_error::deserialize(ignored);
         for key in unknown {
-            problems.push(Problem {
-                path: format!("{path}.{key}"),
-                message: "unknown key (a typo?); see the config reference in the README".into(),
-            });
+            problems.push(Problem { path: format!("{path}.{key}"), message: "unknown key (a typo?); see the config reference in the README".into() });
         }
         match result {
             Ok(env) => Some(env),
             Err(e) => {
                 let inner = e.path().to_string();
                 problems.push(Problem {
-                    path: if inner == "." {
-                        path.to_string()
-                    } else {
-                        format!("{path}.{inner}")
-                    },
+                    path: if inner == "." { path.to_string() } else { format!("{path}.{inner}") },
                     message: e.into_inner().to_string(),
                 });
                 None
@@ -546,31 +458,14 @@ impl Environment {
 
     /// Checks every value; pushes one problem per bad field.
     pub fn validate(&self, path: &str, problems: &mut Vec<Problem>) {
-        let mut push = |field: &str, message: String| {
-            problems.push(Problem {
-                path: format!("{path}.{field}"),
-                message,
-            })
-        };
+        let mut push = |field: &str, message: String| problems.push(Problem { path: format!("{path}.{field}"), message });
         if self.region.is_empty() {
-            push(
-                "region",
-                "required: the AWS region, e.g. `us-east-1`".into(),
-            );
+            push("region", "required: the AWS region, e.g. `us-east-1`".into());
         } else if !is_region(&self.region) {
-            push(
-                "region",
-                format!(
-                    "{:?} is not an AWS region name; expected e.g. `us-east-1`",
-                    self.region
-                ),
-            );
+            push("region", format!("{:?} is not an AWS region name; expected e.g. `us-east-1`", self.region));
         }
         if self.auto_scaling_group.trim().is_empty() {
-            push(
-                "auto_scaling_group",
-                "required: fill in the web Auto Scaling group's name".into(),
-            );
+            push("auto_scaling_group", "required: fill in the web Auto Scaling group's name".into());
         }
         if self.target_group_arns.is_empty() {
             push(
@@ -582,53 +477,38 @@ impl Environment {
             if !(arn.starts_with("arn:") && arn.contains(":targetgroup/")) {
                 push(
                     &format!("target_group_arns[{i}]"),
-                    format!(
-                        "{arn:?} is not a target group ARN; expected arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID"
-                    ),
+                    format!("{arn:?} is not a target group ARN; expected arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID"),
                 );
             }
         }
         match &self.listener_arn {
-            None => push("listener_arn", "required: fill in the ALB listener ARN that serves the site (arn:aws:elasticloadbalancing:...:listener/app/...)".into()),
-            Some(arn) if !(arn.starts_with("arn:") && arn.contains(":listener/")) => {
-                push("listener_arn", format!("{arn:?} is not a listener ARN; expected arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID"))
-            }
+            None => push(
+                "listener_arn",
+                "required: fill in the ALB listener ARN that serves the site (arn:aws:elasticloadbalancing:...:listener/app/...)".into(),
+            ),
+            Some(arn) if !(arn.starts_with("arn:") && arn.contains(":listener/")) => push(
+                "listener_arn",
+                format!("{arn:?} is not a listener ARN; expected arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID"),
+            ),
             Some(_) => {}
         }
         match &self.launch_template {
-            None => push(
-                "launch_template",
-                "required: fill in the web launch template's id (lt-...) or name".into(),
-            ),
-            Some(lt) if lt.trim().is_empty() => push(
-                "launch_template",
-                "is empty; expected a launch template id (lt-...) or name".into(),
-            ),
+            None => push("launch_template", "required: fill in the web launch template's id (lt-...) or name".into()),
+            Some(lt) if lt.trim().is_empty() => push("launch_template", "is empty; expected a launch template id (lt-...) or name".into()),
             Some(_) => {}
         }
         for (i, domain) in self.domains.iter().enumerate() {
             if domain.trim().is_empty() || domain.contains(char::is_whitespace) {
-                push(
-                    &format!("domains[{i}]"),
-                    format!("{domain:?} is not a domain name"),
-                );
+                push(&format!("domains[{i}]"), format!("{domain:?} is not a domain name"));
             }
         }
         if let Some(first) = self.domains.first()
             && first.starts_with('*')
         {
-            push(
-                "domains[0]",
-                format!(
-                    "{first:?} is a wildcard; the first domain is the canonical site and must be a plain name"
-                ),
-            );
+            push("domains[0]", format!("{first:?} is a wildcard; the first domain is the canonical site and must be a plain name"));
         }
         if self.workers.tags.is_empty() {
-            push(
-                "workers.tags",
-                "is empty; expected at least one tag that selects the worker instances".into(),
-            );
+            push("workers.tags", "is empty; expected at least one tag that selects the worker instances".into());
         }
         for (name, spec) in [
             ("bake", &self.commands.bake),
@@ -637,65 +517,38 @@ impl Environment {
             ("in_place_deploy", &self.commands.in_place_deploy),
         ] {
             if spec.command.trim().is_empty() {
-                push(
-                    &format!("commands.{name}.command"),
-                    "is empty; expected a shell command line".into(),
-                );
+                push(&format!("commands.{name}.command"), "is empty; expected a shell command line".into());
             }
             if !(1..=MAX_COMMAND_TIMEOUT_SECONDS).contains(&spec.timeout_seconds) {
                 push(
                     &format!("commands.{name}.timeout_seconds"),
-                    format!(
-                        "{} is not in 1..={MAX_COMMAND_TIMEOUT_SECONDS} (SSM's limit)",
-                        spec.timeout_seconds
-                    ),
+                    format!("{} is not in 1..={MAX_COMMAND_TIMEOUT_SECONDS} (SSM's limit)", spec.timeout_seconds),
                 );
             }
         }
         let health = &self.health;
         if health.timeout_seconds == 0 {
-            push(
-                "health.timeout_seconds",
-                "0 is not allowed; expected at least 1".into(),
-            );
+            push("health.timeout_seconds", "0 is not allowed; expected at least 1".into());
         }
-        if health.poll_interval_seconds == 0
-            || health.poll_interval_seconds > health.timeout_seconds.max(1)
-        {
+        if health.poll_interval_seconds == 0 || health.poll_interval_seconds > health.timeout_seconds.max(1) {
             push(
                 "health.poll_interval_seconds",
-                format!(
-                    "{} is not in 1..={} (health.timeout_seconds)",
-                    health.poll_interval_seconds, health.timeout_seconds
-                ),
+                format!("{} is not in 1..={} (health.timeout_seconds)", health.poll_interval_seconds, health.timeout_seconds),
             );
         }
         if health.warmup_seconds > 3600 {
-            push(
-                "health.warmup_seconds",
-                format!("{} is not in 0..=3600", health.warmup_seconds),
-            );
+            push("health.warmup_seconds", format!("{} is not in 0..=3600", health.warmup_seconds));
         }
         let rollout = &self.rollout;
         let min_ok = (0..=100).contains(&rollout.min_healthy_percent);
         let max_ok = (100..=200).contains(&rollout.max_healthy_percent);
         if !min_ok {
-            push(
-                "rollout.min_healthy_percent",
-                format!("{} is not in 0..=100", rollout.min_healthy_percent),
-            );
+            push("rollout.min_healthy_percent", format!("{} is not in 0..=100", rollout.min_healthy_percent));
         }
         if !max_ok {
-            push(
-                "rollout.max_healthy_percent",
-                format!("{} is not in 100..=200", rollout.max_healthy_percent),
-            );
+            push("rollout.max_healthy_percent", format!("{} is not in 100..=200", rollout.max_healthy_percent));
         }
-        if min_ok
-            && max_ok
-            && rollout.min_healthy_percent == 100
-            && rollout.max_healthy_percent == 100
-        {
+        if min_ok && max_ok && rollout.min_healthy_percent == 100 && rollout.max_healthy_percent == 100 {
             push(
                 "rollout.max_healthy_percent",
                 "100 with min_healthy_percent 100 leaves no room to replace any instance; raise max_healthy_percent (surge) or lower min_healthy_percent".into(),
@@ -704,127 +557,68 @@ impl Environment {
         if let Some(batch) = rollout.batch_size
             && batch < 1
         {
-            push(
-                "rollout.batch_size",
-                format!("{batch} is not allowed; expected at least 1, or leave it out"),
-            );
+            push("rollout.batch_size", format!("{batch} is not allowed; expected at least 1, or leave it out"));
         }
         if rollout.timeout_seconds < health.timeout_seconds {
             push(
                 "rollout.timeout_seconds",
-                format!(
-                    "{} is shorter than health.timeout_seconds ({}); expected at least that",
-                    rollout.timeout_seconds, health.timeout_seconds
-                ),
+                format!("{} is shorter than health.timeout_seconds ({}); expected at least that", rollout.timeout_seconds, health.timeout_seconds),
             );
         }
         for (i, process) in rollout.suspend_processes.iter().enumerate() {
             if !SCALING_PROCESSES.contains(&process.as_str()) {
                 push(
                     &format!("rollout.suspend_processes[{i}]"),
-                    format!(
-                        "{process:?} is not an Auto Scaling process; expected one of {}",
-                        SCALING_PROCESSES.join(", ")
-                    ),
+                    format!("{process:?} is not an Auto Scaling process; expected one of {}", SCALING_PROCESSES.join(", ")),
                 );
             }
         }
         let maintenance = &self.maintenance;
         if maintenance.html.is_empty() {
-            push(
-                "maintenance.html",
-                "is empty; expected the maintenance page's HTML".into(),
-            );
+            push("maintenance.html", "is empty; expected the maintenance page's HTML".into());
         } else if maintenance.html.len() > MAX_MAINTENANCE_HTML_BYTES {
             push(
                 "maintenance.html",
-                format!(
-                    "is {} bytes; the ALB fixed-response body limit is {MAX_MAINTENANCE_HTML_BYTES} bytes",
-                    maintenance.html.len()
-                ),
+                format!("is {} bytes; the ALB fixed-response body limit is {MAX_MAINTENANCE_HTML_BYTES} bytes", maintenance.html.len()),
             );
         }
         for (i, cidr) in maintenance.allowed_cidrs.iter().enumerate() {
             if cidr.parse::<ipnet::IpNet>().is_err() {
-                push(
-                    &format!("maintenance.allowed_cidrs[{i}]"),
-                    format!("{cidr:?} is not a CIDR block; expected e.g. 203.0.113.0/24"),
-                );
+                push(&format!("maintenance.allowed_cidrs[{i}]"), format!("{cidr:?} is not a CIDR block; expected e.g. 203.0.113.0/24"));
             }
         }
         if !(1..=50_000).contains(&maintenance.rule_priority) {
-            push(
-                "maintenance.rule_priority",
-                format!("{} is not in 1..=50000", maintenance.rule_priority),
-            );
+            push("maintenance.rule_priority", format!("{} is not in 1..=50000", maintenance.rule_priority));
         }
         let scaling = &self.scaling;
         if scaling.min_size < 0 {
-            push(
-                "scaling.min_size",
-                format!("{} is negative; expected 0 or more", scaling.min_size),
-            );
+            push("scaling.min_size", format!("{} is negative; expected 0 or more", scaling.min_size));
         }
         if scaling.max_size < scaling.min_size.max(0) {
-            push(
-                "scaling.max_size",
-                format!(
-                    "{} is below scaling.min_size ({})",
-                    scaling.max_size, scaling.min_size
-                ),
-            );
+            push("scaling.max_size", format!("{} is below scaling.min_size ({})", scaling.max_size, scaling.min_size));
         }
-        if scaling.desired_capacity < scaling.min_size
-            || scaling.desired_capacity > scaling.max_size
-        {
+        if scaling.desired_capacity < scaling.min_size || scaling.desired_capacity > scaling.max_size {
             push(
                 "scaling.desired_capacity",
-                format!(
-                    "{} is not in {}..={} (scaling.min_size..=scaling.max_size)",
-                    scaling.desired_capacity, scaling.min_size, scaling.max_size
-                ),
+                format!("{} is not in {}..={} (scaling.min_size..=scaling.max_size)", scaling.desired_capacity, scaling.min_size, scaling.max_size),
             );
         }
         if let Some(tracking) = &scaling.target_tracking
             && !(tracking.target_value.is_finite() && tracking.target_value > 0.0)
         {
-            push(
-                "scaling.target_tracking.target_value",
-                format!(
-                    "{} is not allowed; expected a number above 0",
-                    tracking.target_value
-                ),
-            );
+            push("scaling.target_tracking.target_value", format!("{} is not allowed; expected a number above 0", tracking.target_value));
         }
         if let Some(tracking) = &scaling.target_tracking
             && tracking.metric == ScalingMetric::Cpu
             && tracking.target_value > 100.0
         {
-            push(
-                "scaling.target_tracking.target_value",
-                format!(
-                    "{} is not a CPU percent; expected 0..=100",
-                    tracking.target_value
-                ),
-            );
+            push("scaling.target_tracking.target_value", format!("{} is not a CPU percent; expected 0..=100", tracking.target_value));
         }
         if self.images.retain < 1 {
-            push(
-                "images.retain",
-                format!(
-                    "{} is not allowed; expected at least 1 (the image in use)",
-                    self.images.retain
-                ),
-            );
+            push("images.retain", format!("{} is not allowed; expected at least 1 (the image in use)", self.images.retain));
         }
         if self.lock.stale_after_seconds < 60 {
-            push(
-                "lock.stale_after_seconds",
-                format!(
-                    "{} is not allowed; expected at least 60",
-                    self.lock.stale_after_seconds
-                ),
-            );
+            push("lock.stale_after_seconds", format!("{} is not allowed; expected at least 60", self.lock.stale_after_seconds));
         }
     }
 }
@@ -832,24 +626,12 @@ impl Environment {
 fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn unknown_key(key: &str, allowed: &[&str]) -> Problem {
-    Problem {
-        path: key.to_string(),
-        message: format!(
-            "unknown key (a typo?); expected one of: {}",
-            allowed.join(", ")
-        ),
-    }
+    Problem { path: key.to_string(), message: format!("unknown key (a typo?); expected one of: {}", allowed.join(", ")) }
 }
 
 fn kind_of(value: &serde_yaml_ng::Value) -> &'static str {

@@ -60,29 +60,17 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
     let mut inconsistencies = Vec::new();
 
     let deployments = string_list(&root, "deployments")?;
-    let default_deployment = root
-        .get("default_deployment")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let default_deployment = root.get("default_deployment").and_then(Value::as_str).map(str::to_string);
     if let Some(default) = &default_deployment
         && !deployments.is_empty()
         && !deployments.contains(default)
     {
-        inconsistencies.push(format!(
-            "default_deployment: {default:?} is not listed in deployments ({})",
-            deployments.join(", ")
-        ));
+        inconsistencies.push(format!("default_deployment: {default:?} is not listed in deployments ({})", deployments.join(", ")));
     }
     let deployment = match (deployment, &default_deployment, deployments.as_slice()) {
         (Some(name), _, _) => {
             if !deployments.is_empty() && !deployments.iter().any(|d| d == name) {
-                return Err(shape(
-                    "--deployment",
-                    &format!(
-                        "{name:?} is not one of the file's deployments: {}",
-                        deployments.join(", ")
-                    ),
-                ));
+                return Err(shape("--deployment", &format!("{name:?} is not one of the file's deployments: {}", deployments.join(", "))));
             }
             name.to_string()
         }
@@ -90,22 +78,13 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
         (None, None, [only]) => only.clone(),
         (None, None, []) => return Err(shape("deployments", "missing; pass --deployment NAME")),
         (None, None, several) => {
-            return Err(shape(
-                "deployments",
-                &format!(
-                    "lists several ({}); pass --deployment NAME",
-                    several.join(", ")
-                ),
-            ));
+            return Err(shape("deployments", &format!("lists several ({}); pass --deployment NAME", several.join(", "))));
         }
     };
 
     let environments = string_list(&root, "environments")?;
     if environments.is_empty() {
-        return Err(shape(
-            "environments",
-            "missing or empty; expected the list of environment names",
-        ));
+        return Err(shape("environments", "missing or empty; expected the list of environment names"));
     }
     let production = string_list(&root, "production_environments")?;
     for name in &production {
@@ -116,43 +95,29 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
             ));
         }
     }
-    let region = root
-        .get("region")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let region = root.get("region").and_then(Value::as_str).unwrap_or_default().to_string();
     if region.is_empty() {
-        warnings
-            .push("region: missing; every environment's region is left for you to fill in".into());
+        warnings.push("region: missing; every environment's region is left for you to fill in".into());
     }
 
-    let per_deployment =
-        |key: &str, inconsistencies: &mut Vec<String>| -> Result<Mapping, ImportError> {
-            let Some(value) = root.get(key) else {
-                return Ok(Mapping::new());
-            };
-            let Value::Mapping(by_deployment) = value else {
-                return Err(shape(
-                    key,
-                    "expected a mapping of deployment names to environments",
-                ));
-            };
-            for name in by_deployment.keys().filter_map(Value::as_str) {
-                if !deployments.is_empty() && !deployments.iter().any(|d| d == name) {
-                    inconsistencies.push(format!(
-                        "{key}: deployment {name:?} is not listed in deployments"
-                    ));
-                }
-            }
-            match by_deployment.get(deployment.as_str()) {
-                Some(Value::Mapping(envs)) => Ok(envs.clone()),
-                Some(_) => Err(shape(
-                    &format!("{key}.{deployment}"),
-                    "expected a mapping of environment names",
-                )),
-                None => Ok(Mapping::new()),
-            }
+    let per_deployment = |key: &str, inconsistencies: &mut Vec<String>| -> Result<Mapping, ImportError> {
+        let Some(value) = root.get(key) else {
+            return Ok(Mapping::new());
         };
+        let Value::Mapping(by_deployment) = value else {
+            return Err(shape(key, "expected a mapping of deployment names to environments"));
+        };
+        for name in by_deployment.keys().filter_map(Value::as_str) {
+            if !deployments.is_empty() && !deployments.iter().any(|d| d == name) {
+                inconsistencies.push(format!("{key}: deployment {name:?} is not listed in deployments"));
+            }
+        }
+        match by_deployment.get(deployment.as_str()) {
+            Some(Value::Mapping(envs)) => Ok(envs.clone()),
+            Some(_) => Err(shape(&format!("{key}.{deployment}"), "expected a mapping of environment names")),
+            None => Ok(Mapping::new()),
+        }
+    };
     let groups = per_deployment("auto_scaling_groups", &mut inconsistencies)?;
     let balancers = per_deployment("load_balancers", &mut inconsistencies)?;
     let branches = per_deployment("branches", &mut inconsistencies)?;
@@ -171,10 +136,7 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
         for name in map.keys() {
             let name = name.as_str().unwrap_or_default();
             if !environments.iter().any(|e| e == name) {
-                inconsistencies.push(format!(
-                    "{section}: environment {name:?} is not in environments{}",
-                    did_you_mean(name, &environments)
-                ));
+                inconsistencies.push(format!("{section}: environment {name:?} is not in environments{}", did_you_mean(name, &environments)));
             }
         }
     }
@@ -186,50 +148,28 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
         // Other environment-keyed maps aren't carried, but their references still get checked.
         if let Value::Mapping(map) = value
             && !map.is_empty()
-            && map.keys().all(|k| {
-                k.as_str().is_some_and(|k| {
-                    environments.iter().any(|e| e == k) || looks_like_env(k, &environments)
-                })
-            })
+            && map.keys().all(|k| k.as_str().is_some_and(|k| environments.iter().any(|e| e == k) || looks_like_env(k, &environments)))
         {
             for name in map.keys().filter_map(Value::as_str) {
                 if !environments.iter().any(|e| e == name) {
-                    inconsistencies.push(format!(
-                        "{key}: environment {name:?} is not in environments{}",
-                        did_you_mean(name, &environments)
-                    ));
+                    inconsistencies.push(format!("{key}: environment {name:?} is not in environments{}", did_you_mean(name, &environments)));
                 }
             }
         }
-        warnings.push(format!(
-            "{key}: not carried over ({})",
-            why_not_carried(key)
-        ));
+        warnings.push(format!("{key}: not carried over ({})", why_not_carried(key)));
     }
 
     let mut out = IndexMap::new();
     for name in &environments {
-        let mut env = Environment {
-            region: region.clone(),
-            production: production.contains(name),
-            ..Environment::default()
-        };
+        let mut env = Environment { region: region.clone(), production: production.contains(name), ..Environment::default() };
         match groups.get(name.as_str()) {
             Some(Value::String(group)) => env.auto_scaling_group = group.clone(),
-            Some(other) => inconsistencies.push(format!(
-                "auto_scaling_groups.{deployment}.{name}: {other:?} is not a group name"
-            )),
-            None => inconsistencies.push(format!(
-                "auto_scaling_groups.{deployment}: no group for environment {name:?}"
-            )),
+            Some(other) => inconsistencies.push(format!("auto_scaling_groups.{deployment}.{name}: {other:?} is not a group name")),
+            None => inconsistencies.push(format!("auto_scaling_groups.{deployment}: no group for environment {name:?}")),
         }
         match balancers.get(name.as_str()) {
             Some(Value::Sequence(list)) => {
-                let names: Vec<String> = list
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect();
+                let names: Vec<String> = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
                 if names.len() > 1 {
                     warnings.push(format!(
                         "load_balancers.{deployment}.{name}: {} load balancers; kept the first ({}); list every target group in target_group_arns",
@@ -240,37 +180,16 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
                 env.load_balancer = names.into_iter().next();
             }
             Some(Value::String(lb)) => env.load_balancer = Some(lb.clone()),
-            Some(other) => inconsistencies.push(format!(
-                "load_balancers.{deployment}.{name}: {other:?} is not a load balancer name"
-            )),
-            None => inconsistencies.push(format!(
-                "load_balancers.{deployment}: no load balancer for environment {name:?}"
-            )),
+            Some(other) => inconsistencies.push(format!("load_balancers.{deployment}.{name}: {other:?} is not a load balancer name")),
+            None => inconsistencies.push(format!("load_balancers.{deployment}: no load balancer for environment {name:?}")),
         }
         match domains.get(name.as_str()) {
-            Some(Value::Sequence(list)) => {
-                env.domains = list
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            }
-            Some(other) => inconsistencies.push(format!(
-                "site_domains_map.{name}: {other:?} is not a list of domains"
-            )),
-            None => inconsistencies.push(format!(
-                "site_domains_map: no domains for environment {name:?}"
-            )),
+            Some(Value::Sequence(list)) => env.domains = list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(other) => inconsistencies.push(format!("site_domains_map.{name}: {other:?} is not a list of domains")),
+            None => inconsistencies.push(format!("site_domains_map: no domains for environment {name:?}")),
         }
-        env.branch = branches
-            .get(name.as_str())
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        env.instance_type = instance_types
-            .get(name.as_str())
-            .and_then(|roles| roles.get("web"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        env.branch = branches.get(name.as_str()).and_then(Value::as_str).map(str::to_string);
+        env.instance_type = instance_types.get(name.as_str()).and_then(|roles| roles.get("web")).and_then(Value::as_str).map(str::to_string);
         env.workers.tags = IndexMap::from([
             ("deployment".to_string(), deployment.clone()),
             ("environment".to_string(), name.clone()),
@@ -278,37 +197,22 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
         ]);
         out.insert(name.clone(), env);
     }
-    Ok(Import {
-        config: Config {
-            deployment,
-            environments: out,
-        },
-        warnings,
-        inconsistencies,
-    })
+    Ok(Import { config: Config { deployment, environments: out }, warnings, inconsistencies })
 }
 
 fn why_not_carried(key: &str) -> &'static str {
     match key {
-        "static_html" => {
-            "it names files in the project's repository; paste the 503 page into maintenance.html (at most 1,024 bytes)"
-        }
+        "static_html" => "it names files in the project's repository; paste the 503 page into maintenance.html (at most 1,024 bytes)",
         "instance_settings" => "the AMI and host setup belong to the bake script now",
-        "password_names" | "localsettings_template" => {
-            "secrets belong in SSM Parameter Store, read at boot, not in the image"
-        }
-        "security_groups" | "subnets" | "avail_zones" | "volume_sizes" | "volume_types" => {
-            "the launch template holds it now"
-        }
+        "password_names" | "localsettings_template" => "secrets belong in SSM Parameter Store, read at boot, not in the image",
+        "security_groups" | "subnets" | "avail_zones" | "volume_sizes" | "volume_types" => "the launch template holds it now",
         _ => "stepdeploy has no setting for it",
     }
 }
 
 /// A key like `staging02` in a map of environments: close to a known name.
 fn looks_like_env(key: &str, environments: &[String]) -> bool {
-    environments
-        .iter()
-        .any(|e| strsim::levenshtein(e, key) <= 2)
+    environments.iter().any(|e| strsim::levenshtein(e, key) <= 2)
 }
 
 fn did_you_mean(name: &str, known: &[String]) -> String {
@@ -326,14 +230,7 @@ fn string_list(root: &Mapping, key: &str) -> Result<Vec<String>, ImportError> {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Sequence(items)) => items
             .iter()
-            .map(|v| {
-                v.as_str().map(str::to_string).ok_or_else(|| {
-                    shape(
-                        key,
-                        &format!("{v:?} is not a name; expected a list of names"),
-                    )
-                })
-            })
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| shape(key, &format!("{v:?} is not a name; expected a list of names"))))
             .collect(),
         Some(_) => Err(shape(key, "expected a list of names")),
     }
@@ -348,10 +245,7 @@ fn mapping(root: &Mapping, key: &str) -> Result<Mapping, ImportError> {
 }
 
 fn shape(field: &str, message: &str) -> ImportError {
-    ImportError::Shape {
-        field: field.to_string(),
-        message: message.to_string(),
-    }
+    ImportError::Shape { field: field.to_string(), message: message.to_string() }
 }
 
 /// The header written above an imported config.

@@ -7,10 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{GroupSnapshot, Instance, LaunchTemplateRef, Timestamp};
 use crate::planner::Action;
-use crate::ports::{
-    Decrement, GroupReader, GroupUpdate, GroupWriter, InstanceReader, PortResult,
-    TargetHealthReader,
-};
+use crate::ports::{Decrement, GroupReader, GroupUpdate, GroupWriter, InstanceReader, PortResult, TargetHealthReader};
 
 /// The EC2 tag that carries an instance's (or image's) git revision.
 pub const REVISION_TAG: &str = "stepdeploy:revision";
@@ -29,19 +26,12 @@ pub async fn read_snapshot(
 ) -> PortResult<GroupSnapshot> {
     let group = groups.describe_group(group_name).await?;
     let ids: Vec<String> = group.instances.iter().map(|m| m.id.clone()).collect();
-    let ec2 = if ids.is_empty() {
-        Vec::new()
-    } else {
-        instances.describe_instances(&ids).await?
-    };
+    let ec2 = if ids.is_empty() { Vec::new() } else { instances.describe_instances(&ids).await? };
     let ec2: BTreeMap<&str, _> = ec2.iter().map(|i| (i.id.as_str(), i)).collect();
     let mut health: BTreeMap<String, BTreeMap<String, crate::model::TargetState>> = BTreeMap::new();
     for arn in target_group_arns {
         for target in targets.describe_target_health(arn).await? {
-            health
-                .entry(target.instance_id)
-                .or_default()
-                .insert(arn.clone(), target.state);
+            health.entry(target.instance_id).or_default().insert(arn.clone(), target.state);
         }
     }
     let members = group
@@ -78,27 +68,15 @@ pub async fn read_snapshot(
 
 /// Applies a plan's actions in order. Every action is absolute or checked
 /// against a fresh snapshot by the next step, so a retry converges.
-pub async fn apply(
-    actions: &[Action],
-    group_name: &str,
-    template: &LaunchTemplateRef,
-    writer: &dyn GroupWriter,
-) -> PortResult<()> {
+pub async fn apply(actions: &[Action], group_name: &str, template: &LaunchTemplateRef, writer: &dyn GroupWriter) -> PortResult<()> {
     for action in actions {
         match action {
             Action::SetLaunchTemplateVersion { version } => {
-                let update = GroupUpdate {
-                    launch_template: Some(template.at_version(version)),
-                    ..GroupUpdate::default()
-                };
+                let update = GroupUpdate { launch_template: Some(template.at_version(version)), ..GroupUpdate::default() };
                 writer.update_group(group_name, &update).await?;
             }
             Action::SetSizeBounds { min_size, max_size } => {
-                let update = GroupUpdate {
-                    min_size: Some(*min_size),
-                    max_size: Some(*max_size),
-                    ..GroupUpdate::default()
-                };
+                let update = GroupUpdate { min_size: Some(*min_size), max_size: Some(*max_size), ..GroupUpdate::default() };
                 writer.update_group(group_name, &update).await?;
             }
             Action::Terminate { instance_ids } => {
@@ -107,9 +85,7 @@ pub async fn apply(
                 }
             }
             Action::SetDesiredCapacity { desired_capacity } => {
-                writer
-                    .set_desired_capacity(group_name, *desired_capacity)
-                    .await?;
+                writer.set_desired_capacity(group_name, *desired_capacity).await?;
             }
         }
     }

@@ -50,9 +50,7 @@ impl Lifecycle {
         match s {
             "Pending" | "Pending:Wait" | "Pending:Proceed" => Lifecycle::Pending,
             "InService" => Lifecycle::InService,
-            "Terminating" | "Terminating:Wait" | "Terminating:Proceed" | "Terminated" => {
-                Lifecycle::Terminating
-            }
+            "Terminating" | "Terminating:Wait" | "Terminating:Proceed" | "Terminated" => Lifecycle::Terminating,
             "EnteringStandby" | "Standby" => Lifecycle::Standby,
             "Detaching" | "Detached" => Lifecycle::Detaching,
             other => Lifecycle::Other(other.to_string()),
@@ -113,24 +111,15 @@ impl LaunchTemplateRef {
     /// A reference from the config's `launch_template` string (`lt-...` is an id).
     pub fn from_config(value: &str) -> LaunchTemplateRef {
         if value.starts_with("lt-") {
-            LaunchTemplateRef {
-                id: Some(value.to_string()),
-                ..Default::default()
-            }
+            LaunchTemplateRef { id: Some(value.to_string()), ..Default::default() }
         } else {
-            LaunchTemplateRef {
-                name: Some(value.to_string()),
-                ..Default::default()
-            }
+            LaunchTemplateRef { name: Some(value.to_string()), ..Default::default() }
         }
     }
 
     /// The same template at another version.
     pub fn at_version(&self, version: &str) -> LaunchTemplateRef {
-        LaunchTemplateRef {
-            version: Some(version.to_string()),
-            ..self.clone()
-        }
+        LaunchTemplateRef { version: Some(version.to_string()), ..self.clone() }
     }
 }
 

@@ -47,24 +47,12 @@ pub struct PolicyError {
 
 impl Policy {
     /// Checks ranges; the fields are named as in the config and execution input.
-    pub fn new(
-        min_healthy_percent: i64,
-        max_healthy_percent: i64,
-        batch_size: Option<i64>,
-    ) -> Result<Policy, PolicyError> {
+    pub fn new(min_healthy_percent: i64, max_healthy_percent: i64, batch_size: Option<i64>) -> Result<Policy, PolicyError> {
         if !(0..=100).contains(&min_healthy_percent) {
-            return Err(PolicyError {
-                field: "min_healthy_percent",
-                value: min_healthy_percent,
-                expected: "0..=100",
-            });
+            return Err(PolicyError { field: "min_healthy_percent", value: min_healthy_percent, expected: "0..=100" });
         }
         if !(100..=200).contains(&max_healthy_percent) {
-            return Err(PolicyError {
-                field: "max_healthy_percent",
-                value: max_healthy_percent,
-                expected: "100..=200",
-            });
+            return Err(PolicyError { field: "max_healthy_percent", value: max_healthy_percent, expected: "100..=200" });
         }
         if min_healthy_percent == 100 && max_healthy_percent == 100 {
             return Err(PolicyError {
@@ -77,28 +65,16 @@ impl Policy {
             None => None,
             Some(b) if (1..=i64::from(u32::MAX)).contains(&b) => Some(b as u32),
             Some(b) => {
-                return Err(PolicyError {
-                    field: "batch_size",
-                    value: b,
-                    expected: "at least 1",
-                });
+                return Err(PolicyError { field: "batch_size", value: b, expected: "at least 1" });
             }
         };
-        Ok(Policy {
-            min_healthy_percent: min_healthy_percent as u32,
-            max_healthy_percent: max_healthy_percent as u32,
-            batch_size,
-        })
+        Ok(Policy { min_healthy_percent: min_healthy_percent as u32, max_healthy_percent: max_healthy_percent as u32, batch_size })
     }
 
     /// The capacity bounds for a rollout of `desired` live instances.
     pub fn bounds(&self, desired: u32) -> Bounds {
         if desired == 0 {
-            return Bounds {
-                min_healthy: 0,
-                max_total: 0,
-                wave: 1,
-            };
+            return Bounds { min_healthy: 0, max_total: 0, wave: 1 };
         }
         let d = u64::from(desired);
         let mut min_healthy = (d * u64::from(self.min_healthy_percent)).div_ceil(100) as u32;
@@ -110,14 +86,8 @@ impl Policy {
                 min_healthy = max_total - 1;
             }
         }
-        let wave = (max_total - min_healthy)
-            .min(self.batch_size.unwrap_or(u32::MAX))
-            .max(1);
-        Bounds {
-            min_healthy,
-            max_total,
-            wave,
-        }
+        let wave = (max_total - min_healthy).min(self.batch_size.unwrap_or(u32::MAX)).max(1);
+        Bounds { min_healthy, max_total, wave }
     }
 
     /// How many replacement waves the policy forces for `desired` instances.
@@ -226,12 +196,7 @@ impl RolloutState {
                 min_size: snapshot.min_size,
                 max_size: snapshot.max_size,
                 target: original_target,
-                instance_ids: snapshot
-                    .instances
-                    .iter()
-                    .filter(|i| i.lifecycle.is_live())
-                    .map(|i| i.id.clone())
-                    .collect(),
+                instance_ids: snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).map(|i| i.id.clone()).collect(),
             },
             strategy,
             policy,
@@ -253,10 +218,7 @@ impl RolloutState {
         let target = self.original.target.clone()?;
         Some(RolloutState {
             target,
-            original: Original {
-                target: Some(self.target.clone()),
-                ..self.original.clone()
-            },
+            original: Original { target: Some(self.target.clone()), ..self.original.clone() },
             strategy: Strategy::Rolling,
             keep_instance_ids: self.original.instance_ids.iter().cloned().collect(),
             started_at: now,
@@ -326,30 +288,13 @@ pub enum Failure {
 impl Failure {
     /// A one-line cause for operators.
     pub fn describe(&self) -> String {
-        let list = |u: &[(String, String)]| {
-            u.iter()
-                .map(|(id, why)| format!("{id} ({why})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = |u: &[(String, String)]| u.iter().map(|(id, why)| format!("{id} ({why})")).collect::<Vec<_>>().join(", ");
         match self {
-            Failure::DeadlinePassed {
-                elapsed_seconds,
-                unhealthy,
-            } => {
-                format!(
-                    "the rollout did not finish within its deadline ({elapsed_seconds} s elapsed); not healthy: {}",
-                    list(unhealthy)
-                )
+            Failure::DeadlinePassed { elapsed_seconds, unhealthy } => {
+                format!("the rollout did not finish within its deadline ({elapsed_seconds} s elapsed); not healthy: {}", list(unhealthy))
             }
-            Failure::NewInstancesUnhealthy {
-                unhealthy,
-                timeout_seconds,
-            } => {
-                format!(
-                    "new instances were not healthy {timeout_seconds} s after launch: {}",
-                    list(unhealthy)
-                )
+            Failure::NewInstancesUnhealthy { unhealthy, timeout_seconds } => {
+                format!("new instances were not healthy {timeout_seconds} s after launch: {}", list(unhealthy))
             }
         }
     }
@@ -438,38 +383,19 @@ pub fn assess(
     now: Timestamp,
 ) -> (bool, Option<String>, Option<Timestamp>) {
     if instance.lifecycle != Lifecycle::InService {
-        return (
-            false,
-            Some(format!(
-                "lifecycle {}",
-                String::from(instance.lifecycle.clone())
-            )),
-            None,
-        );
+        return (false, Some(format!("lifecycle {}", String::from(instance.lifecycle.clone()))), None);
     }
     if !instance.asg_healthy {
-        return (
-            false,
-            Some("Auto Scaling reports it Unhealthy".into()),
-            None,
-        );
+        return (false, Some("Auto Scaling reports it Unhealthy".into()), None);
     }
     for arn in target_group_arns {
         match instance.target_health.get(arn) {
             Some(crate::model::TargetState::Healthy) => {}
             Some(state) => {
-                return (
-                    false,
-                    Some(format!("{:?} in target group {}", state, short_arn(arn)).to_lowercase()),
-                    None,
-                );
+                return (false, Some(format!("{:?} in target group {}", state, short_arn(arn)).to_lowercase()), None);
             }
             None => {
-                return (
-                    false,
-                    Some(format!("not registered in target group {}", short_arn(arn))),
-                    None,
-                );
+                return (false, Some(format!("not registered in target group {}", short_arn(arn))), None);
             }
         }
     }
@@ -478,37 +404,22 @@ pub fn assess(
     if skip_warmup || warm_for >= warmup_seconds as i64 {
         (true, None, Some(since))
     } else {
-        (
-            false,
-            Some(format!("warming up ({warm_for} s of {warmup_seconds} s)")),
-            Some(since),
-        )
+        (false, Some(format!("warming up ({warm_for} s of {warmup_seconds} s)")), Some(since))
     }
 }
 
 fn short_arn(arn: &str) -> &str {
-    arn.split(":targetgroup/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or(arn)
+    arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(arn)
 }
 
 /// Decides the next step of a rollout.
 pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> Plan {
-    let standby = snapshot
-        .instances
-        .iter()
-        .filter(|i| i.lifecycle == Lifecycle::Standby)
-        .count() as u32;
+    let standby = snapshot.instances.iter().filter(|i| i.lifecycle == Lifecycle::Standby).count() as u32;
     // Standby instances are outside desired capacity (as on AWS): left alone, not counted.
     let goal = state.original.desired_capacity;
     let bounds = match state.strategy {
         Strategy::Rolling => state.policy.bounds(goal),
-        Strategy::AllAtOnce => Bounds {
-            min_healthy: goal,
-            max_total: goal.saturating_mul(2),
-            wave: goal.max(1),
-        },
+        Strategy::AllAtOnce => Bounds { min_healthy: goal, max_total: goal.saturating_mul(2), wave: goal.max(1) },
     };
 
     let mut healthy_since = BTreeMap::new();
@@ -525,18 +436,10 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         if let Some(since) = since {
             healthy_since.insert(instance.id.clone(), since);
         }
-        health.push(InstanceHealth {
-            id: instance.id.clone(),
-            on_target: state.is_on_target(instance),
-            healthy,
-            reason,
-        });
+        health.push(InstanceHealth { id: instance.id.clone(), on_target: state.is_on_target(instance), healthy, reason });
     }
     let count = |on_target: bool, healthy: Option<bool>| {
-        health
-            .iter()
-            .filter(|h| h.on_target == on_target && healthy.is_none_or(|want| h.healthy == want))
-            .count() as u32
+        health.iter().filter(|h| h.on_target == on_target && healthy.is_none_or(|want| h.healthy == want)).count() as u32
     };
     let progress = Progress {
         new: count(true, None),
@@ -548,32 +451,16 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         min_healthy: bounds.min_healthy,
         max_total: bounds.max_total,
     };
-    let finish = |actions: Vec<Action>, outcome: Outcome| Plan {
-        actions,
-        outcome,
-        progress,
-        health: health.clone(),
-        healthy_since: healthy_since.clone(),
-    };
+    let finish =
+        |actions: Vec<Action>, outcome: Outcome| Plan { actions, outcome, progress, health: health.clone(), healthy_since: healthy_since.clone() };
     let unhealthy_list = |only_new: bool| -> Vec<(String, String)> {
-        health
-            .iter()
-            .filter(|h| !h.healthy && (!only_new || h.on_target))
-            .map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default()))
-            .collect()
+        health.iter().filter(|h| !h.healthy && (!only_new || h.on_target)).map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default())).collect()
     };
 
     let mut actions = Vec::new();
     let version = &state.target.launch_template_version;
-    if snapshot
-        .launch_template
-        .as_ref()
-        .and_then(|lt| lt.version.as_deref())
-        != Some(version.as_str())
-    {
-        actions.push(Action::SetLaunchTemplateVersion {
-            version: version.clone(),
-        });
+    if snapshot.launch_template.as_ref().and_then(|lt| lt.version.as_deref()) != Some(version.as_str()) {
+        actions.push(Action::SetLaunchTemplateVersion { version: version.clone() });
     }
 
     if progress.old == 0 && progress.new_healthy >= goal {
@@ -588,30 +475,20 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
 
     if now >= state.deadline {
-        let failure = Failure::DeadlinePassed {
-            elapsed_seconds: now - state.started_at,
-            unhealthy: unhealthy_list(false),
-        };
+        let failure = Failure::DeadlinePassed { elapsed_seconds: now - state.started_at, unhealthy: unhealthy_list(false) };
         return finish(Vec::new(), Outcome::Failed(failure));
     }
     let instance_timeout = state.instance_timeout_seconds as i64;
     let stuck: Vec<(String, String)> = snapshot
         .instances
         .iter()
-        .filter(|i| {
-            i.lifecycle.is_live()
-                && state.is_on_target(i)
-                && !state.keep_instance_ids.contains(&i.id)
-        })
+        .filter(|i| i.lifecycle.is_live() && state.is_on_target(i) && !state.keep_instance_ids.contains(&i.id))
         .filter(|i| i.launched_at.is_some_and(|at| now - at > instance_timeout))
         .filter_map(|i| health.iter().find(|h| h.id == i.id && !h.healthy))
         .map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default()))
         .collect();
     if !stuck.is_empty() {
-        let failure = Failure::NewInstancesUnhealthy {
-            unhealthy: stuck,
-            timeout_seconds: state.instance_timeout_seconds,
-        };
+        let failure = Failure::NewInstancesUnhealthy { unhealthy: stuck, timeout_seconds: state.instance_timeout_seconds };
         return finish(Vec::new(), Outcome::Failed(failure));
     }
 
@@ -622,14 +499,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         .filter(|i| i.lifecycle.is_live() && !state.is_on_target(i))
         .map(|i| (i, health.iter().any(|h| h.id == i.id && h.healthy)))
         .collect();
-    old.sort_by_key(|(i, healthy)| {
-        (
-            *healthy,
-            i.protected_from_scale_in,
-            i.launched_at,
-            i.id.clone(),
-        )
-    });
+    old.sort_by_key(|(i, healthy)| (*healthy, i.protected_from_scale_in, i.launched_at, i.id.clone()));
 
     // A full deploy replaces everything at once: batch size is a rolling setting.
     let batch = match state.strategy {
@@ -645,47 +515,26 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         Strategy::AllAtOnce if progress.new_healthy >= goal => progress.old,
         Strategy::AllAtOnce => 0,
     };
-    let to_terminate: Vec<String> = old
-        .iter()
-        .take(terminate_count as usize)
-        .map(|(i, _)| i.id.clone())
-        .collect();
+    let to_terminate: Vec<String> = old.iter().take(terminate_count as usize).map(|(i, _)| i.id.clone()).collect();
 
     let live_after = progress.new + progress.old - to_terminate.len() as u32;
     let in_flight = progress.new - progress.new_healthy;
-    let launch = goal
-        .saturating_sub(progress.new)
-        .min(bounds.max_total.saturating_sub(live_after))
-        .min(batch.saturating_sub(in_flight));
+    let launch = goal.saturating_sub(progress.new).min(bounds.max_total.saturating_sub(live_after)).min(batch.saturating_sub(in_flight));
     let desired = live_after + launch;
 
-    let desired_after_terminations = snapshot
-        .desired_capacity
-        .saturating_sub(to_terminate.len() as u32);
-    let min_size = snapshot
-        .min_size
-        .min(desired_after_terminations)
-        .min(desired);
+    let desired_after_terminations = snapshot.desired_capacity.saturating_sub(to_terminate.len() as u32);
+    let min_size = snapshot.min_size.min(desired_after_terminations).min(desired);
     let max_size = snapshot.max_size.max(desired);
     if (min_size, max_size) != (snapshot.min_size, snapshot.max_size) {
         actions.push(Action::SetSizeBounds { min_size, max_size });
     }
     if !to_terminate.is_empty() {
-        actions.push(Action::Terminate {
-            instance_ids: to_terminate,
-        });
+        actions.push(Action::Terminate { instance_ids: to_terminate });
     }
     if desired != desired_after_terminations {
-        actions.push(Action::SetDesiredCapacity {
-            desired_capacity: desired,
-        });
+        actions.push(Action::SetDesiredCapacity { desired_capacity: desired });
     }
-    finish(
-        actions,
-        Outcome::Wait {
-            seconds: state.poll_seconds,
-        },
-    )
+    finish(actions, Outcome::Wait { seconds: state.poll_seconds })
 }
 
 #[cfg(test)]
@@ -711,11 +560,7 @@ mod tests {
         ];
         for (min, max, d, (floor, ceiling, wave)) in cases {
             let b = policy(min, max).bounds(d);
-            assert_eq!(
-                (b.min_healthy, b.max_total, b.wave),
-                (floor, ceiling, wave),
-                "policy ({min}, {max}) at {d}"
-            );
+            assert_eq!((b.min_healthy, b.max_total, b.wave), (floor, ceiling, wave), "policy ({min}, {max}) at {d}");
         }
     }
 
@@ -730,10 +575,7 @@ mod tests {
     #[test]
     fn out_of_range_policy_names_the_field_and_value() {
         let e = Policy::new(120, 200, None).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "min_healthy_percent: 120 is not allowed; expected 0..=100"
-        );
+        assert_eq!(e.to_string(), "min_healthy_percent: 120 is not allowed; expected 0..=100");
         let e = Policy::new(100, 250, None).unwrap_err();
         assert_eq!(e.field, "max_healthy_percent");
         assert!(Policy::new(100, 100, None).is_err());

@@ -67,22 +67,8 @@ impl fmt::Display for PortError {
 
 impl PortError {
     /// A port error without an SDK source (the sim's, or a missing field).
-    pub fn new(
-        kind: ErrorKind,
-        service: &'static str,
-        operation: &'static str,
-        code: Option<&str>,
-        message: impl Into<String>,
-    ) -> PortError {
-        PortError {
-            kind,
-            service,
-            operation,
-            code: code.map(str::to_string),
-            message: message.into(),
-            request_id: None,
-            source: None,
-        }
+    pub fn new(kind: ErrorKind, service: &'static str, operation: &'static str, code: Option<&str>, message: impl Into<String>) -> PortError {
+        PortError { kind, service, operation, code: code.map(str::to_string), message: message.into(), request_id: None, source: None }
     }
 
     /// Worth retrying as is.
@@ -200,8 +186,7 @@ pub trait InstanceReader: Send + Sync {
     /// DescribeInstances for these ids (batched; unknown ids are simply absent).
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Ec2Instance>>;
     /// DescribeInstances of non-terminated instances carrying every one of these tags.
-    async fn find_instances(&self, tags: &BTreeMap<String, String>)
-    -> PortResult<Vec<Ec2Instance>>;
+    async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>>;
 }
 
 /// A request to launch one instance from a launch template.
@@ -245,11 +230,7 @@ pub struct TemplateVersion {
 #[async_trait]
 pub trait LaunchTemplates: Send + Sync {
     /// DescribeLaunchTemplateVersions for these versions (numbers, `$Latest`, `$Default`).
-    async fn describe_versions(
-        &self,
-        template: &LaunchTemplateRef,
-        versions: &[String],
-    ) -> PortResult<Vec<TemplateVersion>>;
+    async fn describe_versions(&self, template: &LaunchTemplateRef, versions: &[String]) -> PortResult<Vec<TemplateVersion>>;
     /// CreateLaunchTemplateVersion from `source_version` with a new AMI.
     async fn create_version(
         &self,
@@ -259,11 +240,7 @@ pub trait LaunchTemplates: Send + Sync {
         description: &str,
     ) -> PortResult<TemplateVersion>;
     /// ModifyLaunchTemplate's default version.
-    async fn set_default_version(
-        &self,
-        template: &LaunchTemplateRef,
-        version: u64,
-    ) -> PortResult<()>;
+    async fn set_default_version(&self, template: &LaunchTemplateRef, version: u64) -> PortResult<()>;
 }
 
 /// An AMI.
@@ -286,13 +263,11 @@ pub struct Image {
 /// Creates, finds and deletes AMIs.
 #[async_trait]
 pub trait Images: Send + Sync {
-    /// CreateImage of an instance, tagging the image and its snapshots.
-    async fn create_image(
-        &self,
-        instance_id: &str,
-        name: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> PortResult<String>;
+    /// CreateImage of an instance, tagging the image (snapshots get tagged by
+    /// [`Images::tag_resources`] once the image lists them).
+    async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String>;
+    /// CreateTags on images, snapshots or instances.
+    async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()>;
     /// DescribeImages by id (unknown ids are absent).
     async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>>;
     /// DescribeImages owned by this account carrying every one of these tags.
@@ -333,19 +308,9 @@ pub struct Invocation {
 #[async_trait]
 pub trait CommandRunner: Send + Sync {
     /// SendCommand (AWS-RunShellScript) to these instances; returns the command id.
-    async fn send_command(
-        &self,
-        instance_ids: &[String],
-        command: &str,
-        timeout_seconds: u64,
-        comment: &str,
-    ) -> PortResult<String>;
+    async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, comment: &str) -> PortResult<String>;
     /// GetCommandInvocation for each instance.
-    async fn invocations(
-        &self,
-        command_id: &str,
-        instance_ids: &[String],
-    ) -> PortResult<Vec<Invocation>>;
+    async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>>;
 }
 
 /// A stored parameter.
@@ -389,8 +354,7 @@ pub struct TargetHealth {
 #[async_trait]
 pub trait TargetHealthReader: Send + Sync {
     /// DescribeTargetHealth of a whole target group (one call).
-    async fn describe_target_health(&self, target_group_arn: &str)
-    -> PortResult<Vec<TargetHealth>>;
+    async fn describe_target_health(&self, target_group_arn: &str) -> PortResult<Vec<TargetHealth>>;
 }
 
 /// A fixed response.
@@ -444,12 +408,7 @@ pub trait ListenerRules: Send + Sync {
     /// DescribeRules of a listener.
     async fn describe_rules(&self, listener_arn: &str) -> PortResult<Vec<ListenerRule>>;
     /// CreateRule at `priority`; returns the rule ARN.
-    async fn create_rule(
-        &self,
-        listener_arn: &str,
-        priority: u32,
-        rule: &RuleSpec,
-    ) -> PortResult<String>;
+    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec) -> PortResult<String>;
     /// DeleteRule; `false` when it was already gone.
     async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool>;
 }

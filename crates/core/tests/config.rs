@@ -16,9 +16,7 @@ environments:
 "#;
 
 fn problems(yaml: &str) -> Vec<Problem> {
-    Config::from_yaml_str(yaml)
-        .expect_err("config should be rejected")
-        .0
+    Config::from_yaml_str(yaml).expect_err("config should be rejected").0
 }
 
 fn paths(yaml: &str) -> Vec<String> {
@@ -32,25 +30,16 @@ fn a_complete_config_loads_with_defaults_filled_in() {
     assert_eq!(env.rollout.min_healthy_percent, 100);
     assert_eq!(env.rollout.max_healthy_percent, 200);
     assert_eq!(env.health.poll_interval_seconds, 15);
-    assert_eq!(
-        env.rollout.suspend_processes,
-        ["AZRebalance", "AlarmNotification", "ScheduledActions"]
-    );
+    assert_eq!(env.rollout.suspend_processes, ["AZRebalance", "AlarmNotification", "ScheduledActions"]);
     assert!(!env.production);
 }
 
 #[test]
 fn an_out_of_range_percent_names_the_full_path_value_and_range() {
-    let yaml = VALID.replace(
-        "domains:",
-        "rollout: {min_healthy_percent: 120}\n    domains:",
-    );
+    let yaml = VALID.replace("domains:", "rollout: {min_healthy_percent: 120}\n    domains:");
     let found = problems(&yaml);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(
-        found[0].to_string(),
-        "environments.staging.rollout.min_healthy_percent: 120 is not in 0..=100"
-    );
+    assert_eq!(found[0].to_string(), "environments.staging.rollout.min_healthy_percent: 120 is not in 0..=100");
 }
 
 #[test]
@@ -75,105 +64,60 @@ fn every_problem_is_reported_not_just_the_first() {
 
 #[test]
 fn unknown_top_level_keys_and_bad_types_are_errors_with_paths() {
-    let yaml = format!("{VALID}extra: 1\n").replace(
-        "region: us-east-1",
-        "region: us-east-1\n    health: {timeout_seconds: soon}",
-    );
+    let yaml = format!("{VALID}extra: 1\n").replace("region: us-east-1", "region: us-east-1\n    health: {timeout_seconds: soon}");
     let found = problems(&yaml);
     let text: Vec<String> = found.iter().map(ToString::to_string).collect();
-    assert!(
-        text.iter().any(|t| t.starts_with("extra: unknown key")),
-        "{text:?}"
-    );
-    assert!(
-        text.iter()
-            .any(|t| t.starts_with("environments.staging.health.timeout_seconds: invalid type")),
-        "{text:?}"
-    );
+    assert!(text.iter().any(|t| t.starts_with("extra: unknown key")), "{text:?}");
+    assert!(text.iter().any(|t| t.starts_with("environments.staging.health.timeout_seconds: invalid type")), "{text:?}");
 }
 
 #[test]
 fn maintenance_html_over_the_alb_limit_is_rejected() {
     let big = "x".repeat(1025);
-    let yaml = VALID.replace(
-        "domains:",
-        &format!("maintenance: {{html: {big}}}\n    domains:"),
-    );
+    let yaml = VALID.replace("domains:", &format!("maintenance: {{html: {big}}}\n    domains:"));
     let found = problems(&yaml);
     assert_eq!(found[0].path, "environments.staging.maintenance.html");
-    assert!(
-        found[0].message.contains("1025 bytes"),
-        "{}",
-        found[0].message
-    );
-    let fits = VALID.replace(
-        "domains:",
-        &format!("maintenance: {{html: {}}}\n    domains:", "x".repeat(1024)),
-    );
+    assert!(found[0].message.contains("1025 bytes"), "{}", found[0].message);
+    let fits = VALID.replace("domains:", &format!("maintenance: {{html: {}}}\n    domains:", "x".repeat(1024)));
     Config::from_yaml_str(&fits).unwrap();
 }
 
 #[test]
 fn missing_resources_are_reported_as_settings_to_fill_in() {
-    let yaml =
-        "deployment: d\nenvironments:\n  testing: {region: us-east-1, auto_scaling_group: g}\n";
+    let yaml = "deployment: d\nenvironments:\n  testing: {region: us-east-1, auto_scaling_group: g}\n";
     let mut found = paths(yaml);
     found.sort();
-    assert_eq!(
-        found,
-        [
-            "environments.testing.launch_template",
-            "environments.testing.listener_arn",
-            "environments.testing.target_group_arns"
-        ]
-    );
+    assert_eq!(found, ["environments.testing.launch_template", "environments.testing.listener_arn", "environments.testing.target_group_arns"]);
 }
 
 #[test]
 fn scaling_policy_sizes_must_be_ordered() {
-    let yaml = VALID.replace(
-        "domains:",
-        "scaling: {min_size: 3, max_size: 2, desired_capacity: 5}\n    domains:",
-    );
+    let yaml = VALID.replace("domains:", "scaling: {min_size: 3, max_size: 2, desired_capacity: 5}\n    domains:");
     let mut found = paths(&yaml);
     found.sort();
-    assert_eq!(
-        found,
-        [
-            "environments.staging.scaling.desired_capacity",
-            "environments.staging.scaling.max_size"
-        ]
-    );
+    assert_eq!(found, ["environments.staging.scaling.desired_capacity", "environments.staging.scaling.max_size"]);
 }
 
 #[test]
 fn an_environment_round_trips_through_its_ssm_json() {
     let config = Config::from_yaml_str(VALID).unwrap();
     let env = config.environment("staging").unwrap();
-    let back =
-        Environment::from_json_str(&env.to_json(), "/stepdeploy/opendebates/staging").unwrap();
+    let back = Environment::from_json_str(&env.to_json(), "/stepdeploy/opendebates/staging").unwrap();
     assert_eq!(&back, env);
     let bad = env.to_json().replace("\"retain\":5", "\"retain\":0");
     let err = Environment::from_json_str(&bad, "/stepdeploy/opendebates/staging").unwrap_err();
-    assert_eq!(
-        err.0[0].path,
-        "/stepdeploy/opendebates/staging.images.retain"
-    );
+    assert_eq!(err.0[0].path, "/stepdeploy/opendebates/staging.images.retain");
 }
 
 #[test]
 fn unknown_environment_lists_the_known_ones() {
     let config = Config::from_yaml_str(VALID).unwrap();
     let err = config.environment("prod").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "environment: \"prod\" is not defined; expected one of: staging"
-    );
+    assert_eq!(err.to_string(), "environment: \"prod\" is not defined; expected one of: staging");
 }
 
 fn reference_path(file: &str) -> std::path::PathBuf {
-    let dir = std::env::var("STEPDEPLOY_SHARED_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").to_string());
+    let dir = std::env::var("STEPDEPLOY_SHARED_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").to_string());
     std::path::Path::new(&dir).join("reference").join(file)
 }
 
@@ -201,24 +145,11 @@ fn opendebates_import_carries_all_six_environments() {
     let config = &import.config;
     assert_eq!(config.deployment, "opendebates");
     let names: Vec<&str> = config.environments.keys().map(String::as_str).collect();
-    assert_eq!(
-        names,
-        [
-            "testing",
-            "staging",
-            "florida",
-            "presidential",
-            "staging01",
-            "prod01"
-        ]
-    );
+    assert_eq!(names, ["testing", "staging", "florida", "presidential", "staging01", "prod01"]);
     let prod = &config.environments["prod01"];
     assert_eq!(prod.auto_scaling_group, "opendebates-prod01-ag");
     assert_eq!(prod.load_balancer.as_deref(), Some("opendebates-prod01-lb"));
-    assert_eq!(
-        prod.domains,
-        ["opendebatequestions.com", "www.opendebatequestions.com"]
-    );
+    assert_eq!(prod.domains, ["opendebatequestions.com", "www.opendebatequestions.com"]);
     assert_eq!(prod.region, "us-east-1");
     assert_eq!(prod.instance_type.as_deref(), Some("c3.large"));
     assert_eq!(prod.branch.as_deref(), Some("develop"));
@@ -231,18 +162,8 @@ fn opendebates_import_carries_all_six_environments() {
         "{:?}",
         import.inconsistencies
     );
-    assert!(
-        import
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("static_html: not carried over"))
-    );
-    assert!(
-        import
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("db_settings: not carried over"))
-    );
+    assert!(import.warnings.iter().any(|w| w.starts_with("static_html: not carried over")));
+    assert!(import.warnings.iter().any(|w| w.starts_with("db_settings: not carried over")));
 }
 
 #[test]
@@ -254,22 +175,10 @@ fn imported_config_check_names_each_setting_to_fill_in() {
     let yaml = import.config.to_yaml();
     let found = problems(&yaml);
     assert_eq!(found.len(), 18, "{found:#?}");
-    for env in [
-        "testing",
-        "staging",
-        "florida",
-        "presidential",
-        "staging01",
-        "prod01",
-    ] {
+    for env in ["testing", "staging", "florida", "presidential", "staging01", "prod01"] {
         for field in ["target_group_arns", "listener_arn", "launch_template"] {
             let path = format!("environments.{env}.{field}");
-            assert!(
-                found
-                    .iter()
-                    .any(|p| p.path == path && p.message.starts_with("required: fill in")),
-                "{path} missing"
-            );
+            assert!(found.iter().any(|p| p.path == path && p.message.starts_with("required: fill in")), "{path} missing");
         }
     }
 }
@@ -278,10 +187,7 @@ fn imported_config_check_names_each_setting_to_fill_in() {
 fn import_reports_sections_naming_unknown_environments() {
     let text = "deployments: [app]\nenvironments: [staging]\nregion: eu-west-1\nauto_scaling_groups: {app: {staging: ag, prod: ag2}}\nload_balancers: {app: {staging: [lb]}}\nsite_domains_map: {staging: [s.example.org]}\n";
     let import = fabulaws::import(text, None).unwrap();
-    assert_eq!(
-        import.inconsistencies,
-        ["auto_scaling_groups.app: environment \"prod\" is not in environments"]
-    );
+    assert_eq!(import.inconsistencies, ["auto_scaling_groups.app: environment \"prod\" is not in environments"]);
     assert!(fabulaws::import(text, Some("other")).is_err());
     assert!(fabulaws::import("- a list", None).is_err());
 }

@@ -42,11 +42,7 @@ pub struct DemoSize {
 impl DemoSize {
     /// `n` instances, min 1 (or 0 for an empty group), max 2n.
     pub fn of(n: u32) -> DemoSize {
-        DemoSize {
-            desired: n,
-            min: n.min(1),
-            max: (2 * n).max(1),
-        }
+        DemoSize { desired: n, min: n.min(1), max: (2 * n).max(1) }
     }
 }
 
@@ -54,23 +50,13 @@ impl DemoFleet {
     /// Builds the demo environment.
     pub fn build(seed: u64, size: DemoSize, settings: SimSettings) -> DemoFleet {
         let sim = Sim::new(seed, settings);
-        let (old_image, new_image) = (
-            "ami-0000000000000a001".to_string(),
-            "ami-0000000000000b002".to_string(),
-        );
+        let (old_image, new_image) = ("ami-0000000000000a001".to_string(), "ami-0000000000000b002".to_string());
         for (image, revision) in [(&old_image, "1111111"), (&new_image, "2222222")] {
-            sim.register_image(
-                image,
-                BTreeMap::from([(REVISION_TAG.to_string(), revision.to_string())]),
-            );
+            sim.register_image(image, BTreeMap::from([(REVISION_TAG.to_string(), revision.to_string())]));
         }
         let target_group_arn = sim.create_target_group("demo-web");
         let listener_arn = sim.create_listener("demo-alb");
-        let template_id = sim.create_launch_template(
-            "demo-web",
-            &old_image,
-            BTreeMap::from([(REVISION_TAG.to_string(), "1111111".to_string())]),
-        );
+        let template_id = sim.create_launch_template("demo-web", &old_image, BTreeMap::from([(REVISION_TAG.to_string(), "1111111".to_string())]));
         {
             let mut world = sim.lock();
             if let Some(t) = world.templates.get_mut(&template_id) {
@@ -78,10 +64,7 @@ impl DemoFleet {
                     2,
                     TemplateVersionData {
                         image_id: new_image.clone(),
-                        instance_tags: BTreeMap::from([(
-                            REVISION_TAG.to_string(),
-                            "2222222".to_string(),
-                        )]),
+                        instance_tags: BTreeMap::from([(REVISION_TAG.to_string(), "2222222".to_string())]),
                         description: "demo: the new revision".into(),
                     },
                 );
@@ -101,19 +84,9 @@ impl DemoFleet {
             group: "demo-web".into(),
             target_group_arn,
             listener_arn,
-            template: LaunchTemplateRef {
-                id: Some(template_id),
-                name: Some("demo-web".into()),
-                version: None,
-            },
-            old: Target {
-                launch_template_version: "1".into(),
-                image_id: old_image,
-            },
-            new: Target {
-                launch_template_version: "2".into(),
-                image_id: new_image,
-            },
+            template: LaunchTemplateRef { id: Some(template_id), name: Some("demo-web".into()), version: None },
+            old: Target { launch_template_version: "1".into(), image_id: old_image },
+            new: Target { launch_template_version: "2".into(), image_id: new_image },
         }
     }
 }

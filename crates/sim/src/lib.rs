@@ -53,22 +53,12 @@ pub struct Fault {
 impl Fault {
     /// `times` throttling errors on `operation`.
     pub fn throttle(operation: &str, times: u32) -> Fault {
-        Fault {
-            operation: operation.to_string(),
-            kind: ErrorKind::Throttled,
-            code: "Throttling".into(),
-            remaining: times,
-        }
+        Fault { operation: operation.to_string(), kind: ErrorKind::Throttled, code: "Throttling".into(), remaining: times }
     }
 
     /// `times` transient 5xx errors on `operation`.
     pub fn unavailable(operation: &str, times: u32) -> Fault {
-        Fault {
-            operation: operation.to_string(),
-            kind: ErrorKind::Transient,
-            code: "ServiceUnavailable".into(),
-            remaining: times,
-        }
+        Fault { operation: operation.to_string(), kind: ErrorKind::Transient, code: "ServiceUnavailable".into(), remaining: times }
     }
 }
 
@@ -141,16 +131,12 @@ pub struct Sim {
 impl Sim {
     /// A new empty account at [`EPOCH`].
     pub fn new(seed: u64, settings: SimSettings) -> Sim {
-        Sim {
-            world: Arc::new(Mutex::new(World::new(seed, settings))),
-        }
+        Sim { world: Arc::new(Mutex::new(World::new(seed, settings))) }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
         // A panic while holding the lock leaves a consistent-enough world for a test report.
-        self.world
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The virtual time.
@@ -210,23 +196,14 @@ impl Sim {
         let now = world.now;
         world.images.insert(
             image_id.to_string(),
-            SimImage {
-                name: image_id.to_string(),
-                available_at: Some(now),
-                created_at: now,
-                tags,
-                snapshot_ids: Vec::new(),
-            },
+            SimImage { name: image_id.to_string(), available_at: Some(now), created_at: now, tags, snapshot_ids: Vec::new() },
         );
     }
 
     /// A target group; returns its ARN.
     pub fn create_target_group(&self, name: &str) -> String {
         let mut world = self.lock();
-        let arn = format!(
-            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/{:016x}",
-            world.next_id()
-        );
+        let arn = format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/{:016x}", world.next_id());
         world.target_groups.insert(arn.clone());
         arn
     }
@@ -235,45 +212,24 @@ impl Sim {
     pub fn create_listener(&self, load_balancer: &str) -> String {
         let mut world = self.lock();
         let id = world.next_id();
-        let arn = format!(
-            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/{load_balancer}/{id:016x}/{id:016x}"
-        );
+        let arn = format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/{load_balancer}/{id:016x}/{id:016x}");
         world.listeners.insert(arn.clone(), Vec::new());
         arn
     }
 
     /// A launch template whose version 1 (the default) uses `image_id`; returns its id.
-    pub fn create_launch_template(
-        &self,
-        name: &str,
-        image_id: &str,
-        instance_tags: BTreeMap<String, String>,
-    ) -> String {
+    pub fn create_launch_template(&self, name: &str, image_id: &str, instance_tags: BTreeMap<String, String>) -> String {
         let mut world = self.lock();
         let id = format!("lt-{:017x}", world.next_id());
-        let version = TemplateVersionData {
-            image_id: image_id.to_string(),
-            instance_tags,
-            description: String::new(),
-        };
-        world.templates.insert(
-            id.clone(),
-            Template {
-                name: name.to_string(),
-                versions: BTreeMap::from([(1, version)]),
-                default_version: 1,
-            },
-        );
+        let version = TemplateVersionData { image_id: image_id.to_string(), instance_tags, description: String::new() };
+        world.templates.insert(id.clone(), Template { name: name.to_string(), versions: BTreeMap::from([(1, version)]), default_version: 1 });
         id
     }
 
     /// A group whose `desired_capacity` instances are already InService and healthy.
     pub fn create_group(&self, spec: GroupSpec) {
         let mut world = self.lock();
-        let name = world
-            .templates
-            .get(&spec.launch_template_id)
-            .map(|t| t.name.clone());
+        let name = world.templates.get(&spec.launch_template_id).map(|t| t.name.clone());
         world.groups.insert(
             spec.name.clone(),
             Group {
@@ -281,18 +237,10 @@ impl Sim {
                 min_size: spec.min_size,
                 max_size: spec.max_size,
                 desired_capacity: spec.desired_capacity,
-                launch_template: LaunchTemplateRef {
-                    id: Some(spec.launch_template_id.clone()),
-                    name,
-                    version: Some(spec.version.clone()),
-                },
+                launch_template: LaunchTemplateRef { id: Some(spec.launch_template_id.clone()), name, version: Some(spec.version.clone()) },
                 target_group_arns: spec.target_group_arns.clone(),
                 suspended: BTreeSet::new(),
-                zones: vec![
-                    "us-east-1a".into(),
-                    "us-east-1b".into(),
-                    "us-east-1c".into(),
-                ],
+                zones: vec!["us-east-1a".into(), "us-east-1b".into(), "us-east-1c".into()],
             },
         );
         let launched = world.reconcile_group(&spec.name);
@@ -312,10 +260,7 @@ impl Sim {
         let mut world = self.lock();
         let id = world.new_instance_id();
         let now = world.now;
-        world.instances.insert(
-            id.clone(),
-            Inst::standalone(&id, image_id, tags, now - 3600),
-        );
+        world.instances.insert(id.clone(), Inst::standalone(&id, image_id, tags, now - 3600));
         id
     }
 
@@ -329,25 +274,13 @@ impl Sim {
     pub fn live_in_group(&self, group: &str) -> Vec<(String, String)> {
         let world = self.lock();
         let now = world.now;
-        world
-            .instances
-            .values()
-            .filter(|i| i.group.as_deref() == Some(group) && i.is_live(now))
-            .map(|i| (i.id.clone(), i.image_id.clone()))
-            .collect()
+        world.instances.values().filter(|i| i.group.as_deref() == Some(group) && i.is_live(now)).map(|i| (i.id.clone(), i.image_id.clone())).collect()
     }
 
     /// The group's (min, max, desired) and suspended processes. Records no API call.
     pub fn group_state(&self, group: &str) -> Option<(u32, u32, u32, Vec<String>)> {
         let world = self.lock();
-        world.groups.get(group).map(|g| {
-            (
-                g.min_size,
-                g.max_size,
-                g.desired_capacity,
-                g.suspended.iter().cloned().collect(),
-            )
-        })
+        world.groups.get(group).map(|g| (g.min_size, g.max_size, g.desired_capacity, g.suspended.iter().cloned().collect()))
     }
 
     /// A JSON rendering of the whole account except the call log: equal

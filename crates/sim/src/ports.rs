@@ -6,11 +6,9 @@ use async_trait::async_trait;
 use stepdeploy_core::config::SCALING_PROCESSES;
 use stepdeploy_core::model::{LaunchTemplateRef, Lifecycle};
 use stepdeploy_core::ports::{
-    CommandRunner, CommandStatus, Decrement, Ec2Instance, GroupDescription, GroupMember,
-    GroupReader, GroupUpdate, GroupWriter, Image, Images, InstanceLauncher, InstanceReader,
-    Invocation, LaunchRequest, LaunchTemplates, ListenerRule, ListenerRules, Parameter, Parameters,
-    PortResult, ProcessControl, RuleAction, RuleSpec, TargetHealth, TargetHealthReader,
-    TemplateVersion,
+    CommandRunner, CommandStatus, Decrement, Ec2Instance, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, Image, Images,
+    InstanceLauncher, InstanceReader, Invocation, LaunchRequest, LaunchTemplates, ListenerRule, ListenerRules, Parameter, Parameters, PortResult,
+    ProcessControl, RuleAction, RuleSpec, TargetHealth, TargetHealthReader, TemplateVersion,
 };
 
 use crate::world::{Inst, SimCommand, SimImage, TemplateVersionData, World};
@@ -32,12 +30,7 @@ impl GroupReader for Sim {
         world.call(ASG, "DescribeAutoScalingGroups")?;
         let now = world.now;
         let group = world.groups.get(name).ok_or_else(|| {
-            World::not_found(
-                ASG,
-                "DescribeAutoScalingGroups",
-                "ValidationError",
-                format!("AutoScalingGroup name not found - {name}"),
-            )
+            World::not_found(ASG, "DescribeAutoScalingGroups", "ValidationError", format!("AutoScalingGroup name not found - {name}"))
         })?;
         let instances = world
             .instances
@@ -73,42 +66,26 @@ impl GroupWriter for Sim {
         world.call(ASG, OP)?;
         let template = match &update.launch_template {
             Some(reference) => {
-                let id = world.find_template_id(reference).ok_or_else(|| {
-                    World::invalid(
-                        ASG,
-                        OP,
-                        "ValidationError",
-                        format!("Launch template {reference:?} does not exist"),
-                    )
-                })?;
+                let id = world
+                    .find_template_id(reference)
+                    .ok_or_else(|| World::invalid(ASG, OP, "ValidationError", format!("Launch template {reference:?} does not exist")))?;
                 if world.resolve_template(reference).is_none() {
                     return Err(World::invalid(
                         ASG,
                         OP,
                         "ValidationError",
-                        format!(
-                            "Launch template version {:?} does not exist",
-                            reference.version
-                        ),
+                        format!("Launch template version {:?} does not exist", reference.version),
                     ));
                 }
                 let name = world.templates.get(&id).map(|t| t.name.clone());
-                Some(LaunchTemplateRef {
-                    id: Some(id),
-                    name,
-                    version: reference.version.clone(),
-                })
+                Some(LaunchTemplateRef { id: Some(id), name, version: reference.version.clone() })
             }
             None => None,
         };
-        let group = world.groups.get_mut(name).ok_or_else(|| {
-            World::not_found(
-                ASG,
-                OP,
-                "ValidationError",
-                format!("AutoScalingGroup name not found - {name}"),
-            )
-        })?;
+        let group = world
+            .groups
+            .get_mut(name)
+            .ok_or_else(|| World::not_found(ASG, OP, "ValidationError", format!("AutoScalingGroup name not found - {name}")))?;
         let min = update.min_size.unwrap_or(group.min_size);
         let max = update.max_size.unwrap_or(group.max_size);
         let desired = update.desired_capacity.unwrap_or(group.desired_capacity);
@@ -117,9 +94,7 @@ impl GroupWriter for Sim {
                 ASG,
                 OP,
                 "ValidationError",
-                format!(
-                    "Desired capacity:{desired} must be between the specified min size:{min} and max size:{max}"
-                ),
+                format!("Desired capacity:{desired} must be between the specified min size:{min} and max size:{max}"),
             ));
         }
         (group.min_size, group.max_size, group.desired_capacity) = (min, max, desired);
@@ -134,23 +109,16 @@ impl GroupWriter for Sim {
         const OP: &str = "SetDesiredCapacity";
         let mut world = self.lock();
         world.call(ASG, OP)?;
-        let group = world.groups.get_mut(name).ok_or_else(|| {
-            World::not_found(
-                ASG,
-                OP,
-                "ValidationError",
-                format!("AutoScalingGroup name not found - {name}"),
-            )
-        })?;
+        let group = world
+            .groups
+            .get_mut(name)
+            .ok_or_else(|| World::not_found(ASG, OP, "ValidationError", format!("AutoScalingGroup name not found - {name}")))?;
         if desired > group.max_size {
             return Err(World::invalid(
                 ASG,
                 OP,
                 "ValidationError",
-                format!(
-                    "New SetDesiredCapacity value {desired} is above max value {} for the AutoScalingGroup.",
-                    group.max_size
-                ),
+                format!("New SetDesiredCapacity value {desired} is above max value {} for the AutoScalingGroup.", group.max_size),
             ));
         }
         if desired < group.min_size {
@@ -158,10 +126,7 @@ impl GroupWriter for Sim {
                 ASG,
                 OP,
                 "ValidationError",
-                format!(
-                    "New SetDesiredCapacity value {desired} is below min value {} for the AutoScalingGroup.",
-                    group.min_size
-                ),
+                format!("New SetDesiredCapacity value {desired} is below min value {} for the AutoScalingGroup.", group.min_size),
             ));
         }
         group.desired_capacity = desired;
@@ -175,26 +140,14 @@ impl GroupWriter for Sim {
         world.call(ASG, OP)?;
         let now = world.now;
         let not_found = || {
-            World::invalid(
-                ASG,
-                OP,
-                "ValidationError",
-                format!(
-                    "Instance Id not found - No managed instance found for instance ID: {instance_id}"
-                ),
-            )
+            World::invalid(ASG, OP, "ValidationError", format!("Instance Id not found - No managed instance found for instance ID: {instance_id}"))
         };
         let inst = world.instances.get(instance_id).ok_or_else(not_found)?;
         let Some(group_name) = inst.group.clone().filter(|_| !inst.is_terminated(now)) else {
             return Err(not_found());
         };
         if inst.terminating_since.is_some() {
-            return Err(World::invalid(
-                ASG,
-                OP,
-                "ValidationError",
-                format!("The instance {instance_id} is already terminating"),
-            ));
+            return Err(World::invalid(ASG, OP, "ValidationError", format!("The instance {instance_id} is already terminating")));
         }
         if decrement.0 {
             let group = world.groups.get_mut(&group_name).ok_or_else(not_found)?;
@@ -229,37 +182,19 @@ impl ProcessControl for Sim {
 }
 
 impl Sim {
-    fn change_processes(
-        &self,
-        group: &str,
-        processes: &[String],
-        op: &'static str,
-        suspend: bool,
-    ) -> PortResult<()> {
+    fn change_processes(&self, group: &str, processes: &[String], op: &'static str, suspend: bool) -> PortResult<()> {
         if processes.is_empty() {
             return Ok(());
         }
         let mut world = self.lock();
         world.call(ASG, op)?;
-        if let Some(bad) = processes
-            .iter()
-            .find(|p| !SCALING_PROCESSES.contains(&p.as_str()))
-        {
-            return Err(World::invalid(
-                ASG,
-                op,
-                "ValidationError",
-                format!("Invalid scaling process name: {bad}"),
-            ));
+        if let Some(bad) = processes.iter().find(|p| !SCALING_PROCESSES.contains(&p.as_str())) {
+            return Err(World::invalid(ASG, op, "ValidationError", format!("Invalid scaling process name: {bad}")));
         }
-        let g = world.groups.get_mut(group).ok_or_else(|| {
-            World::not_found(
-                ASG,
-                op,
-                "ValidationError",
-                format!("AutoScalingGroup name not found - {group}"),
-            )
-        })?;
+        let g = world
+            .groups
+            .get_mut(group)
+            .ok_or_else(|| World::not_found(ASG, op, "ValidationError", format!("AutoScalingGroup name not found - {group}")))?;
         for p in processes {
             if suspend {
                 g.suspended.insert(p.clone());
@@ -288,26 +223,17 @@ impl InstanceReader for Sim {
         let mut world = self.lock();
         world.call(EC2, "DescribeInstances")?;
         let now = world.now;
-        Ok(ids
-            .iter()
-            .filter_map(|id| world.instances.get(id))
-            .map(|i| ec2_view(i, now))
-            .collect())
+        Ok(ids.iter().filter_map(|id| world.instances.get(id)).map(|i| ec2_view(i, now)).collect())
     }
 
-    async fn find_instances(
-        &self,
-        tags: &BTreeMap<String, String>,
-    ) -> PortResult<Vec<Ec2Instance>> {
+    async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>> {
         let mut world = self.lock();
         world.call(EC2, "DescribeInstances")?;
         let now = world.now;
         Ok(world
             .instances
             .values()
-            .filter(|i| {
-                !i.is_terminated(now) && i.terminating_since.is_none() && has_tags(&i.tags, tags)
-            })
+            .filter(|i| !i.is_terminated(now) && i.terminating_since.is_none() && has_tags(&i.tags, tags))
             .map(|i| ec2_view(i, now))
             .collect())
     }
@@ -319,24 +245,12 @@ impl InstanceLauncher for Sim {
         const OP: &str = "RunInstances";
         let mut world = self.lock();
         world.call(EC2, OP)?;
-        let (_, data) = world
-            .resolve_template(&request.launch_template)
-            .ok_or_else(|| {
-                World::invalid(
-                    EC2,
-                    OP,
-                    "InvalidLaunchTemplateId.NotFound",
-                    format!("launch template {:?} not found", request.launch_template),
-                )
-            })?;
+        let (_, data) = world.resolve_template(&request.launch_template).ok_or_else(|| {
+            World::invalid(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {:?} not found", request.launch_template))
+        })?;
         let image = request.image_id.clone().unwrap_or(data.image_id);
         if !world.images.contains_key(&image) {
-            return Err(World::invalid(
-                EC2,
-                OP,
-                "InvalidAMIID.NotFound",
-                format!("The image id '[{image}]' does not exist"),
-            ));
+            return Err(World::invalid(EC2, OP, "InvalidAMIID.NotFound", format!("The image id '[{image}]' does not exist")));
         }
         let id = world.new_instance_id();
         let now = world.now;
@@ -393,41 +307,22 @@ impl Sim {
 
 #[async_trait]
 impl LaunchTemplates for Sim {
-    async fn describe_versions(
-        &self,
-        template: &LaunchTemplateRef,
-        versions: &[String],
-    ) -> PortResult<Vec<TemplateVersion>> {
+    async fn describe_versions(&self, template: &LaunchTemplateRef, versions: &[String]) -> PortResult<Vec<TemplateVersion>> {
         const OP: &str = "DescribeLaunchTemplateVersions";
         let mut world = self.lock();
         world.call(EC2, OP)?;
-        let id = world.find_template_id(template).ok_or_else(|| {
-            World::not_found(
-                EC2,
-                OP,
-                "InvalidLaunchTemplateId.NotFound",
-                format!("launch template {template:?} does not exist"),
-            )
-        })?;
-        let t = world.templates.get(&id).ok_or_else(|| {
-            World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id.clone())
-        })?;
+        let id = world
+            .find_template_id(template)
+            .ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {template:?} does not exist")))?;
+        let t = world.templates.get(&id).ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id.clone()))?;
         let mut numbers = Vec::new();
         for v in versions {
             let n = t.resolve(v).ok_or_else(|| {
-                World::not_found(
-                    EC2,
-                    OP,
-                    "InvalidLaunchTemplateId.VersionNotFound",
-                    format!("Could not find launch template version {v}"),
-                )
+                World::not_found(EC2, OP, "InvalidLaunchTemplateId.VersionNotFound", format!("Could not find launch template version {v}"))
             })?;
             numbers.push(n);
         }
-        Ok(numbers
-            .into_iter()
-            .filter_map(|n| Sim::template_version(&world, &id, n))
-            .collect())
+        Ok(numbers.into_iter().filter_map(|n| Sim::template_version(&world, &id, n)).collect())
     }
 
     async fn create_version(
@@ -440,60 +335,26 @@ impl LaunchTemplates for Sim {
         const OP: &str = "CreateLaunchTemplateVersion";
         let mut world = self.lock();
         world.call(EC2, OP)?;
-        let id = world.find_template_id(template).ok_or_else(|| {
-            World::not_found(
-                EC2,
-                OP,
-                "InvalidLaunchTemplateId.NotFound",
-                format!("launch template {template:?} does not exist"),
-            )
+        let id = world
+            .find_template_id(template)
+            .ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {template:?} does not exist")))?;
+        let t = world.templates.get_mut(&id).ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id.clone()))?;
+        let source = t.resolve(source_version).and_then(|v| t.versions.get(&v).cloned()).ok_or_else(|| {
+            World::invalid(EC2, OP, "InvalidLaunchTemplateId.VersionNotFound", format!("Could not find source version {source_version}"))
         })?;
-        let t = world.templates.get_mut(&id).ok_or_else(|| {
-            World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id.clone())
-        })?;
-        let source = t
-            .resolve(source_version)
-            .and_then(|v| t.versions.get(&v).cloned())
-            .ok_or_else(|| {
-                World::invalid(
-                    EC2,
-                    OP,
-                    "InvalidLaunchTemplateId.VersionNotFound",
-                    format!("Could not find source version {source_version}"),
-                )
-            })?;
         let number = t.versions.keys().next_back().copied().unwrap_or(0) + 1;
-        t.versions.insert(
-            number,
-            TemplateVersionData {
-                image_id: image_id.to_string(),
-                description: description.to_string(),
-                ..source
-            },
-        );
-        Sim::template_version(&world, &id, number)
-            .ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id))
+        t.versions.insert(number, TemplateVersionData { image_id: image_id.to_string(), description: description.to_string(), ..source });
+        Sim::template_version(&world, &id, number).ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id))
     }
 
-    async fn set_default_version(
-        &self,
-        template: &LaunchTemplateRef,
-        version: u64,
-    ) -> PortResult<()> {
+    async fn set_default_version(&self, template: &LaunchTemplateRef, version: u64) -> PortResult<()> {
         const OP: &str = "ModifyLaunchTemplate";
         let mut world = self.lock();
         world.call(EC2, OP)?;
-        let id = world.find_template_id(template).ok_or_else(|| {
-            World::not_found(
-                EC2,
-                OP,
-                "InvalidLaunchTemplateId.NotFound",
-                format!("launch template {template:?} does not exist"),
-            )
-        })?;
-        let t = world.templates.get_mut(&id).ok_or_else(|| {
-            World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id.clone())
-        })?;
+        let id = world
+            .find_template_id(template)
+            .ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {template:?} does not exist")))?;
+        let t = world.templates.get_mut(&id).ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", id.clone()))?;
         if !t.versions.contains_key(&version) {
             return Err(World::invalid(
                 EC2,
@@ -511,12 +372,7 @@ fn image_view(id: &str, image: &SimImage, now: i64) -> Image {
     Image {
         id: id.to_string(),
         name: image.name.clone(),
-        state: if image.available_at.is_some_and(|at| at <= now) {
-            "available"
-        } else {
-            "pending"
-        }
-        .to_string(),
+        state: if image.available_at.is_some_and(|at| at <= now) { "available" } else { "pending" }.to_string(),
         created_at: Some(image.created_at),
         tags: image.tags.clone(),
         snapshot_ids: image.snapshot_ids.clone(),
@@ -525,35 +381,16 @@ fn image_view(id: &str, image: &SimImage, now: i64) -> Image {
 
 #[async_trait]
 impl Images for Sim {
-    async fn create_image(
-        &self,
-        instance_id: &str,
-        name: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> PortResult<String> {
+    async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String> {
         const OP: &str = "CreateImage";
         let mut world = self.lock();
         world.call(EC2, OP)?;
         let now = world.now;
-        if !world
-            .instances
-            .get(instance_id)
-            .is_some_and(|i| !i.is_terminated(now) && i.terminating_since.is_none())
-        {
-            return Err(World::invalid(
-                EC2,
-                OP,
-                "InvalidInstanceID.NotFound",
-                format!("The instance ID '{instance_id}' does not exist"),
-            ));
+        if !world.instances.get(instance_id).is_some_and(|i| !i.is_terminated(now) && i.terminating_since.is_none()) {
+            return Err(World::invalid(EC2, OP, "InvalidInstanceID.NotFound", format!("The instance ID '{instance_id}' does not exist")));
         }
         if world.images.values().any(|i| i.name == name) {
-            return Err(World::invalid(
-                EC2,
-                OP,
-                "InvalidAMIName.Duplicate",
-                format!("AMI name {name} is already in use by another AMI"),
-            ));
+            return Err(World::invalid(EC2, OP, "InvalidAMIName.Duplicate", format!("AMI name {name} is already in use by another AMI")));
         }
         let id = format!("ami-{:017x}", world.next_id());
         let snapshot = format!("snap-{:017x}", world.next_id());
@@ -562,7 +399,7 @@ impl Images for Sim {
             dist.sample(&mut world.rng)
         };
         let never = world.images_never_available;
-        world.snapshots.insert(snapshot.clone());
+        world.snapshots.insert(snapshot.clone(), BTreeMap::new());
         world.images.insert(
             id.clone(),
             SimImage {
@@ -576,26 +413,37 @@ impl Images for Sim {
         Ok(id)
     }
 
+    async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()> {
+        const OP: &str = "CreateTags";
+        let mut world = self.lock();
+        world.call(EC2, OP)?;
+        for id in resource_ids {
+            let target = if let Some(image) = world.images.get_mut(id) {
+                &mut image.tags
+            } else if let Some(snapshot) = world.snapshots.get_mut(id) {
+                snapshot
+            } else if let Some(instance) = world.instances.get_mut(id) {
+                &mut instance.tags
+            } else {
+                return Err(World::not_found(EC2, OP, "InvalidID", format!("The ID '{id}' is not valid")));
+            };
+            target.extend(tags.clone());
+        }
+        Ok(())
+    }
+
     async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>> {
         let mut world = self.lock();
         world.call(EC2, "DescribeImages")?;
         let now = world.now;
-        Ok(ids
-            .iter()
-            .filter_map(|id| world.images.get(id).map(|i| image_view(id, i, now)))
-            .collect())
+        Ok(ids.iter().filter_map(|id| world.images.get(id).map(|i| image_view(id, i, now))).collect())
     }
 
     async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>> {
         let mut world = self.lock();
         world.call(EC2, "DescribeImages")?;
         let now = world.now;
-        Ok(world
-            .images
-            .iter()
-            .filter(|(_, i)| has_tags(&i.tags, tags))
-            .map(|(id, i)| image_view(id, i, now))
-            .collect())
+        Ok(world.images.iter().filter(|(_, i)| has_tags(&i.tags, tags)).map(|(id, i)| image_view(id, i, now)).collect())
     }
 
     async fn delete_image(&self, image: &Image) -> PortResult<()> {
@@ -612,28 +460,15 @@ impl Images for Sim {
 
 #[async_trait]
 impl CommandRunner for Sim {
-    async fn send_command(
-        &self,
-        instance_ids: &[String],
-        command: &str,
-        timeout_seconds: u64,
-        _comment: &str,
-    ) -> PortResult<String> {
+    async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, _comment: &str) -> PortResult<String> {
         const OP: &str = "SendCommand";
         let mut world = self.lock();
         world.call(SSM, OP)?;
         let now = world.now;
         for id in instance_ids {
-            let online = world.instances.get(id).is_some_and(|i| {
-                !i.is_terminated(now) && i.terminating_since.is_none() && i.ssm_online_at <= now
-            });
+            let online = world.instances.get(id).is_some_and(|i| !i.is_terminated(now) && i.terminating_since.is_none() && i.ssm_online_at <= now);
             if !online {
-                return Err(World::invalid(
-                    SSM,
-                    OP,
-                    "InvalidInstanceId",
-                    format!("Instance {id} is not in a valid state for SSM (not online)"),
-                ));
+                return Err(World::invalid(SSM, OP, "InvalidInstanceId", format!("Instance {id} is not in a valid state for SSM (not online)")));
             }
         }
         let outcomes = instance_ids
@@ -643,10 +478,7 @@ impl CommandRunner for Sim {
                     .scripts
                     .iter()
                     .rev()
-                    .find(|s| {
-                        command.contains(&s.contains)
-                            && s.instance_id.as_ref().is_none_or(|only| only == id)
-                    })
+                    .find(|s| command.contains(&s.contains) && s.instance_id.as_ref().is_none_or(|only| only == id))
                     .cloned()
                     .unwrap_or(CommandScript {
                         contains: String::new(),
@@ -659,11 +491,7 @@ impl CommandRunner for Sim {
                 (id.clone(), script)
             })
             .collect();
-        let id = format!(
-            "{:08x}-0000-4000-8000-{:012x}",
-            world.next_id() as u32,
-            world.next_id() & 0xffff_ffff_ffff
-        );
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", world.next_id() as u32, world.next_id() & 0xffff_ffff_ffff);
         world.commands.insert(
             id.clone(),
             SimCommand {
@@ -677,33 +505,21 @@ impl CommandRunner for Sim {
         Ok(id)
     }
 
-    async fn invocations(
-        &self,
-        command_id: &str,
-        instance_ids: &[String],
-    ) -> PortResult<Vec<Invocation>> {
+    async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
         const OP: &str = "GetCommandInvocation";
         let mut world = self.lock();
         let mut out = Vec::new();
         for id in instance_ids {
             world.call(SSM, OP)?;
             let now = world.now;
-            let command = world.commands.get(command_id).ok_or_else(|| {
-                World::not_found(
-                    SSM,
-                    OP,
-                    "InvalidCommandId",
-                    format!("command {command_id} not found"),
-                )
-            })?;
-            let script = command.outcomes.get(id).ok_or_else(|| {
-                World::not_found(
-                    SSM,
-                    OP,
-                    "InvocationDoesNotExist",
-                    format!("no invocation of {command_id} on {id}"),
-                )
-            })?;
+            let command = world
+                .commands
+                .get(command_id)
+                .ok_or_else(|| World::not_found(SSM, OP, "InvalidCommandId", format!("command {command_id} not found")))?;
+            let script = command
+                .outcomes
+                .get(id)
+                .ok_or_else(|| World::not_found(SSM, OP, "InvocationDoesNotExist", format!("no invocation of {command_id} on {id}")))?;
             let timed_out = script.duration_seconds > command.timeout_seconds;
             let ends = command.sent_at + script.duration_seconds.min(command.timeout_seconds);
             let (status, detail, exit_code) = if now < ends {
@@ -721,16 +537,8 @@ impl CommandRunner for Sim {
                 status,
                 status_detail: detail.to_string(),
                 exit_code,
-                stdout: if done {
-                    script.stdout.clone()
-                } else {
-                    String::new()
-                },
-                stderr: if done {
-                    script.stderr.clone()
-                } else {
-                    String::new()
-                },
+                stdout: if done { script.stdout.clone() } else { String::new() },
+                stderr: if done { script.stderr.clone() } else { String::new() },
             });
         }
         Ok(out)
@@ -752,15 +560,7 @@ impl Parameters for Sim {
             return Ok(false);
         }
         let now = world.now;
-        world.parameters.insert(
-            name.to_string(),
-            Parameter {
-                name: name.to_string(),
-                value: value.to_string(),
-                version: 1,
-                modified_at: Some(now),
-            },
-        );
+        world.parameters.insert(name.to_string(), Parameter { name: name.to_string(), value: value.to_string(), version: 1, modified_at: Some(now) });
         Ok(true)
     }
 
@@ -769,15 +569,7 @@ impl Parameters for Sim {
         world.call(SSM, "PutParameter")?;
         let now = world.now;
         let version = world.parameters.get(name).map_or(1, |p| p.version + 1);
-        world.parameters.insert(
-            name.to_string(),
-            Parameter {
-                name: name.to_string(),
-                value: value.to_string(),
-                version,
-                modified_at: Some(now),
-            },
-        );
+        world.parameters.insert(name.to_string(), Parameter { name: name.to_string(), value: value.to_string(), version, modified_at: Some(now) });
         Ok(())
     }
 
@@ -790,42 +582,25 @@ impl Parameters for Sim {
 
 #[async_trait]
 impl TargetHealthReader for Sim {
-    async fn describe_target_health(
-        &self,
-        target_group_arn: &str,
-    ) -> PortResult<Vec<TargetHealth>> {
+    async fn describe_target_health(&self, target_group_arn: &str) -> PortResult<Vec<TargetHealth>> {
         const OP: &str = "DescribeTargetHealth";
         let mut world = self.lock();
         world.call(ELB, OP)?;
         if !world.target_groups.contains(target_group_arn) {
-            return Err(World::not_found(
-                ELB,
-                OP,
-                "TargetGroupNotFound",
-                format!("Target groups '{target_group_arn}' not found"),
-            ));
+            return Err(World::not_found(ELB, OP, "TargetGroupNotFound", format!("Target groups '{target_group_arn}' not found")));
         }
         let now = world.now;
         let grace = world.settings.health_check_grace_seconds;
-        let groups_with_tg: Vec<&String> = world
-            .groups
-            .values()
-            .filter(|g| g.target_group_arns.iter().any(|a| a == target_group_arn))
-            .map(|g| &g.name)
-            .collect();
+        let groups_with_tg: Vec<&String> =
+            world.groups.values().filter(|g| g.target_group_arns.iter().any(|a| a == target_group_arn)).map(|g| &g.name).collect();
         Ok(world
             .instances
             .values()
-            .filter(|i| {
-                i.group
-                    .as_ref()
-                    .is_some_and(|g| groups_with_tg.contains(&g))
-            })
+            .filter(|i| i.group.as_ref().is_some_and(|g| groups_with_tg.contains(&g)))
             .filter_map(|i| {
                 i.target_state(now, grace).map(|state| TargetHealth {
                     instance_id: i.id.clone(),
-                    reason: matches!(state, stepdeploy_core::model::TargetState::Unhealthy)
-                        .then(|| "Target.FailedHealthChecks".to_string()),
+                    reason: matches!(state, stepdeploy_core::model::TargetState::Unhealthy).then(|| "Target.FailedHealthChecks".to_string()),
                     state,
                 })
             })
@@ -839,75 +614,38 @@ impl ListenerRules for Sim {
         const OP: &str = "DescribeRules";
         let mut world = self.lock();
         world.call(ELB, OP)?;
-        let rules = world.listeners.get(listener_arn).ok_or_else(|| {
-            World::not_found(
-                ELB,
-                OP,
-                "ListenerNotFound",
-                format!("Listener '{listener_arn}' not found"),
-            )
-        })?;
+        let rules = world
+            .listeners
+            .get(listener_arn)
+            .ok_or_else(|| World::not_found(ELB, OP, "ListenerNotFound", format!("Listener '{listener_arn}' not found")))?;
         let mut out = rules.clone();
         out.push(ListenerRule {
-            arn: format!(
-                "{}/default",
-                listener_arn.replace(":listener/", ":listener-rule/")
-            ),
+            arn: format!("{}/default", listener_arn.replace(":listener/", ":listener-rule/")),
             priority: None,
-            spec: RuleSpec {
-                path_patterns: Vec::new(),
-                source_ips: Vec::new(),
-                action: RuleAction::Other("default".into()),
-            },
+            spec: RuleSpec { path_patterns: Vec::new(), source_ips: Vec::new(), action: RuleAction::Other("default".into()) },
         });
         Ok(out)
     }
 
-    async fn create_rule(
-        &self,
-        listener_arn: &str,
-        priority: u32,
-        rule: &RuleSpec,
-    ) -> PortResult<String> {
+    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec) -> PortResult<String> {
         const OP: &str = "CreateRule";
         let mut world = self.lock();
         world.call(ELB, OP)?;
         let id = world.next_id();
-        let rules = world.listeners.get_mut(listener_arn).ok_or_else(|| {
-            World::not_found(
-                ELB,
-                OP,
-                "ListenerNotFound",
-                format!("Listener '{listener_arn}' not found"),
-            )
-        })?;
+        let rules = world
+            .listeners
+            .get_mut(listener_arn)
+            .ok_or_else(|| World::not_found(ELB, OP, "ListenerNotFound", format!("Listener '{listener_arn}' not found")))?;
         if rules.iter().any(|r| r.priority == Some(priority)) {
-            return Err(World::invalid(
-                ELB,
-                OP,
-                "PriorityInUse",
-                format!("Priority '{priority}' is currently in use"),
-            ));
+            return Err(World::invalid(ELB, OP, "PriorityInUse", format!("Priority '{priority}' is currently in use")));
         }
         if let RuleAction::FixedResponse(response) = &rule.action
             && response.body.len() > stepdeploy_core::config::MAX_MAINTENANCE_HTML_BYTES
         {
-            return Err(World::invalid(
-                ELB,
-                OP,
-                "ValidationError",
-                "MessageBody must be at most 1024 characters".into(),
-            ));
+            return Err(World::invalid(ELB, OP, "ValidationError", "MessageBody must be at most 1024 characters".into()));
         }
-        let arn = format!(
-            "{}/{id:016x}",
-            listener_arn.replace(":listener/", ":listener-rule/")
-        );
-        rules.push(ListenerRule {
-            arn: arn.clone(),
-            priority: Some(priority),
-            spec: rule.clone(),
-        });
+        let arn = format!("{}/{id:016x}", listener_arn.replace(":listener/", ":listener-rule/"));
+        rules.push(ListenerRule { arn: arn.clone(), priority: Some(priority), spec: rule.clone() });
         rules.sort_by_key(|r| r.priority);
         Ok(arn)
     }

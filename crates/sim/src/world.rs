@@ -105,12 +105,7 @@ pub(crate) struct Inst {
 }
 
 impl Inst {
-    pub fn standalone(
-        id: &str,
-        image_id: &str,
-        tags: BTreeMap<String, String>,
-        at: Timestamp,
-    ) -> Inst {
+    pub fn standalone(id: &str, image_id: &str, tags: BTreeMap<String, String>, at: Timestamp) -> Inst {
         Inst {
             id: id.to_string(),
             group: None,
@@ -199,10 +194,7 @@ impl Template {
         match version {
             "$Latest" => self.versions.keys().next_back().copied(),
             "$Default" => Some(self.default_version),
-            number => number
-                .parse()
-                .ok()
-                .filter(|v| self.versions.contains_key(v)),
+            number => number.parse().ok().filter(|v| self.versions.contains_key(v)),
         }
     }
 }
@@ -234,7 +226,7 @@ pub(crate) struct World {
     pub instances: BTreeMap<String, Inst>,
     pub templates: BTreeMap<String, Template>,
     pub images: BTreeMap<String, SimImage>,
-    pub snapshots: BTreeSet<String>,
+    pub snapshots: BTreeMap<String, BTreeMap<String, String>>,
     pub target_groups: BTreeSet<String>,
     pub listeners: BTreeMap<String, Vec<ListenerRule>>,
     pub parameters: BTreeMap<String, Parameter>,
@@ -256,7 +248,7 @@ pub(crate) struct StateView<'a> {
     instances: &'a BTreeMap<String, Inst>,
     templates: &'a BTreeMap<String, Template>,
     images: &'a BTreeMap<String, SimImage>,
-    snapshots: &'a BTreeSet<String>,
+    snapshots: &'a BTreeMap<String, BTreeMap<String, String>>,
     listeners: &'a BTreeMap<String, Vec<ListenerRule>>,
     parameters: &'a BTreeMap<String, Parameter>,
     commands: &'a BTreeMap<String, SimCommand>,
@@ -273,7 +265,7 @@ impl World {
             instances: BTreeMap::new(),
             templates: BTreeMap::new(),
             images: BTreeMap::new(),
-            snapshots: BTreeSet::new(),
+            snapshots: BTreeMap::new(),
             target_groups: BTreeSet::new(),
             listeners: BTreeMap::new(),
             parameters: BTreeMap::new(),
@@ -313,31 +305,13 @@ impl World {
     }
 
     /// Records a call and applies any injected fault to it.
-    pub fn call(
-        &mut self,
-        service: &'static str,
-        operation: &'static str,
-    ) -> Result<(), PortError> {
-        let fault = self
-            .faults
-            .iter_mut()
-            .find(|f| f.remaining > 0 && (f.operation == operation || f.operation == "*"));
+    pub fn call(&mut self, service: &'static str, operation: &'static str) -> Result<(), PortError> {
+        let fault = self.faults.iter_mut().find(|f| f.remaining > 0 && (f.operation == operation || f.operation == "*"));
         let error = fault.map(|f| {
             f.remaining -= 1;
-            PortError::new(
-                f.kind,
-                service,
-                operation,
-                Some(&f.code),
-                format!("injected fault: {}", f.code),
-            )
+            PortError::new(f.kind, service, operation, Some(&f.code), format!("injected fault: {}", f.code))
         });
-        self.calls.push(ApiCall {
-            at: self.now,
-            service: service.to_string(),
-            operation: operation.to_string(),
-            faulted: error.is_some(),
-        });
+        self.calls.push(ApiCall { at: self.now, service: service.to_string(), operation: operation.to_string(), faulted: error.is_some() });
         match error {
             Some(e) => Err(e),
             None => Ok(()),
@@ -374,12 +348,8 @@ impl World {
             }
             ExternalEvent::TerminateOne { group } => {
                 let now = self.now;
-                let live: Vec<String> = self
-                    .instances
-                    .values()
-                    .filter(|i| i.group.as_deref() == Some(group.as_str()) && i.is_live(now))
-                    .map(|i| i.id.clone())
-                    .collect();
+                let live: Vec<String> =
+                    self.instances.values().filter(|i| i.group.as_deref() == Some(group.as_str()) && i.is_live(now)).map(|i| i.id.clone()).collect();
                 if !live.is_empty() {
                     let pick = self.rng.random_range(0..live.len());
                     self.begin_termination(&live[pick]);
@@ -415,11 +385,7 @@ impl World {
         let Some(group) = self.groups.get(name).cloned() else {
             return Vec::new();
         };
-        let live: Vec<&Inst> = self
-            .instances
-            .values()
-            .filter(|i| i.group.as_deref() == Some(name) && i.is_live(now))
-            .collect();
+        let live: Vec<&Inst> = self.instances.values().filter(|i| i.group.as_deref() == Some(name) && i.is_live(now)).collect();
         let live_count = live.len() as u32;
         let mut launched = Vec::new();
         if live_count < group.desired_capacity && !group.suspended.contains("Launch") {
@@ -434,8 +400,7 @@ impl World {
                 let never_healthy = self.unhealthy_images.contains(&data.image_id);
                 let mut tags = data.instance_tags.clone();
                 tags.insert("aws:autoscaling:groupName".into(), name.to_string());
-                let zone =
-                    group.zones[(live_count + n) as usize % group.zones.len().max(1)].clone();
+                let zone = group.zones[(live_count + n) as usize % group.zones.len().max(1)].clone();
                 self.instances.insert(
                     id.clone(),
                     Inst {
@@ -458,21 +423,10 @@ impl World {
                 launched.push(id);
             }
         } else if live_count > group.desired_capacity && !group.suspended.contains("Terminate") {
-            let current_image = self
-                .resolve_template(&group.launch_template)
-                .map(|(_, d)| d.image_id);
+            let current_image = self.resolve_template(&group.launch_template).map(|(_, d)| d.image_id);
             // Default termination policy, simplified: other launch template versions first, then oldest.
-            let mut candidates: Vec<(bool, Timestamp, String)> = live
-                .iter()
-                .filter(|i| !i.protected)
-                .map(|i| {
-                    (
-                        Some(&i.image_id) == current_image.as_ref(),
-                        i.launched_at,
-                        i.id.clone(),
-                    )
-                })
-                .collect();
+            let mut candidates: Vec<(bool, Timestamp, String)> =
+                live.iter().filter(|i| !i.protected).map(|i| (Some(&i.image_id) == current_image.as_ref(), i.launched_at, i.id.clone())).collect();
             candidates.sort();
             let excess = (live_count - group.desired_capacity) as usize;
             for (_, _, id) in candidates.into_iter().take(excess) {
@@ -482,10 +436,7 @@ impl World {
         launched
     }
 
-    pub fn resolve_template(
-        &self,
-        reference: &LaunchTemplateRef,
-    ) -> Option<(u64, TemplateVersionData)> {
+    pub fn resolve_template(&self, reference: &LaunchTemplateRef) -> Option<(u64, TemplateVersionData)> {
         let template = self.find_template(reference)?;
         let version = template.resolve(reference.version.as_deref().unwrap_or("$Default"))?;
         Some((version, template.versions.get(&version)?.clone()))
@@ -496,15 +447,11 @@ impl World {
             return self.templates.contains_key(id).then(|| id.clone());
         }
         let name = reference.name.as_deref()?;
-        self.templates
-            .iter()
-            .find(|(_, t)| t.name == name)
-            .map(|(id, _)| id.clone())
+        self.templates.iter().find(|(_, t)| t.name == name).map(|(id, _)| id.clone())
     }
 
     pub fn find_template(&self, reference: &LaunchTemplateRef) -> Option<&Template> {
-        self.find_template_id(reference)
-            .and_then(|id| self.templates.get(&id))
+        self.find_template_id(reference).and_then(|id| self.templates.get(&id))
     }
 
     pub fn healthy_in_group(&self, group: &str) -> Vec<String> {
@@ -516,29 +463,17 @@ impl World {
             .values()
             .filter(|i| i.group.as_deref() == Some(group) && i.lifecycle(now) == "InService")
             .filter(|i| {
-                !g.target_group_arns.is_empty()
-                    && i.target_state(now, self.settings.health_check_grace_seconds)
-                        == Some(TargetState::Healthy)
+                !g.target_group_arns.is_empty() && i.target_state(now, self.settings.health_check_grace_seconds) == Some(TargetState::Healthy)
             })
             .map(|i| i.id.clone())
             .collect()
     }
 
-    pub fn not_found(
-        service: &'static str,
-        operation: &'static str,
-        code: &str,
-        what: String,
-    ) -> PortError {
+    pub fn not_found(service: &'static str, operation: &'static str, code: &str, what: String) -> PortError {
         PortError::new(ErrorKind::NotFound, service, operation, Some(code), what)
     }
 
-    pub fn invalid(
-        service: &'static str,
-        operation: &'static str,
-        code: &str,
-        what: String,
-    ) -> PortError {
+    pub fn invalid(service: &'static str, operation: &'static str, code: &str, what: String) -> PortError {
         PortError::new(ErrorKind::Invalid, service, operation, Some(code), what)
     }
 }

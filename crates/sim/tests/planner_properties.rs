@@ -33,23 +33,11 @@ struct Case {
 }
 
 fn case() -> impl proptest::strategy::Strategy<Value = Case> {
-    (
-        1u32..=12,
-        any::<u64>(),
-        0i64..=100,
-        100i64..=200,
-        prop::option::of(1i64..=4),
-        0u32..=12,
-        0u32..=12,
-    )
+    (1u32..=12, any::<u64>(), 0i64..=100, 100i64..=200, prop::option::of(1i64..=4), 0u32..=12, 0u32..=12)
         .prop_flat_map(|(n, seed, min, max, batch, min_size, extra_max)| {
             let max = if min == 100 && max == 100 { 101 } else { max };
             let policy = Policy::new(min, max, batch).unwrap();
-            let size = DemoSize {
-                desired: n,
-                min: min_size.min(n),
-                max: n + extra_max % (n + 1),
-            };
+            let size = DemoSize { desired: n, min: min_size.min(n), max: n + extra_max % (n + 1) };
             (
                 Just((seed, size, policy)),
                 prop_oneof![4 => Just(Strategy::Rolling), 1 => Just(Strategy::AllAtOnce)],
@@ -59,18 +47,7 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
                 5u64..=30,
             )
         })
-        .prop_map(
-            |((seed, size, policy), strategy, boot, health, warmup, poll)| Case {
-                seed,
-                size,
-                policy,
-                strategy,
-                boot,
-                health,
-                warmup,
-                poll,
-            },
-        )
+        .prop_map(|((seed, size, policy), strategy, boot, health, warmup, poll)| Case { seed, size, policy, strategy, boot, health, warmup, poll })
 }
 
 /// What one driven rollout observed.
@@ -94,21 +71,10 @@ fn settings(case: &Case) -> SimSettings {
     }
 }
 
-fn begin(
-    fleet: &DemoFleet,
-    case: &Case,
-    rollout_timeout: u64,
-    instance_timeout: u64,
-) -> RolloutState {
-    let snapshot = block_on(read_snapshot(
-        &fleet.sim,
-        &fleet.sim,
-        &fleet.sim,
-        &fleet.group,
-        std::slice::from_ref(&fleet.target_group_arn),
-        fleet.sim.now(),
-    ))
-    .unwrap();
+fn begin(fleet: &DemoFleet, case: &Case, rollout_timeout: u64, instance_timeout: u64) -> RolloutState {
+    let snapshot =
+        block_on(read_snapshot(&fleet.sim, &fleet.sim, &fleet.sim, &fleet.group, std::slice::from_ref(&fleet.target_group_arn), fleet.sim.now()))
+            .unwrap();
     RolloutState::begin(
         &snapshot,
         Some(fleet.old.clone()),
@@ -132,10 +98,7 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
     let sim = &fleet.sim;
     let started = sim.now();
     let tgs = vec![fleet.target_group_arn.clone()];
-    let mut run = Run {
-        min_healthy_seen: u32::MAX,
-        ..Run::default()
-    };
+    let mut run = Run { min_healthy_seen: u32::MAX, ..Run::default() };
     let mut observe = |run: &mut Run, when: &str| {
         let healthy = sim.healthy_in_group(&fleet.group).len() as u32;
         let live = sim.live_in_group(&fleet.group).len() as u32;
@@ -147,17 +110,14 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
         if let Some(floor) = floor
             && healthy < floor
         {
-            run.violations
-                .push(format!("{when}: healthy {healthy} < floor {floor}"));
+            run.violations.push(format!("{when}: healthy {healthy} < floor {floor}"));
         }
         if live > ceiling {
-            run.violations
-                .push(format!("{when}: live {live} > ceiling {ceiling}"));
+            run.violations.push(format!("{when}: live {live} > ceiling {ceiling}"));
         }
     };
     for step in 0..5_000 {
-        let snapshot =
-            block_on(read_snapshot(sim, sim, sim, &fleet.group, &tgs, sim.now())).unwrap();
+        let snapshot = block_on(read_snapshot(sim, sim, sim, &fleet.group, &tgs, sim.now())).unwrap();
         let decision = plan(&snapshot, state, sim.now());
         state.healthy_since = decision.healthy_since.clone();
         for action in &decision.actions {
@@ -172,10 +132,7 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
         }
         block_on(apply(&decision.actions, &fleet.group, &fleet.template, sim))
             .unwrap_or_else(|e| panic!("step {step}: {e} applying {:?}", decision.actions));
-        observe(
-            &mut run,
-            &format!("step {step} after {:?}", decision.actions),
-        );
+        observe(&mut run, &format!("step {step} after {:?}", decision.actions));
         match decision.outcome {
             Outcome::Wait { seconds } => {
                 sim.advance(seconds as i64);
@@ -192,11 +149,7 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
 }
 
 fn all_on(fleet: &DemoFleet, image: &str) -> bool {
-    fleet
-        .sim
-        .live_in_group(&fleet.group)
-        .iter()
-        .all(|(_, ami)| ami == image)
+    fleet.sim.live_in_group(&fleet.group).iter().all(|(_, ami)| ami == image)
 }
 
 proptest! {
@@ -289,11 +242,7 @@ proptest! {
 fn a_group_at_its_max_size_surges_within_policy_and_restores_max() {
     let case = Case {
         seed: 7,
-        size: DemoSize {
-            desired: 4,
-            min: 4,
-            max: 4,
-        },
+        size: DemoSize { desired: 4, min: 4, max: 4 },
         policy: Policy::new(100, 150, None).unwrap(),
         strategy: Strategy::Rolling,
         boot: 60.0,
@@ -307,10 +256,7 @@ fn a_group_at_its_max_size_surges_within_policy_and_restores_max() {
     assert!(run.violations.is_empty(), "{:?}", run.violations);
     assert_eq!(run.outcome, Some(Outcome::Done));
     assert_eq!(run.max_live_seen, 6, "surged to 150 %");
-    assert_eq!(
-        fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)),
-        Some((4, 4, 4))
-    );
+    assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)), Some((4, 4, 4)));
     let calls: BTreeSet<String> = fleet.sim.calls().into_iter().map(|c| c.operation).collect();
     assert!(calls.contains("UpdateAutoScalingGroup"));
 }
@@ -321,15 +267,8 @@ fn a_poll_costs_the_same_calls_whatever_the_fleet_size() {
     for n in [1, 10, 100] {
         let fleet = DemoFleet::build(1, DemoSize::of(n), SimSettings::default());
         let before = fleet.sim.calls().len();
-        block_on(read_snapshot(
-            &fleet.sim,
-            &fleet.sim,
-            &fleet.sim,
-            &fleet.group,
-            std::slice::from_ref(&fleet.target_group_arn),
-            fleet.sim.now(),
-        ))
-        .unwrap();
+        block_on(read_snapshot(&fleet.sim, &fleet.sim, &fleet.sim, &fleet.group, std::slice::from_ref(&fleet.target_group_arn), fleet.sim.now()))
+            .unwrap();
         per_poll.push(fleet.sim.calls().len() - before);
     }
     assert_eq!(per_poll, [3, 3, 3]);

@@ -1,0 +1,158 @@
+//! Auto Scaling: groups, capacity, termination and processes.
+
+use async_trait::async_trait;
+use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use stepdeploy_core::model::{LaunchTemplateRef, Lifecycle};
+use stepdeploy_core::ports::{
+    Decrement, ErrorKind, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, PortError, PortResult, ProcessControl,
+};
+
+use crate::error::{missing, port_error};
+
+const SERVICE: &str = "autoscaling";
+
+/// The Auto Scaling ports on the SDK.
+#[derive(Clone, Debug)]
+pub struct AwsAutoScaling {
+    client: Client,
+}
+
+impl AwsAutoScaling {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn to_u32(value: Option<i32>, operation: &'static str, field: &str) -> PortResult<u32> {
+    value.and_then(|v| u32::try_from(v).ok()).ok_or_else(|| missing(SERVICE, operation, field))
+}
+
+fn template_ref(spec: &LaunchTemplateSpecification) -> LaunchTemplateRef {
+    LaunchTemplateRef {
+        id: spec.launch_template_id().map(str::to_string),
+        name: spec.launch_template_name().map(str::to_string),
+        version: spec.version().map(str::to_string),
+    }
+}
+
+#[async_trait]
+impl GroupReader for AwsAutoScaling {
+    async fn describe_group(&self, name: &str) -> PortResult<GroupDescription> {
+        const OP: &str = "DescribeAutoScalingGroups";
+        let out = self.client.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.map_err(|e| port_error(SERVICE, OP, e))?;
+        let group = out
+            .auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(name))
+            .ok_or_else(|| PortError::new(ErrorKind::NotFound, SERVICE, OP, None, format!("Auto Scaling group {name:?} not found")))?;
+        let mut instances = Vec::new();
+        for i in group.instances() {
+            instances.push(GroupMember {
+                id: i.instance_id().ok_or_else(|| missing(SERVICE, OP, "InstanceId"))?.to_string(),
+                lifecycle: Lifecycle::parse(i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default()),
+                healthy: i.health_status() == Some("Healthy"),
+                launch_template_version: i.launch_template().and_then(|t| t.version()).map(str::to_string),
+                availability_zone: i.availability_zone().unwrap_or_default().to_string(),
+                protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
+            });
+        }
+        Ok(GroupDescription {
+            name: name.to_string(),
+            min_size: to_u32(group.min_size(), OP, "MinSize")?,
+            max_size: to_u32(group.max_size(), OP, "MaxSize")?,
+            desired_capacity: to_u32(group.desired_capacity(), OP, "DesiredCapacity")?,
+            suspended_processes: group.suspended_processes().iter().filter_map(|p| p.process_name()).map(str::to_string).collect(),
+            launch_template: group
+                .launch_template()
+                .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))
+                .map(template_ref),
+            target_group_arns: group.target_group_arns().to_vec(),
+            instances,
+        })
+    }
+}
+
+fn to_i32(value: Option<u32>) -> Option<i32> {
+    value.map(|v| i32::try_from(v).unwrap_or(i32::MAX))
+}
+
+#[async_trait]
+impl GroupWriter for AwsAutoScaling {
+    async fn update_group(&self, name: &str, update: &GroupUpdate) -> PortResult<()> {
+        let template = update.launch_template.as_ref().map(|t| {
+            LaunchTemplateSpecification::builder()
+                .set_launch_template_id(t.id.clone())
+                // AWS takes an id or a name, not both.
+                .set_launch_template_name(if t.id.is_some() { None } else { t.name.clone() })
+                .set_version(t.version.clone())
+                .build()
+        });
+        self.client
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .set_min_size(to_i32(update.min_size))
+            .set_max_size(to_i32(update.max_size))
+            .set_desired_capacity(to_i32(update.desired_capacity))
+            .set_launch_template(template)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "UpdateAutoScalingGroup", e))?;
+        Ok(())
+    }
+
+    async fn set_desired_capacity(&self, name: &str, desired: u32) -> PortResult<()> {
+        self.client
+            .set_desired_capacity()
+            .auto_scaling_group_name(name)
+            .desired_capacity(i32::try_from(desired).unwrap_or(i32::MAX))
+            .honor_cooldown(false)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "SetDesiredCapacity", e))?;
+        Ok(())
+    }
+
+    async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()> {
+        self.client
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance_id)
+            .should_decrement_desired_capacity(decrement.0)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "TerminateInstanceInAutoScalingGroup", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProcessControl for AwsAutoScaling {
+    async fn suspend_processes(&self, group: &str, processes: &[String]) -> PortResult<()> {
+        if processes.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .suspend_processes()
+            .auto_scaling_group_name(group)
+            .set_scaling_processes(Some(processes.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "SuspendProcesses", e))?;
+        Ok(())
+    }
+
+    async fn resume_processes(&self, group: &str, processes: &[String]) -> PortResult<()> {
+        if processes.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .resume_processes()
+            .auto_scaling_group_name(group)
+            .set_scaling_processes(Some(processes.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "ResumeProcesses", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! EC2: instances, launch templates and images.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, InstanceType, LaunchTemplateSpecification, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
+use aws_smithy_types::date_time::{DateTime, Format};
+use stepdeploy_core::model::LaunchTemplateRef;
+use stepdeploy_core::ports::{
+    Ec2Instance, ErrorKind, Image, Images, InstanceLauncher, InstanceReader, LaunchRequest, LaunchTemplates, PortError, PortResult, TemplateVersion,
+};
+
+use crate::error::{missing, port_error};
+
+const SERVICE: &str = "ec2";
+
+/// EC2 filters take at most 200 values.
+const FILTER_VALUES: usize = 200;
+
+/// The EC2 ports on the SDK.
+#[derive(Clone, Debug)]
+pub struct AwsEc2 {
+    client: Client,
+}
+
+impl AwsEc2 {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    async fn instances_matching(&self, filters: Vec<Filter>) -> PortResult<Vec<Ec2Instance>> {
+        let mut pages = self.client.describe_instances().set_filters(Some(filters)).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error(SERVICE, "DescribeInstances", e))?;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                let Some(id) = instance.instance_id() else { continue };
+                out.push(Ec2Instance {
+                    id: id.to_string(),
+                    state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
+                    image_id: instance.image_id().map(str::to_string),
+                    launched_at: instance.launch_time().map(DateTime::secs),
+                    tags: tag_map(instance.tags()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn images_matching(&self, owners: Option<Vec<String>>, filters: Vec<Filter>) -> PortResult<Vec<Image>> {
+        let mut pages = self.client.describe_images().set_owners(owners).set_filters(Some(filters)).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error(SERVICE, "DescribeImages", e))?;
+            for image in page.images() {
+                let Some(id) = image.image_id() else { continue };
+                out.push(Image {
+                    id: id.to_string(),
+                    name: image.name().unwrap_or_default().to_string(),
+                    state: image.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    created_at: image.creation_date().and_then(|d| DateTime::from_str(d, Format::DateTimeWithOffset).ok()).map(|d| d.secs()),
+                    tags: tag_map(image.tags()),
+                    snapshot_ids: image.block_device_mappings().iter().filter_map(|m| m.ebs()?.snapshot_id()).map(str::to_string).collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+}
+
+fn tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+fn tag_filters(tags: &BTreeMap<String, String>) -> Vec<Filter> {
+    tags.iter().map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build()).collect()
+}
+
+#[async_trait]
+impl InstanceReader for AwsEc2 {
+    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
+        let mut out = Vec::new();
+        // A filter, not InstanceIds: an unknown id must not fail the whole call.
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let filter = Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build();
+            out.extend(self.instances_matching(vec![filter]).await?);
+        }
+        Ok(out)
+    }
+
+    async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>> {
+        let mut filters = tag_filters(tags);
+        filters.push(Filter::builder().name("instance-state-name").set_values(Some(vec!["pending".into(), "running".into()])).build());
+        self.instances_matching(filters).await
+    }
+}
+
+fn ec2_template(template: &LaunchTemplateRef) -> LaunchTemplateSpecification {
+    LaunchTemplateSpecification::builder()
+        .set_launch_template_id(template.id.clone())
+        .set_launch_template_name(if template.id.is_some() { None } else { template.name.clone() })
+        .set_version(template.version.clone())
+        .build()
+}
+
+#[async_trait]
+impl InstanceLauncher for AwsEc2 {
+    async fn launch_instance(&self, request: &LaunchRequest) -> PortResult<String> {
+        const OP: &str = "RunInstances";
+        let tags = TagSpecification::builder().resource_type(ResourceType::Instance).set_tags(Some(tags_of(&request.tags))).build();
+        let out = self
+            .client
+            .run_instances()
+            .launch_template(ec2_template(&request.launch_template))
+            .set_image_id(request.image_id.clone())
+            .set_instance_type(request.instance_type.as_deref().map(InstanceType::from))
+            .min_count(1)
+            .max_count(1)
+            .tag_specifications(tags)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, OP, e))?;
+        out.instances().first().and_then(|i| i.instance_id()).map(str::to_string).ok_or_else(|| missing(SERVICE, OP, "InstanceId"))
+    }
+
+    async fn terminate_instances(&self, ids: &[String]) -> PortResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .terminate_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "TerminateInstances", e))?;
+        Ok(())
+    }
+}
+
+fn version_of(v: &aws_sdk_ec2::types::LaunchTemplateVersion, operation: &'static str) -> PortResult<TemplateVersion> {
+    Ok(TemplateVersion {
+        template_id: v.launch_template_id().ok_or_else(|| missing(SERVICE, operation, "LaunchTemplateId"))?.to_string(),
+        template_name: v.launch_template_name().unwrap_or_default().to_string(),
+        version: v.version_number().and_then(|n| u64::try_from(n).ok()).ok_or_else(|| missing(SERVICE, operation, "VersionNumber"))?,
+        image_id: v.launch_template_data().and_then(|d| d.image_id()).map(str::to_string),
+        is_default: v.default_version().unwrap_or(false),
+    })
+}
+
+#[async_trait]
+impl LaunchTemplates for AwsEc2 {
+    async fn describe_versions(&self, template: &LaunchTemplateRef, versions: &[String]) -> PortResult<Vec<TemplateVersion>> {
+        const OP: &str = "DescribeLaunchTemplateVersions";
+        let out = self
+            .client
+            .describe_launch_template_versions()
+            .set_launch_template_id(template.id.clone())
+            .set_launch_template_name(if template.id.is_some() { None } else { template.name.clone() })
+            .set_versions(Some(versions.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, OP, e))?;
+        out.launch_template_versions().iter().map(|v| version_of(v, OP)).collect()
+    }
+
+    async fn create_version(
+        &self,
+        template: &LaunchTemplateRef,
+        source_version: &str,
+        image_id: &str,
+        description: &str,
+    ) -> PortResult<TemplateVersion> {
+        const OP: &str = "CreateLaunchTemplateVersion";
+        let out = self
+            .client
+            .create_launch_template_version()
+            .set_launch_template_id(template.id.clone())
+            .set_launch_template_name(if template.id.is_some() { None } else { template.name.clone() })
+            .source_version(source_version)
+            .version_description(description)
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(image_id).build())
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, OP, e))?;
+        version_of(out.launch_template_version().ok_or_else(|| missing(SERVICE, OP, "LaunchTemplateVersion"))?, OP)
+    }
+
+    async fn set_default_version(&self, template: &LaunchTemplateRef, version: u64) -> PortResult<()> {
+        self.client
+            .modify_launch_template()
+            .set_launch_template_id(template.id.clone())
+            .set_launch_template_name(if template.id.is_some() { None } else { template.name.clone() })
+            .default_version(version.to_string())
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "ModifyLaunchTemplate", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Images for AwsEc2 {
+    async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String> {
+        const OP: &str = "CreateImage";
+        let spec = TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(tags_of(tags))).build();
+        let out = self
+            .client
+            .create_image()
+            .instance_id(instance_id)
+            .name(name)
+            .tag_specifications(spec)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, OP, e))?;
+        out.image_id().map(str::to_string).ok_or_else(|| missing(SERVICE, OP, "ImageId"))
+    }
+
+    async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()> {
+        if resource_ids.is_empty() || tags.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .create_tags()
+            .set_resources(Some(resource_ids.to_vec()))
+            .set_tags(Some(tags_of(tags)))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>> {
+        let mut out = Vec::new();
+        // A filter, not ImageIds: an unknown (e.g. just deregistered) id must not fail the call.
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let filter = Filter::builder().name("image-id").set_values(Some(chunk.to_vec())).build();
+            out.extend(self.images_matching(None, vec![filter]).await?);
+        }
+        Ok(out)
+    }
+
+    async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>> {
+        self.images_matching(Some(vec!["self".into()]), tag_filters(tags)).await
+    }
+
+    async fn delete_image(&self, image: &Image) -> PortResult<()> {
+        // Already gone counts as done, so a retried cleanup converges.
+        let gone = |e: &PortError| e.kind == ErrorKind::NotFound || e.code.as_deref() == Some("InvalidAMIID.Unavailable");
+        if let Err(e) = self.client.deregister_image().image_id(&image.id).send().await {
+            let e = port_error(SERVICE, "DeregisterImage", e);
+            if !gone(&e) {
+                return Err(e);
+            }
+        }
+        for snapshot in &image.snapshot_ids {
+            if let Err(e) = self.client.delete_snapshot().snapshot_id(snapshot).send().await {
+                let e = port_error(SERVICE, "DeleteSnapshot", e);
+                if !gone(&e) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,138 @@
+//! SSM: Run Command and Parameter Store.
+
+use async_trait::async_trait;
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::{CommandInvocationStatus, ParameterType};
+use aws_smithy_types::DateTime;
+use stepdeploy_core::ports::{CommandRunner, CommandStatus, Invocation, Parameter, Parameters, PortResult};
+
+use crate::error::{missing, port_error};
+
+const SERVICE: &str = "ssm";
+
+/// SSM comments are at most 100 characters.
+const MAX_COMMENT: usize = 100;
+
+/// The SSM ports on the SDK.
+#[derive(Clone, Debug)]
+pub struct AwsSsm {
+    client: Client,
+}
+
+impl AwsSsm {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn status_of(status: Option<&CommandInvocationStatus>) -> CommandStatus {
+    match status {
+        Some(CommandInvocationStatus::Success) => CommandStatus::Succeeded,
+        Some(CommandInvocationStatus::Pending | CommandInvocationStatus::InProgress | CommandInvocationStatus::Delayed) | None => {
+            CommandStatus::Running
+        }
+        Some(_) => CommandStatus::Failed,
+    }
+}
+
+#[async_trait]
+impl CommandRunner for AwsSsm {
+    async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, comment: &str) -> PortResult<String> {
+        const OP: &str = "SendCommand";
+        let comment: String = comment.chars().take(MAX_COMMENT).collect();
+        let out = self
+            .client
+            .send_command()
+            .document_name("AWS-RunShellScript")
+            .set_instance_ids(Some(instance_ids.to_vec()))
+            .parameters("commands", vec![command.to_string()])
+            .parameters("executionTimeout", vec![timeout_seconds.to_string()])
+            .comment(comment)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, OP, e))?;
+        out.command().and_then(|c| c.command_id()).map(str::to_string).ok_or_else(|| missing(SERVICE, OP, "CommandId"))
+    }
+
+    async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
+        let mut out = Vec::new();
+        for instance_id in instance_ids {
+            let result = self.client.get_command_invocation().command_id(command_id).instance_id(instance_id).send().await;
+            let invocation = match result {
+                Ok(o) => {
+                    let status = status_of(o.status());
+                    Invocation {
+                        instance_id: instance_id.clone(),
+                        status,
+                        status_detail: o.status_details().unwrap_or_default().to_string(),
+                        exit_code: (status != CommandStatus::Running).then_some(o.response_code()),
+                        stdout: o.standard_output_content().unwrap_or_default().to_string(),
+                        stderr: o.standard_error_content().unwrap_or_default().to_string(),
+                    }
+                }
+                // Right after SendCommand the invocation may not exist yet (eventual consistency).
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist()) => Invocation {
+                    instance_id: instance_id.clone(),
+                    status: CommandStatus::Running,
+                    status_detail: "Pending".into(),
+                    exit_code: None,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                },
+                Err(e) => return Err(port_error(SERVICE, "GetCommandInvocation", e)),
+            };
+            out.push(invocation);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Parameters for AwsSsm {
+    async fn get_parameter(&self, name: &str) -> PortResult<Option<Parameter>> {
+        match self.client.get_parameter().name(name).send().await {
+            Ok(out) => {
+                let p = out.parameter().ok_or_else(|| missing(SERVICE, "GetParameter", "Parameter"))?;
+                Ok(Some(Parameter {
+                    name: name.to_string(),
+                    value: p.value().unwrap_or_default().to_string(),
+                    version: p.version(),
+                    modified_at: p.last_modified_date().map(DateTime::secs),
+                }))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(None),
+            Err(e) => Err(port_error(SERVICE, "GetParameter", e)),
+        }
+    }
+
+    async fn create_parameter(&self, name: &str, value: &str) -> PortResult<bool> {
+        let result = self.client.put_parameter().name(name).value(value).r#type(ParameterType::String).overwrite(false).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_already_exists()) => Ok(false),
+            Err(e) => Err(port_error(SERVICE, "PutParameter", e)),
+        }
+    }
+
+    async fn put_parameter(&self, name: &str, value: &str) -> PortResult<()> {
+        self.client
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "PutParameter", e))?;
+        Ok(())
+    }
+
+    async fn delete_parameter(&self, name: &str) -> PortResult<bool> {
+        match self.client.delete_parameter().name(name).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(false),
+            Err(e) => Err(port_error(SERVICE, "DeleteParameter", e)),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Starts one `moto_server` per test binary and builds an SDK config for it.
+//!
+//! The server comes from `STEPDEPLOY_MOTO_ENDPOINT` (already running), or
+//! `STEPDEPLOY_MOTO_SERVER`, the workspace's `.venv/bin/moto_server`
+//! (installed by `scripts/test`), or `moto_server` on PATH. Without one the
+//! tests fail: they never skip.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::Credentials;
+
+static ENDPOINT: OnceLock<Result<String, String>> = OnceLock::new();
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test in this run uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn moto_binary() -> Result<PathBuf, String> {
+    if let Ok(path) = std::env::var("STEPDEPLOY_MOTO_SERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    let venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/moto_server"));
+    if venv.exists() {
+        return Ok(venv);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("moto_server"))
+        .find(|p| p.exists());
+    on_path.ok_or_else(|| "moto_server not found: run scripts/test (it installs moto into .venv), or set STEPDEPLOY_MOTO_SERVER".to_string())
+}
+
+fn start() -> Result<String, String> {
+    if let Ok(url) = std::env::var("STEPDEPLOY_MOTO_ENDPOINT") {
+        return Ok(url);
+    }
+    let binary = moto_binary()?;
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let log = std::env::temp_dir().join(format!("stepdeploy-moto-{port}.log"));
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The child dies with the thread that forked it (PR_SET_PDEATHSIG), so
+    // that thread lives as long as the test binary.
+    std::thread::spawn(move || {
+        let mut command = Command::new(&binary);
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(log_file);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let spawned = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()));
+        let failed = spawned.is_err();
+        let _ = tx.send(spawned.map(|_| ()));
+        if !failed {
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    rx.recv().map_err(|e| e.to_string())??;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("moto_server did not listen on port {port} within 60 s; see {}", log.display()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("moto_server listening on 127.0.0.1:{port} (log {})", log.display());
+    Ok(format!("http://127.0.0.1:{port}"))
+}
+
+/// The moto endpoint, starting the server on first use.
+pub fn endpoint() -> String {
+    ENDPOINT.get_or_init(start).clone().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An SDK config pointed at moto, with dummy credentials.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .retry_config(RetryConfig::standard())
+        .load()
+        .await
+}
+
+/// A web environment on moto: an ALB, a target group, a launch template with
+/// two versions (two AMIs) and a group of two instances on version 1.
+pub struct WebEnv {
+    pub config: SdkConfig,
+    pub group: String,
+    pub template_id: String,
+    pub template_name: String,
+    pub old_image: String,
+    pub new_image: String,
+    pub target_group_arn: String,
+    pub listener_arn: String,
+    pub subnet_ids: Vec<String>,
+}
+
+pub async fn web_env(desired: i32) -> WebEnv {
+    use aws_sdk_autoscaling::types::LaunchTemplateSpecification as AsgTemplate;
+    use aws_sdk_ec2::types::{Filter, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+
+    let config = sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    let name = unique("web");
+
+    let images = ec2.describe_images().owners("amazon").send().await.unwrap();
+    let mut ids: Vec<String> = images.images().iter().filter_map(|i| i.image_id()).map(str::to_string).collect();
+    ids.sort();
+    let (old_image, new_image) = (ids[0].clone(), ids[1].clone());
+    let vpc = ec2.describe_vpcs().filters(Filter::builder().name("is-default").values("true").build()).send().await.unwrap().vpcs()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let subnets = ec2.describe_subnets().filters(Filter::builder().name("vpc-id").values(&vpc).build()).send().await.unwrap();
+    let subnet_ids: Vec<String> = subnets.subnets().iter().filter_map(|s| s.subnet_id()).map(str::to_string).take(2).collect();
+
+    let revision_tag = |rev: &str| {
+        LaunchTemplateTagSpecificationRequest::builder()
+            .resource_type(ResourceType::Instance)
+            .tags(Tag::builder().key("stepdeploy:revision").value(rev).build())
+            .build()
+    };
+    let template = ec2
+        .create_launch_template()
+        .launch_template_name(&name)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(&old_image)
+                .instance_type("t3.micro".into())
+                .tag_specifications(revision_tag("1111111"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_string();
+    ec2.create_launch_template_version()
+        .launch_template_id(&template_id)
+        .source_version("1")
+        .launch_template_data(RequestLaunchTemplateData::builder().image_id(&new_image).instance_type("t3.micro".into()).build())
+        .send()
+        .await
+        .unwrap();
+
+    let lb = elb.create_load_balancer().name(&name).set_subnets(Some(subnet_ids.clone())).send().await.unwrap();
+    let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let tg = elb.create_target_group().name(&name).protocol(ProtocolEnum::Http).port(80).vpc_id(&vpc).send().await.unwrap();
+    let target_group_arn = tg.target_groups()[0].target_group_arn().unwrap().to_string();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&target_group_arn).build())
+        .send()
+        .await
+        .unwrap();
+    let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_string();
+
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(&name)
+        .launch_template(AsgTemplate::builder().launch_template_id(&template_id).version("1").build())
+        .min_size(1)
+        .max_size(4)
+        .desired_capacity(desired)
+        .vpc_zone_identifier(subnet_ids.join(","))
+        .target_group_arns(&target_group_arn)
+        .send()
+        .await
+        .unwrap();
+
+    WebEnv { config, group: name.clone(), template_id, template_name: name, old_image, new_image, target_group_arn, listener_arn, subnet_ids }
+}

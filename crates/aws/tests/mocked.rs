@@ -1,0 +1,74 @@
+//! Error paths moto can't produce, on aws-smithy-mocks.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_autoscaling::operation::set_desired_capacity::{SetDesiredCapacityError, SetDesiredCapacityOutput};
+use aws_sdk_ssm::error::ErrorMetadata;
+use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationError;
+use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+use aws_sdk_ssm::types::error::InvocationDoesNotExist;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use stepdeploy_aws::{AwsAutoScaling, AwsSsm};
+use stepdeploy_core::ports::{CommandRunner, CommandStatus, ErrorKind, GroupWriter, Parameters};
+
+fn throttling() -> SetDesiredCapacityError {
+    SetDesiredCapacityError::generic(ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build())
+}
+
+#[tokio::test]
+async fn a_throttled_call_keeps_the_aws_code_and_message() {
+    let rule = mock!(aws_sdk_autoscaling::Client::set_desired_capacity).then_error(throttling);
+    let client = mock_client!(aws_sdk_autoscaling, [&rule]);
+    let err = AwsAutoScaling::new(client).set_desired_capacity("web", 3).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Throttled);
+    assert!(err.is_retryable());
+    assert_eq!(err.code.as_deref(), Some("Throttling"));
+    assert_eq!(err.message, "Rate exceeded");
+    assert_eq!(err.to_string(), "autoscaling:SetDesiredCapacity failed with Throttling: Rate exceeded");
+    assert!(std::error::Error::source(&err).is_some(), "the SDK error is kept as the source");
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk_until_it_passes() {
+    let rule = mock!(aws_sdk_autoscaling::Client::set_desired_capacity)
+        .sequence()
+        .error(throttling)
+        .times(2)
+        .output(|| SetDesiredCapacityOutput::builder().build())
+        .build();
+    let client = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule], |config| {
+        config.retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)))
+    });
+    AwsAutoScaling::new(client).set_desired_capacity("web", 3).await.unwrap();
+    assert_eq!(rule.num_calls(), 3, "one call plus two retries, no more");
+}
+
+#[tokio::test]
+async fn an_invocation_not_yet_visible_reads_as_running() {
+    let rule = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .then_error(|| GetCommandInvocationError::InvocationDoesNotExist(InvocationDoesNotExist::builder().message("not yet").build()));
+    let client = mock_client!(aws_sdk_ssm, [&rule]);
+    let invocations = AwsSsm::new(client).invocations("cmd-1", &["i-1".into()]).await.unwrap();
+    assert_eq!(invocations[0].status, CommandStatus::Running);
+    assert_eq!(invocations[0].exit_code, None);
+}
+
+#[tokio::test]
+async fn access_denied_names_the_operation_and_keeps_the_request_id() {
+    let rule = mock!(aws_sdk_ssm::Client::get_parameter).then_error(|| {
+        GetParameterError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("User is not authorized to perform ssm:GetParameter")
+                .custom("aws_request_id", "req-123")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_ssm, [&rule]);
+    let err = AwsSsm::new(client).get_parameter("/stepdeploy/app/prod").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AccessDenied);
+    assert_eq!((err.service, err.operation), ("ssm", "GetParameter"));
+    assert_eq!(err.request_id.as_deref(), Some("req-123"));
+    assert!(!err.is_retryable());
+}

@@ -1,0 +1,235 @@
+//! Every adapter method, against a real moto server (started by the harness).
+//!
+//! moto's gaps (see shared/reference/moto.md) are worked around here only:
+//! instances are told apart by AMI, never by per-instance template version;
+//! commands always succeed on moto, so failures are the sim's to test.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{unique, web_env};
+use stepdeploy_aws::AwsAccount;
+use stepdeploy_core::fleet::{REVISION_TAG, read_snapshot};
+use stepdeploy_core::model::{LaunchTemplateRef, Lifecycle, TargetState};
+use stepdeploy_core::ports::*;
+
+fn template(id: &str, version: Option<&str>) -> LaunchTemplateRef {
+    LaunchTemplateRef { id: Some(id.to_string()), name: None, version: version.map(str::to_string) }
+}
+
+#[tokio::test]
+async fn autoscaling_reads_and_changes_a_group() {
+    let env = web_env(2).await;
+    let aws = AwsAccount::new(&env.config);
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    assert_eq!((group.min_size, group.max_size, group.desired_capacity), (1, 4, 2));
+    assert_eq!(group.instances.len(), 2);
+    assert!(group.instances.iter().all(|i| i.lifecycle == Lifecycle::InService && i.healthy));
+    assert_eq!(group.target_group_arns, [env.target_group_arn.clone()]);
+    let lt = group.launch_template.unwrap();
+    assert_eq!((lt.id.as_deref(), lt.version.as_deref()), (Some(env.template_id.as_str()), Some("1")));
+
+    // GIVEN the group points at version 2 and grows by one
+    let update = GroupUpdate { max_size: Some(5), launch_template: Some(template(&env.template_id, Some("2"))), ..GroupUpdate::default() };
+    aws.autoscaling.update_group(&env.group, &update).await.unwrap();
+    aws.autoscaling.set_desired_capacity(&env.group, 3).await.unwrap();
+    // THEN the new instance runs the new AMI (told apart by AMI: moto misreports versions)
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    assert_eq!((group.max_size, group.desired_capacity, group.instances.len()), (5, 3, 3));
+    let ids: Vec<String> = group.instances.iter().map(|i| i.id.clone()).collect();
+    let ec2 = aws.ec2.describe_instances(&ids).await.unwrap();
+    assert_eq!(ec2.iter().filter(|i| i.image_id.as_deref() == Some(env.new_image.as_str())).count(), 1);
+
+    // WHEN an old instance is terminated with decrement
+    let old = ec2.iter().find(|i| i.image_id.as_deref() == Some(env.old_image.as_str())).unwrap();
+    aws.autoscaling.terminate_instance(&old.id, Decrement(true)).await.unwrap();
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    assert_eq!(group.desired_capacity, 2);
+
+    let missing = aws.autoscaling.describe_group("no-such-group").await.unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn autoscaling_suspends_and_resumes_only_named_processes() {
+    let env = web_env(1).await;
+    let aws = AwsAccount::new(&env.config);
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    aws.autoscaling.suspend_processes(&env.group, &names(&["AZRebalance", "ScheduledActions"])).await.unwrap();
+    aws.autoscaling.resume_processes(&env.group, &names(&["AZRebalance"])).await.unwrap();
+    // An empty list must not resume everything.
+    aws.autoscaling.resume_processes(&env.group, &[]).await.unwrap();
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    assert_eq!(group.suspended_processes, ["ScheduledActions"]);
+}
+
+#[tokio::test]
+async fn ec2_launches_finds_describes_and_terminates_instances() {
+    let env = web_env(1).await;
+    let aws = AwsAccount::new(&env.config);
+    let role = unique("worker");
+    let tags = BTreeMap::from([("role".to_string(), role.clone())]);
+    let request = LaunchRequest {
+        launch_template: template(&env.template_id, Some("$Latest")),
+        image_id: Some(env.old_image.clone()),
+        instance_type: Some("t3.small".into()),
+        tags: tags.clone(),
+    };
+    let id = aws.ec2.launch_instance(&request).await.unwrap();
+    let found = aws.ec2.find_instances(&tags).await.unwrap();
+    assert_eq!(found.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+    assert_eq!(found[0].tags.get("role"), Some(&role));
+    assert!(found[0].launched_at.is_some());
+
+    let described = aws.ec2.describe_instances(&[id.clone(), "i-0123456789abcdef0".into()]).await.unwrap();
+    assert_eq!(described.len(), 1, "an unknown id is absent, not an error");
+    assert_eq!(described[0].image_id.as_deref(), Some(env.old_image.as_str()));
+
+    aws.ec2.terminate_instances(std::slice::from_ref(&id)).await.unwrap();
+    let after = aws.ec2.describe_instances(std::slice::from_ref(&id)).await.unwrap();
+    assert!(matches!(after[0].state.as_str(), "shutting-down" | "terminated"), "{}", after[0].state);
+    assert!(aws.ec2.find_instances(&tags).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn ec2_launch_template_versions_are_read_created_and_made_default() {
+    let env = web_env(1).await;
+    let aws = AwsAccount::new(&env.config);
+    let by_id = template(&env.template_id, None);
+    let versions = aws.ec2.describe_versions(&by_id, &["1".into(), "$Latest".into()]).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(versions[1].image_id.as_deref(), Some(env.new_image.as_str()));
+    assert!(versions[0].is_default);
+
+    let by_name = LaunchTemplateRef { id: None, name: Some(env.template_name.clone()), version: None };
+    let created = aws.ec2.create_version(&by_name, "$Default", &env.new_image, "baked 2222222").await.unwrap();
+    assert_eq!((created.version, created.image_id.as_deref()), (3, Some(env.new_image.as_str())));
+    aws.ec2.set_default_version(&by_name, 3).await.unwrap();
+    let default = aws.ec2.describe_versions(&by_id, &["$Default".into()]).await.unwrap();
+    assert_eq!(default[0].version, 3);
+    assert!(default[0].is_default);
+}
+
+#[tokio::test]
+async fn ec2_images_are_created_found_and_deleted_with_their_snapshots() {
+    let env = web_env(1).await;
+    let aws = AwsAccount::new(&env.config);
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    let builder = &group.instances[0].id;
+    let revision = unique("rev");
+    let tags = BTreeMap::from([(REVISION_TAG.to_string(), revision.clone())]);
+    let image_id = aws.ec2.create_image(builder, &unique("image"), &tags).await.unwrap();
+
+    let images = aws.ec2.describe_images(&[image_id.clone(), "ami-0123456789abcdef0".into()]).await.unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].state, "available");
+    assert_eq!(images[0].tags.get(REVISION_TAG), Some(&revision));
+    let found = aws.ec2.find_images(&tags).await.unwrap();
+    assert_eq!(found.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [image_id.as_str()]);
+    assert!(!found[0].snapshot_ids.is_empty());
+
+    aws.ec2.tag_resources(&found[0].snapshot_ids, &tags).await.unwrap();
+    let raw = aws_sdk_ec2::Client::new(&env.config);
+    let snapshot_filter = |id: &str| aws_sdk_ec2::types::Filter::builder().name("snapshot-id").values(id).build();
+    let tagged = raw.describe_snapshots().filters(snapshot_filter(&found[0].snapshot_ids[0])).send().await.unwrap();
+    assert!(tagged.snapshots()[0].tags().iter().any(|t| t.key() == Some(REVISION_TAG) && t.value() == Some(revision.as_str())));
+
+    aws.ec2.delete_image(&found[0]).await.unwrap();
+    assert!(aws.ec2.describe_images(std::slice::from_ref(&image_id)).await.unwrap().is_empty());
+    for snapshot in &found[0].snapshot_ids {
+        let left = raw.describe_snapshots().filters(snapshot_filter(snapshot)).send().await.unwrap();
+        assert!(left.snapshots().is_empty(), "snapshot {snapshot} was not deleted");
+    }
+    // A retried cleanup of an image already gone succeeds.
+    aws.ec2.delete_image(&found[0]).await.unwrap();
+}
+
+#[tokio::test]
+async fn ssm_runs_a_command_and_reads_its_invocations() {
+    let env = web_env(1).await;
+    let aws = AwsAccount::new(&env.config);
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    let ids = vec![group.instances[0].id.clone()];
+    let command_id = aws.ssm.send_command(&ids, "echo migrated", 600, &"a long comment ".repeat(20)).await.unwrap();
+    let invocations = aws.ssm.invocations(&command_id, &ids).await.unwrap();
+    assert_eq!(invocations.len(), 1);
+    assert_eq!(invocations[0].instance_id, ids[0]);
+    // moto reports every command as a success (a gap: failures are tested on the sim).
+    assert_eq!((invocations[0].status, invocations[0].exit_code), (CommandStatus::Succeeded, Some(0)));
+}
+
+#[tokio::test]
+async fn ssm_parameters_create_atomically_overwrite_and_delete() {
+    let config = common::sdk_config().await;
+    let aws = AwsAccount::new(&config);
+    let name = format!("/stepdeploy/{}/lock", unique("test"));
+    assert!(aws.ssm.get_parameter(&name).await.unwrap().is_none());
+    assert!(aws.ssm.create_parameter(&name, "execution-a").await.unwrap());
+    assert!(!aws.ssm.create_parameter(&name, "execution-b").await.unwrap(), "second create must lose");
+    let held = aws.ssm.get_parameter(&name).await.unwrap().unwrap();
+    assert_eq!((held.value.as_str(), held.version), ("execution-a", 1));
+    aws.ssm.put_parameter(&name, "execution-c").await.unwrap();
+    assert_eq!(aws.ssm.get_parameter(&name).await.unwrap().unwrap().version, 2);
+    assert!(aws.ssm.delete_parameter(&name).await.unwrap());
+    assert!(!aws.ssm.delete_parameter(&name).await.unwrap());
+}
+
+#[tokio::test]
+async fn elbv2_reports_target_health_for_the_whole_group() {
+    let env = web_env(2).await;
+    let aws = AwsAccount::new(&env.config);
+    let health = aws.elbv2.describe_target_health(&env.target_group_arn).await.unwrap();
+    assert_eq!(health.len(), 2);
+    assert!(health.iter().all(|t| t.state == TargetState::Healthy));
+    let bogus = env.target_group_arn.replace("targetgroup/", "targetgroup/missing-");
+    let err = aws.elbv2.describe_target_health(&bogus).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+}
+
+#[tokio::test]
+async fn elbv2_creates_lists_and_deletes_listener_rules() {
+    let env = web_env(1).await;
+    let aws = AwsAccount::new(&env.config);
+    let bypass = RuleSpec {
+        path_patterns: vec!["/*".into()],
+        source_ips: vec!["203.0.113.0/24".into()],
+        action: RuleAction::Forward(vec![env.target_group_arn.clone()]),
+    };
+    let page = RuleSpec {
+        path_patterns: vec!["/*".into()],
+        source_ips: Vec::new(),
+        action: RuleAction::FixedResponse(FixedResponse {
+            status_code: 503,
+            content_type: "text/html".into(),
+            body: "<h1>Upgrade in progress</h1>".into(),
+        }),
+    };
+    let bypass_arn = aws.elbv2.create_rule(&env.listener_arn, 1, &bypass).await.unwrap();
+    let page_arn = aws.elbv2.create_rule(&env.listener_arn, 2, &page).await.unwrap();
+    let rules = aws.elbv2.describe_rules(&env.listener_arn).await.unwrap();
+    let listed = |arn: &str| rules.iter().find(|r| r.arn == arn).cloned().unwrap();
+    assert_eq!(listed(&bypass_arn).priority, Some(1));
+    assert_eq!(listed(&bypass_arn).spec, bypass);
+    assert_eq!(listed(&page_arn).spec, page);
+    assert!(rules.iter().any(|r| r.priority.is_none()), "the default rule is listed");
+
+    assert!(aws.elbv2.delete_rule(&page_arn).await.unwrap());
+    assert!(aws.elbv2.delete_rule(&bypass_arn).await.unwrap());
+    assert_eq!(aws.elbv2.describe_rules(&env.listener_arn).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_fleet_snapshot_joins_all_three_services() {
+    let env = web_env(2).await;
+    let aws = AwsAccount::new(&env.config);
+    let tgs = vec![env.target_group_arn.clone()];
+    let snapshot = read_snapshot(&aws.autoscaling, &aws.ec2, &aws.elbv2, &env.group, &tgs, 0).await.unwrap();
+    assert_eq!(snapshot.instances.len(), 2);
+    for instance in &snapshot.instances {
+        assert_eq!(instance.image_id.as_deref(), Some(env.old_image.as_str()));
+        assert_eq!(instance.target_health.get(&env.target_group_arn), Some(&TargetState::Healthy));
+        assert_eq!(instance.revision.as_deref(), Some("1111111"), "the template's instance tag");
+        assert!(!instance.availability_zone.is_empty());
+    }
+}
