@@ -13,9 +13,9 @@ where
     let (kind, code, message, request_id) = match &err {
         SdkError::ServiceError(service_err) => {
             let e = service_err.err();
-            let code = e.code().map(str::to_string);
+            let code = e.code().map(Box::<str>::from);
             let kind = classify(code.as_deref());
-            (kind, code, e.message().map(str::to_string), e.meta().request_id().map(str::to_string))
+            (kind, code, e.message().map(str::to_string), e.meta().request_id().map(Box::<str>::from))
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (ErrorKind::Transient, None, None, None),
         _ => (ErrorKind::Other, None, None, None),

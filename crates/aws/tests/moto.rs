@@ -26,7 +26,7 @@ async fn autoscaling_reads_and_changes_a_group() {
     assert_eq!((group.min_size, group.max_size, group.desired_capacity), (1, 4, 2));
     assert_eq!(group.instances.len(), 2);
     assert!(group.instances.iter().all(|i| i.lifecycle == Lifecycle::InService && i.healthy));
-    assert_eq!(group.target_group_arns, [env.target_group_arn.clone()]);
+    assert_eq!(group.target_group_arns, std::slice::from_ref(&env.target_group_arn));
     let lt = group.launch_template.unwrap();
     assert_eq!((lt.id.as_deref(), lt.version.as_deref()), (Some(env.template_id.as_str()), Some("1")));
 

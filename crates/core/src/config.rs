@@ -38,7 +38,7 @@ pub struct Config {
 }
 
 /// One environment: an Auto Scaling group behind an ALB, plus its workers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Environment {
     /// AWS region, e.g. `us-east-1`.
@@ -201,31 +201,6 @@ pub struct Images {
 pub struct Lock {
     /// A lock older than this may be broken explicitly (never silently).
     pub stale_after_seconds: u64,
-}
-
-impl Default for Environment {
-    fn default() -> Self {
-        Self {
-            region: String::new(),
-            production: false,
-            auto_scaling_group: String::new(),
-            load_balancer: None,
-            target_group_arns: Vec::new(),
-            listener_arn: None,
-            launch_template: None,
-            branch: None,
-            instance_type: None,
-            domains: Vec::new(),
-            workers: Workers::default(),
-            commands: Commands::default(),
-            health: Health::default(),
-            rollout: Rollout::default(),
-            maintenance: Maintenance::default(),
-            scaling: Scaling::default(),
-            images: Images::default(),
-            lock: Lock::default(),
-        }
-    }
 }
 
 impl Default for Workers {

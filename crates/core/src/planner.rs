@@ -177,36 +177,44 @@ pub struct Timing {
     pub poll_seconds: u64,
 }
 
+/// What a rollout is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutSpec {
+    /// The version to roll out.
+    pub target: Target,
+    /// The version the group runs now, for rollback (`None`: unknown).
+    pub previous: Option<Target>,
+    /// Rolling or all at once.
+    pub strategy: Strategy,
+    /// Capacity policy.
+    pub policy: Policy,
+    /// Target groups an instance must be healthy in.
+    pub target_group_arns: Vec<String>,
+    /// Deadlines and poll interval.
+    pub timing: Timing,
+}
+
 impl RolloutState {
-    /// A rollout of `snapshot`'s group to `target`.
-    pub fn begin(
-        snapshot: &GroupSnapshot,
-        original_target: Option<Target>,
-        target: Target,
-        strategy: Strategy,
-        policy: Policy,
-        target_group_arns: Vec<String>,
-        timing: Timing,
-        now: Timestamp,
-    ) -> RolloutState {
+    /// A rollout of `snapshot`'s group as `spec` says, starting `now`.
+    pub fn begin(snapshot: &GroupSnapshot, spec: RolloutSpec, now: Timestamp) -> RolloutState {
         RolloutState {
-            target,
+            target: spec.target,
             original: Original {
                 desired_capacity: snapshot.desired_capacity,
                 min_size: snapshot.min_size,
                 max_size: snapshot.max_size,
-                target: original_target,
+                target: spec.previous,
                 instance_ids: snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).map(|i| i.id.clone()).collect(),
             },
-            strategy,
-            policy,
-            target_group_arns,
+            strategy: spec.strategy,
+            policy: spec.policy,
+            target_group_arns: spec.target_group_arns,
             keep_instance_ids: BTreeSet::new(),
             started_at: now,
-            deadline: now.saturating_add(timing.rollout_timeout_seconds as i64),
-            instance_timeout_seconds: timing.instance_timeout_seconds,
-            warmup_seconds: timing.warmup_seconds,
-            poll_seconds: timing.poll_seconds,
+            deadline: now.saturating_add(spec.timing.rollout_timeout_seconds as i64),
+            instance_timeout_seconds: spec.timing.instance_timeout_seconds,
+            warmup_seconds: spec.timing.warmup_seconds,
+            poll_seconds: spec.timing.poll_seconds,
             healthy_since: BTreeMap::new(),
         }
     }

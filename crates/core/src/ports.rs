@@ -40,12 +40,12 @@ pub struct PortError {
     pub service: &'static str,
     /// e.g. `SetDesiredCapacity`.
     pub operation: &'static str,
-    /// AWS error code, e.g. `Throttling`.
-    pub code: Option<String>,
+    /// AWS error code, e.g. `Throttling` (boxed: keeps results small).
+    pub code: Option<Box<str>>,
     /// AWS error message.
     pub message: String,
     /// AWS request id.
-    pub request_id: Option<String>,
+    pub request_id: Option<Box<str>>,
     /// The underlying SDK error.
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -68,7 +68,7 @@ impl fmt::Display for PortError {
 impl PortError {
     /// A port error without an SDK source (the sim's, or a missing field).
     pub fn new(kind: ErrorKind, service: &'static str, operation: &'static str, code: Option<&str>, message: impl Into<String>) -> PortError {
-        PortError { kind, service, operation, code: code.map(str::to_string), message: message.into(), request_id: None, source: None }
+        PortError { kind, service, operation, code: code.map(Into::into), message: message.into(), request_id: None, source: None }
     }
 
     /// Worth retrying as is.

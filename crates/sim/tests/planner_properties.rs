@@ -14,7 +14,7 @@ use futures::executor::block_on;
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use stepdeploy_core::fleet::{apply, read_snapshot};
-use stepdeploy_core::planner::{Action, Outcome, Policy, RolloutState, Strategy, Timing, plan};
+use stepdeploy_core::planner::{Action, Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{Dist, ExternalEvent, SimSettings};
 
@@ -75,21 +75,20 @@ fn begin(fleet: &DemoFleet, case: &Case, rollout_timeout: u64, instance_timeout:
     let snapshot =
         block_on(read_snapshot(&fleet.sim, &fleet.sim, &fleet.sim, &fleet.group, std::slice::from_ref(&fleet.target_group_arn), fleet.sim.now()))
             .unwrap();
-    RolloutState::begin(
-        &snapshot,
-        Some(fleet.old.clone()),
-        fleet.new.clone(),
-        case.strategy,
-        case.policy,
-        vec![fleet.target_group_arn.clone()],
-        Timing {
+    let spec = RolloutSpec {
+        target: fleet.new.clone(),
+        previous: Some(fleet.old.clone()),
+        strategy: case.strategy,
+        policy: case.policy,
+        target_group_arns: vec![fleet.target_group_arn.clone()],
+        timing: Timing {
             rollout_timeout_seconds: rollout_timeout,
             instance_timeout_seconds: instance_timeout,
             warmup_seconds: case.warmup,
             poll_seconds: case.poll,
         },
-        fleet.sim.now(),
-    )
+    };
+    RolloutState::begin(&snapshot, spec, fleet.sim.now())
 }
 
 /// Drives `state` to Done or Failed, checking the floor (when `floor` is
@@ -99,7 +98,7 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
     let started = sim.now();
     let tgs = vec![fleet.target_group_arn.clone()];
     let mut run = Run { min_healthy_seen: u32::MAX, ..Run::default() };
-    let mut observe = |run: &mut Run, when: &str| {
+    let observe = |run: &mut Run, when: &str| {
         let healthy = sim.healthy_in_group(&fleet.group).len() as u32;
         let live = sim.live_in_group(&fleet.group).len() as u32;
         run.min_healthy_seen = run.min_healthy_seen.min(healthy);

@@ -1,0 +1,78 @@
+//! `stepdeploy config import` and `config check`, run as an operator would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn stepdeploy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stepdeploy")).args(args).output().expect("stepdeploy runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The shared reference file; with CI=true a missing shared/ folder fails the test.
+fn opendebates() -> Option<PathBuf> {
+    let dir = std::env::var("STEPDEPLOY_SHARED_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").to_string());
+    let path = PathBuf::from(dir).join("reference/opendebates-fabulaws-config.yml");
+    if path.exists() {
+        return Some(path);
+    }
+    assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{} is missing (set STEPDEPLOY_SHARED_DIR)", path.display());
+    eprintln!("SKIPPED: {} is missing", path.display());
+    None
+}
+
+#[test]
+fn import_then_check_lists_what_the_operator_must_fill_in() {
+    let Some(source) = opendebates() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stepdeploy.yaml");
+    let import = stepdeploy(&["config", "import", source.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let stderr = text(&import.stderr);
+    assert!(import.status.success(), "{stderr}");
+    assert!(stderr.contains("inconsistent input: production_environments: \"presidenetial\""), "{stderr}");
+    assert!(stderr.contains("warning: static_html: not carried over"), "{stderr}");
+
+    let yaml = std::fs::read_to_string(&out).unwrap();
+    for env in ["testing", "staging", "florida", "presidential", "staging01", "prod01"] {
+        assert!(yaml.contains(&format!("auto_scaling_group: opendebates-{env}-ag")), "{env}");
+        assert!(yaml.contains(&format!("load_balancer: opendebates-{env}-lb")), "{env}");
+    }
+    assert!(yaml.contains("- www.opendebatequestions.com"));
+    assert!(yaml.contains("min_healthy_percent: 100"), "defaults are spelled out");
+    assert!(yaml.contains("# INCONSISTENT INPUT"));
+
+    let check = stepdeploy(&["config", "check", out.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    let report = text(&check.stdout);
+    assert!(report.contains("environments.prod01.listener_arn: required: fill in"), "{report}");
+    assert!(report.contains("environments.testing.target_group_arns: required: fill in"), "{report}");
+    assert!(report.contains("environments.staging01.launch_template: required: fill in"), "{report}");
+    assert_eq!(report.lines().count(), 18, "{report}");
+}
+
+#[test]
+fn check_of_a_bad_value_exits_1_naming_the_field_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "deployment: app\nenvironments:\n  prod01:\n    region: us-east-1\n    auto_scaling_group: g\n    target_group_arns: [\"arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/w/1\"]\n    listener_arn: \"arn:aws:elasticloadbalancing:us-east-1:1:listener/app/w/1/2\"\n    launch_template: lt-1\n    rollout: {min_healthy_percent: 120}\n",
+    )
+    .unwrap();
+    let check = stepdeploy(&["config", "check", file.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(text(&check.stdout).trim(), "environments.prod01.rollout.min_healthy_percent: 120 is not in 0..=100");
+
+    std::fs::write(&file, text(&std::fs::read(&file).unwrap()).replace("120", "50")).unwrap();
+    let check = stepdeploy(&["config", "check", file.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", text(&check.stdout));
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = stepdeploy(&["config", "check", "/nonexistent/stepdeploy.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read /nonexistent/stepdeploy.yaml"));
+}
