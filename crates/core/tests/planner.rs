@@ -1,0 +1,189 @@
+//! Hand-built snapshots for the planner's corner cases (the property tests
+//! in crates/sim cover random fleets).
+
+use std::collections::BTreeMap;
+
+use stepdeploy_core::model::{GroupSnapshot, Instance, LaunchTemplateRef, Lifecycle, Target, TargetState};
+use stepdeploy_core::planner::{Action, Failure, Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
+
+const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/1";
+const OLD: &str = "ami-old";
+const NEW: &str = "ami-new";
+const START: i64 = 1_000_000;
+
+/// A fleet fixture: `Fleet::test().with_old(3)...`.
+struct Fleet {
+    instances: Vec<Instance>,
+    desired: u32,
+    min: u32,
+    max: u32,
+}
+
+impl Fleet {
+    fn test() -> Fleet {
+        Fleet { instances: Vec::new(), desired: 0, min: 0, max: 10 }
+    }
+
+    fn add(mut self, image: &str, lifecycle: Lifecycle, healthy: bool, protected: bool, launched_at: i64) -> Fleet {
+        let n = self.instances.len();
+        self.instances.push(Instance {
+            id: format!("i-{n:03}"),
+            lifecycle,
+            asg_healthy: true,
+            target_health: if healthy { BTreeMap::from([(TG.to_string(), TargetState::Healthy)]) } else { BTreeMap::new() },
+            image_id: Some(image.to_string()),
+            revision: None,
+            launch_template_version: None,
+            launched_at: Some(launched_at),
+            availability_zone: "us-east-1a".into(),
+            protected_from_scale_in: protected,
+        });
+        self
+    }
+
+    /// `n` healthy old instances, counted in desired capacity.
+    fn with_old(mut self, n: u32) -> Fleet {
+        for i in 0..n {
+            self = self.add(OLD, Lifecycle::InService, true, false, START - 1000 + i64::from(i));
+        }
+        self.desired += n;
+        self
+    }
+
+    fn snapshot(&self) -> GroupSnapshot {
+        GroupSnapshot {
+            name: "web".into(),
+            min_size: self.min,
+            max_size: self.max,
+            desired_capacity: self.desired,
+            suspended_processes: Vec::new(),
+            launch_template: Some(LaunchTemplateRef { id: Some("lt-1".into()), name: None, version: Some("2".into()) }),
+            target_group_arns: vec![TG.into()],
+            instances: self.instances.clone(),
+            taken_at: START,
+        }
+    }
+
+    fn rollout(&self, policy: Policy) -> RolloutState {
+        let spec = RolloutSpec {
+            target: Target { launch_template_version: "2".into(), image_id: NEW.into() },
+            previous: Some(Target { launch_template_version: "1".into(), image_id: OLD.into() }),
+            strategy: Strategy::Rolling,
+            policy,
+            target_group_arns: vec![TG.into()],
+            timing: Timing { rollout_timeout_seconds: 3600, instance_timeout_seconds: 600, warmup_seconds: 30, poll_seconds: 15 },
+        };
+        RolloutState::begin(&self.snapshot(), spec, START)
+    }
+}
+
+fn terminated(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .flat_map(|a| match a {
+            Action::Terminate { instance_ids } => instance_ids.clone(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn standby_instances_are_neither_replaced_nor_counted() {
+    // GIVEN two healthy old instances and one old instance in Standby (outside desired capacity)
+    let fleet = Fleet::test().with_old(2).add(OLD, Lifecycle::Standby, false, false, START - 2000);
+    let state = fleet.rollout(Policy::new(0, 100, None).unwrap());
+    // WHEN planning
+    let decision = plan(&fleet.snapshot(), &state, START);
+    // THEN only the live instances are replaced, and the Standby one is reported
+    assert_eq!(terminated(&decision.actions), ["i-000", "i-001"]);
+    assert_eq!(decision.progress.standby, 1);
+    assert_eq!(decision.progress.goal, 2);
+}
+
+#[test]
+fn protected_old_instances_are_replaced_last() {
+    let fleet = Fleet::test().add(OLD, Lifecycle::InService, true, true, START - 3000).with_old(2);
+    let state = fleet.rollout(Policy::new(0, 100, Some(1)).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert_eq!(terminated(&decision.actions), ["i-001"], "the oldest unprotected instance goes first");
+}
+
+#[test]
+fn unhealthy_old_instances_go_first_and_cost_no_healthy_capacity() {
+    // GIVEN min 100 %: no healthy capacity may be given up
+    let mut fleet = Fleet::test().with_old(2).add(OLD, Lifecycle::InService, false, false, START - 10);
+    fleet.desired = 3;
+    let state = fleet.rollout(Policy::new(100, 200, None).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert_eq!(terminated(&decision.actions), ["i-002"]);
+    assert!(decision.actions.contains(&Action::SetDesiredCapacity { desired_capacity: 5 }), "{:?}", decision.actions);
+}
+
+#[test]
+fn a_group_at_min_size_gets_its_floor_lowered_before_a_decrementing_termination() {
+    let mut fleet = Fleet::test().with_old(2);
+    fleet.min = 2;
+    fleet.max = 2;
+    let state = fleet.rollout(Policy::new(50, 100, None).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START);
+    // The snapshot already points at version 2, so no template change is planned.
+    assert_eq!(
+        decision.actions,
+        [
+            Action::SetSizeBounds { min_size: 1, max_size: 2 },
+            Action::Terminate { instance_ids: vec!["i-000".into()] },
+            Action::SetDesiredCapacity { desired_capacity: 2 },
+        ]
+    );
+}
+
+#[test]
+fn a_new_instance_counts_only_after_its_warm_up() {
+    let before = Fleet::test().with_old(1);
+    let mut state = before.rollout(Policy::new(100, 200, None).unwrap());
+    let fleet = before.add(NEW, Lifecycle::InService, true, false, START);
+    let first = plan(&fleet.snapshot(), &state, START + 100);
+    assert!(terminated(&first.actions).is_empty());
+    let new = first.health.iter().find(|h| h.on_target).unwrap();
+    assert_eq!(new.reason.as_deref(), Some("warming up (0 s of 30 s)"));
+    state.healthy_since = first.healthy_since;
+    let later = plan(&fleet.snapshot(), &state, START + 130);
+    assert_eq!(terminated(&later.actions), ["i-000"]);
+}
+
+#[test]
+fn a_new_instance_unhealthy_past_the_health_timeout_fails_the_rollout() {
+    let fleet = Fleet::test().with_old(1).add(NEW, Lifecycle::InService, false, false, START);
+    let state = fleet.rollout(Policy::new(100, 200, None).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START + 601);
+    let Outcome::Failed(Failure::NewInstancesUnhealthy { unhealthy, timeout_seconds }) = &decision.outcome else { panic!("{:?}", decision.outcome) };
+    assert_eq!(*timeout_seconds, 600);
+    assert_eq!(unhealthy, &[("i-001".to_string(), "not registered in target group web".to_string())]);
+    assert!(decision.actions.is_empty(), "a failed step changes nothing");
+}
+
+#[test]
+fn the_rollout_deadline_fails_with_the_instances_still_unhealthy() {
+    let fleet = Fleet::test().with_old(1).add(NEW, Lifecycle::Pending, false, false, START + 3500);
+    let state = fleet.rollout(Policy::new(100, 200, None).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START + 3600);
+    let Outcome::Failed(failure) = &decision.outcome else { panic!("{:?}", decision.outcome) };
+    assert!(matches!(failure, Failure::DeadlinePassed { elapsed_seconds: 3600, .. }));
+    assert_eq!(failure.describe(), "the rollout did not finish within its deadline (3600 s elapsed); not healthy: i-001 (lifecycle Pending)");
+}
+
+#[test]
+fn done_restores_the_original_size_bounds() {
+    let fleet = Fleet::test().with_old(2);
+    let state = fleet.rollout(Policy::new(100, 200, None).unwrap());
+    let mut after = Fleet::test();
+    for _ in 0..2 {
+        after = after.add(NEW, Lifecycle::InService, true, false, START);
+    }
+    after.desired = 2;
+    after.min = 0;
+    after.max = 4;
+    let decision = plan(&after.snapshot(), &RolloutState { warmup_seconds: 0, ..state }, START + 200);
+    assert_eq!(decision.outcome, Outcome::Done);
+    assert_eq!(decision.actions, [Action::SetSizeBounds { min_size: 0, max_size: 10 }]);
+}
