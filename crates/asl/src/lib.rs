@@ -10,6 +10,7 @@ pub mod choice;
 pub mod error;
 mod exec;
 pub mod intrinsics;
+pub mod invoke;
 pub mod model;
 pub mod path;
 

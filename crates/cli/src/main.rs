@@ -1,6 +1,8 @@
 //! `stepdeploy`: the operator's command. This module only parses arguments
 //! and dispatches; the work lives in the library crates.
 
+mod asl;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,6 +24,50 @@ enum Command {
     /// Work with stepdeploy.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run and validate Amazon States Language definitions locally.
+    #[command(subcommand)]
+    Asl(AslCommand),
+}
+
+#[derive(Subcommand)]
+enum AslCommand {
+    /// Run a definition (exit 0: SUCCEEDED, 1: any other status, 2: invalid definition or input).
+    Run {
+        /// The definition (.asl.json).
+        definition: PathBuf,
+        /// The execution input, as JSON.
+        #[arg(long)]
+        input: Option<String>,
+        /// A file holding the execution input.
+        #[arg(long)]
+        input_file: Option<PathBuf>,
+        /// Let Wait states and retry delays pass at once.
+        #[arg(long)]
+        virtual_time: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        /// Send Lambda Task states to this Lambda Invoke API endpoint (e.g. `cargo lambda watch`).
+        #[arg(long)]
+        lambda_endpoint: Option<String>,
+        /// A DefinitionSubstitutions entry, NAME=VALUE (repeatable).
+        #[arg(long = "substitution", value_name = "NAME=VALUE")]
+        substitutions: Vec<String>,
+    },
+    /// Validate definitions; report every problem (exit 2 if any is invalid).
+    Validate {
+        /// Definition files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    /// For people.
+    Text,
+    /// One JSON object on stdout.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -56,6 +102,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Asl(AslCommand::Run { definition, input, input_file, virtual_time, output, lambda_endpoint, substitutions }) => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(asl::run(asl::RunArgs {
+                definition,
+                input,
+                input_file,
+                virtual_time,
+                json: output == OutputFormat::Json,
+                lambda_endpoint,
+                substitutions,
+            }))
+        }
+        Command::Asl(AslCommand::Validate { files }) => asl::validate(&files),
         Command::Config(ConfigCommand::Import { fabulaws_yml, deployment, output }) => {
             let text = std::fs::read_to_string(&fabulaws_yml).with_context(|| format!("cannot read {}", fabulaws_yml.display()))?;
             let import = fabulaws::import(&text, deployment.as_deref())?;

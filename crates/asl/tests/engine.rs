@@ -1,0 +1,264 @@
+//! The engine with tasks, time, validation and the HTTP invoker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono::TimeZone;
+use futures::FutureExt;
+use serde_json::{Value, json};
+use stepdeploy_asl::invoke::{FunctionError, Handler, HttpFunctions, LambdaTasks, LocalFunctions};
+use stepdeploy_asl::{Clock, Definition, DefinitionError, Engine, Execution, NoTasks, Status, VirtualClock};
+
+fn start() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap()
+}
+
+fn handler(f: impl Fn(Value) -> Result<Value, FunctionError> + Send + Sync + 'static) -> Handler {
+    let f = Arc::new(f);
+    Arc::new(move |payload| {
+        let f = f.clone();
+        async move { f(payload) }.boxed()
+    })
+}
+
+async fn run(definition: Value, input: Value, functions: LocalFunctions) -> (Execution, Arc<VirtualClock>) {
+    let clock = Arc::new(VirtualClock::starting_at(start()));
+    let engine = Engine::new(clock.clone(), Arc::new(LambdaTasks::new(functions)));
+    let definition = Definition::from_value(&definition).unwrap_or_else(|e| panic!("{e}"));
+    (engine.run(&definition, input, "test").await, clock)
+}
+
+#[tokio::test]
+async fn lambda_invoke_returns_the_payload_shape_aws_returns() {
+    let functions = LocalFunctions::default().with("double", handler(|p| Ok(json!({"n": p["n"].as_i64().unwrap_or(0) * 2}))));
+    let definition = json!({
+        "StartAt": "Call",
+        "States": {"Call": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:double", "Payload.$": "$"},
+            "ResultSelector": {"n.$": "$.Payload.n", "status.$": "$.StatusCode"},
+            "End": true
+        }}
+    });
+    let (execution, _) = run(definition, json!({"n": 21}), functions).await;
+    assert_eq!(execution.status, Status::Succeeded, "{execution:?}");
+    assert_eq!(execution.output, Some(json!({"n": 42, "status": 200})));
+    let kinds: Vec<&str> = execution.history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    );
+    assert_eq!(execution.transitions, 1);
+}
+
+#[tokio::test]
+async fn a_function_error_is_retried_with_backoff_in_virtual_time_then_caught() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let functions = LocalFunctions::default().with(
+        "flaky",
+        handler(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Err(FunctionError { error_type: "Deploy.Throttled".into(), error_message: "slow down".into() })
+        }),
+    );
+    let definition = json!({
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:flaky",
+                "Retry": [{"ErrorEquals": ["Deploy.Throttled"], "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2.0}],
+                "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Recover"}],
+                "End": true
+            },
+            "Recover": {"Type": "Pass", "End": true}
+        }
+    });
+    let (execution, clock) = run(definition, json!({"keep": 1}), functions).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "one call and three retries");
+    assert_eq!(clock.now() - start(), chrono::Duration::seconds(2 + 4 + 8), "delays of 2, 4 and 8 s passed in virtual time");
+    let output = execution.output.unwrap();
+    assert_eq!(output["keep"], 1);
+    assert_eq!(output["error"]["Error"], "Deploy.Throttled");
+    let cause: Value = serde_json::from_str(output["error"]["Cause"].as_str().unwrap()).unwrap();
+    assert_eq!(cause, json!({"errorMessage": "slow down", "errorType": "Deploy.Throttled"}));
+}
+
+#[tokio::test]
+async fn a_task_past_its_timeout_fails_with_states_timeout_which_task_failed_does_not_catch() {
+    let clock = Arc::new(VirtualClock::starting_at(start()));
+    let sleeper = clock.clone();
+    let slow: Handler = Arc::new(move |_| {
+        let clock = sleeper.clone();
+        async move {
+            clock.sleep(Duration::from_secs(30)).await;
+            Ok(json!({}))
+        }
+        .boxed()
+    });
+    let engine = Engine::new(clock, Arc::new(LambdaTasks::new(LocalFunctions::default().with("slow", slow))));
+    let definition = Definition::from_value(&json!({
+        "StartAt": "Call",
+        "States": {"Call": {
+            "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:slow", "TimeoutSeconds": 10,
+            "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}], "End": true
+        }, "Caught": {"Type": "Succeed"}}
+    }))
+    .unwrap();
+    let execution = engine.run(&definition, json!({}), "t").await;
+    assert_eq!((execution.status, execution.error.as_deref()), (Status::Failed, Some("States.Timeout")));
+}
+
+#[tokio::test]
+async fn waits_pass_in_virtual_time_and_stamp_the_context() {
+    let definition = json!({
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {"Type": "Wait", "Seconds": 3600, "Next": "Stamp"},
+            "Stamp": {"Type": "Pass", "Parameters": {"entered.$": "$$.State.EnteredTime", "started.$": "$$.Execution.StartTime"}, "End": true}
+        }
+    });
+    let (execution, clock) = run(definition, json!({}), LocalFunctions::default()).await;
+    assert_eq!(clock.now() - start(), chrono::Duration::hours(1));
+    assert_eq!(execution.output, Some(json!({"entered": "2026-01-01T01:00:00.000Z", "started": "2026-01-01T00:00:00.000Z"})));
+}
+
+#[tokio::test]
+async fn definition_substitutions_fill_in_resources() {
+    let text = r#"{"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "${EchoArn}", "End": true}}}"#;
+    let subs = HashMap::from([("EchoArn".to_string(), "arn:aws:lambda:us-east-1:1:function:echo".to_string())]);
+    let definition = Definition::parse(text, &subs).unwrap();
+    let engine =
+        Engine::new(Arc::new(VirtualClock::starting_at(start())), Arc::new(LambdaTasks::new(LocalFunctions::default().with("echo", handler(Ok)))));
+    assert_eq!(engine.run(&definition, json!({"a": 1}), "t").await.output, Some(json!({"a": 1})));
+    assert_eq!(Definition::parse(text, &HashMap::new()).unwrap_err(), DefinitionError::Substitution("EchoArn".into()));
+}
+
+#[tokio::test]
+async fn a_task_without_a_handler_fails_clearly() {
+    let engine = Engine::new(Arc::new(VirtualClock::starting_at(start())), Arc::new(NoTasks));
+    let definition = Definition::from_value(
+        &json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:x", "End": true}}}),
+    )
+    .unwrap();
+    let execution = engine.run(&definition, json!({}), "t").await;
+    assert_eq!(execution.error.as_deref(), Some(stepdeploy_asl::NO_TASK_HANDLER));
+    assert!(execution.cause.unwrap().contains("function:x"));
+}
+
+#[test]
+fn validation_reports_every_problem_with_its_state() {
+    let definition = json!({
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Next": "Nowhere"},
+            "Orphan": {"Type": "Pass", "End": true},
+            "Loop": {"Type": "Wait", "Seconds": 1},
+            "Picky": {"Type": "Map", "MaxConcurrency": "1", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Y"}}}, "End": true},
+            "Typo": {"Type": "Pass", "Resultt": 1, "End": true}
+        }
+    });
+    let Err(DefinitionError::Invalid(problems)) = Definition::from_value(&definition) else { panic!("should be invalid") };
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| text.iter().any(|t| t.contains(needle));
+    assert!(has("States.First: refers to \"Nowhere\", which is not a state"), "{text:#?}");
+    assert!(has("States.Orphan: is unreachable from StartAt"), "{text:#?}");
+    assert!(has("States.Loop: has neither Next nor End"), "{text:#?}");
+    assert!(has("States.Picky.ItemProcessor.States.X: refers to \"Y\""), "{text:#?}");
+    assert!(has("States.Typo.Resultt: is not a field of a Pass state"), "{text:#?}");
+}
+
+/// A stand-in for `cargo lambda watch`: one connection per request, HTTP/1.1.
+async fn fake_lambda_endpoint() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 65536];
+                let mut read = 0;
+                loop {
+                    let n = socket.read(&mut buffer[read..]).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    read += n;
+                    let text = String::from_utf8_lossy(&buffer[..read]).to_string();
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let length: usize = text
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                            .unwrap_or(0);
+                        if read >= head_end + 4 + length {
+                            let path = text.split_whitespace().nth(1).unwrap_or_default().to_string();
+                            let (status, body) = if path.contains("/functions/fails/") {
+                                ("500 Internal Server Error", r#"{"errorType":"Deploy.Failed","errorMessage":"migration exited 3"}"#.to_string())
+                            } else {
+                                ("200 OK", text[head_end + 4..head_end + 4 + length].to_string())
+                            };
+                            let answer = format!(
+                                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = socket.write_all(answer.as_bytes()).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn the_http_invoker_drives_a_lambda_invoke_endpoint() {
+    let endpoint = fake_lambda_endpoint().await;
+    let engine = Engine::new(Arc::new(VirtualClock::starting_at(start())), Arc::new(LambdaTasks::new(HttpFunctions::new(&endpoint))));
+    let definition = Definition::from_value(&json!({
+        "StartAt": "Echo",
+        "States": {
+            "Echo": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:echo", "Next": "Fail"},
+            "Fail": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "fails", "Payload.$": "$"}, "End": true}
+        }
+    }))
+    .unwrap();
+    let execution = engine.run(&definition, json!({"revision": "abc123"}), "t").await;
+    assert_eq!(execution.error.as_deref(), Some("Deploy.Failed"), "{execution:?}");
+    assert!(execution.cause.unwrap().contains("migration exited 3"));
+    let echoed = execution.history.iter().find(|e| e.kind == "TaskSucceeded").unwrap();
+    assert_eq!(echoed.details["output"], json!({"revision": "abc123"}));
+
+    let closed = Engine::new(Arc::new(VirtualClock::starting_at(start())), Arc::new(LambdaTasks::new(HttpFunctions::new("http://127.0.0.1:9"))));
+    let execution = closed.run(&definition, json!({}), "t").await;
+    assert_eq!(execution.error.as_deref(), Some("Lambda.SdkClientException"));
+}
+
+mod parsers_never_panic {
+    use proptest::prelude::*;
+    use stepdeploy_asl::{intrinsics, path::Path};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn paths(text in "\\$[\\$a-z0-9.\\[\\]'\"*?@(),:<>=!&| -]{0,24}") {
+            let _ = Path::parse(&text);
+        }
+
+        #[test]
+        fn intrinsic_calls(text in "States\\.[A-Za-z]{0,12}\\([\\$a-z0-9.,'\\\\{}() -]{0,30}") {
+            let _ = intrinsics::parse(&text);
+        }
+
+        #[test]
+        fn definitions(value in "\\{\"StartAt\": ?\"[A-Z]\", ?\"States\": ?\\{[{}\\[\\]\",:a-zA-Z0-9$. ]{0,80}") {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&value) {
+                let _ = stepdeploy_asl::Definition::from_value(&json);
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `stepdeploy asl run` and `asl validate`, run as an operator would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn stepdeploy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stepdeploy")).args(args).output().expect("stepdeploy runs")
+}
+
+fn write(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value.to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn last_json(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "exactly one line: {stdout}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn run_prints_one_json_object_and_exits_by_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = write(
+        dir.path(),
+        "ok.asl.json",
+        &json!({"StartAt": "Wait", "States": {
+            "Wait": {"Type": "Wait", "Seconds": 86400, "Next": "Greet"},
+            "Greet": {"Type": "Pass", "Parameters": {"greeting.$": "States.Format('hello {}', $.name)"}, "End": true}
+        }}),
+    );
+    let out = stepdeploy(&["asl", "run", &ok, "--input", r#"{"name": "ops"}"#, "--virtual-time", "--output", "json"]);
+    assert!(out.status.success());
+    assert_eq!(last_json(&out), json!({"status": "SUCCEEDED", "output": {"greeting": "hello ops"}, "error": null, "cause": null, "transitions": 2}));
+
+    let fail =
+        write(dir.path(), "fail.asl.json", &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Deploy.Failed", "Cause": "no"}}}));
+    let out = stepdeploy(&["asl", "run", &fail, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let result = last_json(&out);
+    assert_eq!((result["status"].as_str(), result["error"].as_str(), result["cause"].as_str()), (Some("FAILED"), Some("Deploy.Failed"), Some("no")));
+}
+
+#[test]
+fn input_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = write(dir.path(), "d.asl.json", &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}));
+    let input = write(dir.path(), "input.json", &json!({"environment": "staging"}));
+    let out = stepdeploy(&["asl", "run", &def, "--input-file", &input, "--output", "json"]);
+    assert_eq!(last_json(&out)["output"], json!({"environment": "staging"}));
+}
+
+#[test]
+fn an_invalid_definition_or_input_exits_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.asl.json", &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}));
+    let out = stepdeploy(&["asl", "run", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("States.A: refers to \"B\", which is not a state"));
+
+    let good = write(dir.path(), "good.asl.json", &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}));
+    let out = stepdeploy(&["asl", "run", &good, "--input", "{not json", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input: not valid JSON"));
+    assert_eq!(last_json(&out)["status"], "INVALID");
+
+    let out = stepdeploy(&["asl", "validate", &good, &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("good.asl.json: ok (1 states)") && report.contains("bad.asl.json: 1 problem(s)"), "{report}");
+}
+
+#[test]
+fn validate_accepts_definition_substitution_placeholders() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("t.asl.json");
+    std::fs::write(&def, r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "${PrepareFunctionArn}", "End": true}}}"#).unwrap();
+    let out = stepdeploy(&["asl", "validate", def.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
