@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value, json};
 
 use crate::choice::{ChoiceRule, Condition, Operand, compare, parse_timestamp};
@@ -17,9 +18,12 @@ use crate::{Clock, Event, Execution, Status, TaskInvoker};
 /// Variables in scope.
 pub type Vars = HashMap<String, Value>;
 
-/// What a state decided.
-enum Step {
-    Next(String, Value),
+/// The input of a scope that has none yet.
+static NULL: Value = Value::Null;
+
+/// What a state decided; `Next` borrows the name from the definition.
+enum Step<'m> {
+    Next(&'m str, Value),
     End(Value),
 }
 
@@ -31,6 +35,23 @@ pub(crate) struct Run {
     pub transitions: AtomicU64,
     pub execution: Value,
     pub state_machine: Value,
+    /// Paths and intrinsic calls, parsed once per execution.
+    pub parsed_paths: Mutex<FxHashMap<String, Arc<Path>>>,
+    pub parsed_calls: Mutex<FxHashMap<String, Arc<intrinsics::Expr>>>,
+}
+
+/// The Entered and Exited event names of each state type.
+fn event_names(type_name: &str) -> (&'static str, &'static str) {
+    match type_name {
+        "Pass" => ("PassStateEntered", "PassStateExited"),
+        "Task" => ("TaskStateEntered", "TaskStateExited"),
+        "Choice" => ("ChoiceStateEntered", "ChoiceStateExited"),
+        "Wait" => ("WaitStateEntered", "WaitStateExited"),
+        "Succeed" => ("SucceedStateEntered", "SucceedStateExited"),
+        "Fail" => ("FailStateEntered", "FailStateExited"),
+        "Parallel" => ("ParallelStateEntered", "ParallelStateExited"),
+        _ => ("MapStateEntered", "MapStateExited"),
+    }
 }
 
 fn iso(t: DateTime<Utc>) -> String {
@@ -50,32 +71,64 @@ impl Run {
         Scope { run: self, input, vars, state, entered, entered_time, retry, map_item: None }
     }
 
-    pub fn event(&self, kind: &str, details: Value) -> u64 {
+    /// A path, parsed on first use.
+    fn path(&self, text: &str) -> Result<Arc<Path>, String> {
+        let mut cache = self.parsed_paths.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(text) {
+            return Ok(p.clone());
+        }
+        let parsed = Arc::new(Path::parse(text)?);
+        cache.insert(text.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+
+    /// An intrinsic call, parsed on first use.
+    fn call(&self, text: &str) -> Result<Arc<intrinsics::Expr>, String> {
+        let mut cache = self.parsed_calls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(text) {
+            return Ok(c.clone());
+        }
+        let parsed = Arc::new(intrinsics::parse(text)?);
+        cache.insert(text.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+
+    pub fn event(&self, kind: &'static str, details: Value) -> u64 {
+        self.push(kind, None, details)
+    }
+
+    fn state_event(&self, kind: &'static str, state: &State, data: Value) -> u64 {
+        self.push(kind, Some(state.label.clone()), data)
+    }
+
+    fn push(&self, kind: &'static str, state: Option<Arc<str>>, details: Value) -> u64 {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let id = history.len() as u64 + 1;
-        history.push(Event { id, kind: kind.to_string(), timestamp: iso(self.clock.now()), details });
+        history.push(Event { id, kind, timestamp: self.clock.now(), state, details });
         id
     }
 
     /// Runs a machine from its StartAt until an end or an uncaught error.
     pub async fn machine(&self, machine: &StateMachine, input: Value, vars: &mut Vars) -> Result<Value, StatesError> {
-        let mut name = machine.start_at.clone();
+        let mut name: &str = &machine.start_at;
         let mut input = input;
         loop {
-            let Some(state) = machine.states.get(&name) else {
+            let Some(state) = machine.states.get(name) else {
                 return Err(StatesError::new(names::RUNTIME, format!("the state {name:?} does not exist")));
             };
             self.transitions.fetch_add(1, Ordering::Relaxed);
-            let type_name = state.kind.type_name();
-            let entered = self.event(&format!("{type_name}StateEntered"), json!({"name": name, "input": input}));
+            let (entered_event, exited_event) = event_names(state.kind.type_name());
+            let entered = self.state_event(entered_event, state, input.clone());
             let entered_time = self.clock.now();
-            match self.state(state, input.clone(), vars, entered, entered_time).await {
+            // Only a catcher needs the raw input again.
+            let raw = if state.common.catch.is_empty() { Value::Null } else { input.clone() };
+            match self.state(state, input, vars, entered, entered_time).await {
                 Ok(step) => {
                     let output = match &step {
                         Step::Next(_, v) | Step::End(v) => v.clone(),
                     };
                     if !matches!(state.kind, Kind::Fail { .. }) {
-                        self.event(&format!("{type_name}StateExited"), json!({"name": name, "output": output}));
+                        self.state_event(exited_event, state, output);
                     }
                     match step {
                         Step::Next(next, v) => {
@@ -88,9 +141,9 @@ impl Run {
                 Err(error) => {
                     let catcher = if error.is_catchable() { state.common.catch.iter().find(|c| error.matches(&c.error_equals)) } else { None };
                     let Some(catcher) = catcher else { return Err(error) };
-                    let output = self.caught(state, catcher, &error, input, vars, entered)?;
-                    self.event(&format!("{type_name}StateExited"), json!({"name": name, "output": output}));
-                    name = catcher.next.clone();
+                    let output = self.caught(state, catcher, &error, raw, vars, entered)?;
+                    self.state_event(exited_event, state, output.clone());
+                    name = &catcher.next;
                     input = output;
                 }
             }
@@ -117,7 +170,14 @@ impl Run {
         Ok(output)
     }
 
-    async fn state(&self, state: &State, input: Value, vars: &mut Vars, entered: u64, entered_time: DateTime<Utc>) -> Result<Step, StatesError> {
+    async fn state<'m>(
+        &self,
+        state: &'m State,
+        input: Value,
+        vars: &mut Vars,
+        entered: u64,
+        entered_time: DateTime<Utc>,
+    ) -> Result<Step<'m>, StatesError> {
         if state.common.query_language == QueryLanguage::JsonAta {
             return Err(StatesError::runtime(
                 &state.name,
@@ -127,72 +187,70 @@ impl Run {
         }
         let c = &state.common;
         let next_or_end = |v: Value| match &c.next {
-            Some(n) if !c.end => Step::Next(n.clone(), v),
+            Some(n) if !c.end => Step::Next(n.as_str(), v),
             _ => Step::End(v),
         };
-        let scope = |input, vars, retry| self.scope(&state.name, input, vars, entered, entered_time, retry);
+        let base = self.scope(&state.name, &NULL, vars, entered, entered_time, None);
         match &state.kind {
-            Kind::Succeed | Kind::Wait(_) | Kind::Choice { .. } | Kind::Fail { .. } => {
-                let s = scope(&input, vars, None);
-                let effective = s.input_path(&c.input_path)?;
-                match &state.kind {
-                    Kind::Fail { error, error_path, cause, cause_path } => {
-                        let s = scope(&input, vars, None);
-                        let name = match (error, error_path) {
-                            (Some(e), _) => e.as_str().map(str::to_string),
-                            (None, Some(p)) => Some(s.field_path(p, "ErrorPath")?),
-                            _ => None,
-                        };
-                        let cause = match (cause, cause_path) {
-                            (Some(e), _) => e.as_str().map(str::to_string),
-                            (None, Some(p)) => Some(s.field_path(p, "CausePath")?),
-                            _ => None,
-                        };
-                        Err(StatesError { name: name.unwrap_or_default(), cause, from_task: false, from_fail_state: true })
-                    }
-                    Kind::Wait(wait) => {
-                        let s = scope(&effective, vars, None);
-                        let until = s.wait_until(wait)?;
-                        let now = self.clock.now();
-                        if until > now {
-                            self.clock.sleep((until - now).to_std().unwrap_or_default()).await;
-                        }
-                        Ok(next_or_end(scope(&effective, vars, None).output_path(&c.output_path, effective.clone())?))
-                    }
-                    Kind::Choice { choices, default } => {
-                        let s = scope(&effective, vars, None);
-                        let mut chosen: Option<(&String, Option<&Value>)> = None;
-                        for rule in choices {
-                            if s.rule(rule)? {
-                                chosen = rule.next.as_ref().map(|n| (n, rule.assign.as_ref()));
-                                break;
-                            }
-                        }
-                        let (next, assign) = match chosen {
-                            Some(c) => c,
-                            None => match default {
-                                Some(d) => (d, c.assign.as_ref()),
-                                None => return Err(StatesError::new(names::NO_CHOICE_MATCHED, format!("No Matches! (state {})", state.name))),
-                            },
-                        };
-                        let assigned = match assign {
-                            Some(a) => Some(s.template(a)?),
-                            None => None,
-                        };
-                        let output = s.output_path(&c.output_path, effective.clone())?;
-                        if let Some(Value::Object(a)) = assigned {
-                            vars.extend(a);
-                        }
-                        Ok(Step::Next(next.clone(), output))
-                    }
-                    _ => Ok(Step::End(scope(&effective, vars, None).output_path(&c.output_path, effective.clone())?)),
+            Kind::Fail { error, error_path, cause, cause_path } => {
+                let s = Scope { input: &input, ..base };
+                let name = match (error, error_path) {
+                    (Some(e), _) => e.as_str().map(str::to_string),
+                    (None, Some(p)) => Some(s.field_path(p, "ErrorPath")?),
+                    _ => None,
+                };
+                let cause = match (cause, cause_path) {
+                    (Some(e), _) => e.as_str().map(str::to_string),
+                    (None, Some(p)) => Some(s.field_path(p, "CausePath")?),
+                    _ => None,
+                };
+                Err(StatesError { name: name.unwrap_or_default(), cause, from_task: false, from_fail_state: true })
+            }
+            Kind::Succeed => Ok(Step::End(base.output_path(&c.output_path, base.take_input_path(&c.input_path, input)?)?)),
+            Kind::Wait(wait) => {
+                let effective = base.take_input_path(&c.input_path, input)?;
+                let until = Scope { input: &effective, ..base }.wait_until(wait)?;
+                let now = self.clock.now();
+                if until > now {
+                    self.clock.sleep((until - now).to_std().unwrap_or_default()).await;
                 }
+                Ok(next_or_end(base.output_path(&c.output_path, effective)?))
+            }
+            Kind::Choice { choices, default } => {
+                let effective = base.take_input_path(&c.input_path, input)?;
+                let s = Scope { input: &effective, ..base };
+                let mut chosen: Option<(&'m String, Option<&'m Value>)> = None;
+                for rule in choices {
+                    if s.rule(rule)? {
+                        chosen = rule.next.as_ref().map(|n| (n, rule.assign.as_ref()));
+                        break;
+                    }
+                }
+                let (next, assign) = match chosen {
+                    Some(c) => c,
+                    None => match default {
+                        Some(d) => (d, c.assign.as_ref()),
+                        None => return Err(StatesError::new(names::NO_CHOICE_MATCHED, format!("No Matches! (state {})", state.name))),
+                    },
+                };
+                let assigned = match assign {
+                    Some(a) => Some(s.template(a)?),
+                    None => None,
+                };
+                let output = base.output_path(&c.output_path, effective)?;
+                if let Some(Value::Object(a)) = assigned {
+                    vars.extend(a);
+                }
+                Ok(Step::Next(next.as_str(), output))
             }
             Kind::Pass(_) | Kind::Task(_) | Kind::Parallel(_) | Kind::Map(_) => {
                 let mut attempts: HashMap<usize, u32> = HashMap::new();
                 let mut retry_count = 0u32;
+                let mut input = Some(input);
                 loop {
-                    match self.work(state, &input, vars, entered, entered_time, retry_count).await {
+                    // Without retriers the input is used once: move it instead of copying.
+                    let attempt = if c.retry.is_empty() { input.take().unwrap_or(Value::Null) } else { input.clone().unwrap_or(Value::Null) };
+                    match self.work(state, attempt, vars, entered, entered_time, retry_count).await {
                         Ok((output, assigned)) => {
                             if let Some(Value::Object(a)) = assigned {
                                 vars.extend(a);
@@ -214,7 +272,7 @@ impl Run {
     async fn work(
         &self,
         state: &State,
-        raw: &Value,
+        raw: Value,
         vars: &Vars,
         entered: u64,
         entered_time: DateTime<Utc>,
@@ -222,73 +280,86 @@ impl Run {
     ) -> Result<(Value, Option<Value>), StatesError> {
         let c = &state.common;
         let can_retry = matches!(state.kind, Kind::Task(_)) || !c.retry.is_empty();
-        let scope =
-            Scope { run: self, input: raw, vars, state: &state.name, entered, entered_time, retry: can_retry.then_some(retry), map_item: None };
-        let effective = scope.input_path(&c.input_path)?;
-        let eff_scope = Scope { input: &effective, ..scope };
-        let parameters = match (&state.kind, &c.parameters) {
-            (Kind::Map(_), _) | (_, None) => effective.clone(),
-            (_, Some(p)) => eff_scope.template(p)?,
+        let base = self.scope(&state.name, &NULL, vars, entered, entered_time, can_retry.then_some(retry));
+        // Only a ResultPath other than `$` needs the raw input again.
+        let (raw, effective) = if matches!(c.result_path, PathField::Default) {
+            (Value::Null, base.take_input_path(&c.input_path, raw)?)
+        } else {
+            let effective = Scope { input: &raw, ..base }.input_path(&c.input_path)?;
+            (raw, effective)
         };
         let result = match &state.kind {
             Kind::Pass(Some(result)) => result.clone(),
-            Kind::Pass(None) => parameters,
-            Kind::Task(spec) => {
-                self.event("TaskScheduled", json!({"resource": spec.resource, "parameters": parameters}));
-                self.event("TaskStarted", json!({"resource": spec.resource}));
-                let timeout = match (&spec.timeout_seconds, &spec.timeout_seconds_path) {
-                    (Some(v), _) => v.as_f64(),
-                    (None, Some(p)) => eff_scope.resolve_path(p, "TimeoutSecondsPath")?.as_f64(),
+            Kind::Map(spec) => self.map(state, spec, &Scope { input: &effective, ..base }, vars).await?,
+            kind => {
+                let eff = Scope { input: &effective, ..base };
+                let timeout = match kind {
+                    Kind::Task(spec) => match (&spec.timeout_seconds, &spec.timeout_seconds_path) {
+                        (Some(v), _) => v.as_f64(),
+                        (None, Some(p)) => eff.resolve_path(p, "TimeoutSecondsPath")?.as_f64(),
+                        _ => None,
+                    },
                     _ => None,
                 };
-                let started = self.clock.now();
-                let outcome = self.invoker.invoke(&spec.resource, parameters).await;
-                let elapsed = (self.clock.now() - started).num_milliseconds() as f64 / 1000.0;
-                if timeout.is_some_and(|t| elapsed > t) {
-                    self.event("TaskTimedOut", json!({"resource": spec.resource}));
-                    return Err(StatesError { name: names::TIMEOUT.into(), cause: None, from_task: true, from_fail_state: false });
-                }
-                match outcome {
-                    Ok(v) => {
-                        self.event("TaskSucceeded", json!({"resource": spec.resource, "output": v}));
-                        v
-                    }
-                    Err(e) => {
-                        self.event("TaskFailed", json!({"resource": spec.resource, "error": e.error, "cause": e.cause}));
-                        return Err(StatesError { name: e.error, cause: e.cause, from_task: true, from_fail_state: false });
-                    }
-                }
-            }
-            Kind::Parallel(branches) => {
-                self.event("ParallelStateStarted", json!({}));
-                let mut outputs = Vec::new();
-                for branch in branches {
-                    let mut child = vars.clone();
-                    match Box::pin(self.machine(branch, parameters.clone(), &mut child)).await {
-                        Ok(v) => outputs.push(v),
-                        Err(e) => {
-                            self.event("ParallelStateFailed", json!({"error": e.name, "cause": e.cause}));
-                            return Err(e);
+                let parameters = match &c.parameters {
+                    Some(p) => eff.template(p)?,
+                    None => effective,
+                };
+                match kind {
+                    Kind::Task(spec) => self.task(spec, parameters, timeout).await?,
+                    Kind::Parallel(branches) => {
+                        self.event("ParallelStateStarted", json!({}));
+                        let mut outputs = Vec::new();
+                        for branch in branches {
+                            let mut child = vars.clone();
+                            match Box::pin(self.machine(branch, parameters.clone(), &mut child)).await {
+                                Ok(v) => outputs.push(v),
+                                Err(e) => {
+                                    self.event("ParallelStateFailed", json!({"error": e.name, "cause": e.cause}));
+                                    return Err(e);
+                                }
+                            }
                         }
+                        self.event("ParallelStateSucceeded", json!({}));
+                        Value::Array(outputs)
                     }
+                    _ => parameters,
                 }
-                self.event("ParallelStateSucceeded", json!({}));
-                Value::Array(outputs)
             }
-            Kind::Map(spec) => self.map(state, spec, &eff_scope, vars).await?,
-            _ => Value::Null,
         };
         let result = match &c.result_selector {
-            Some(selector) => Scope { input: &result, ..eff_scope }.template(selector)?,
+            Some(selector) => Scope { input: &result, ..base }.template(selector)?,
             None => result,
         };
         let assigned = match &c.assign {
-            Some(assign) => Some(Scope { input: &result, ..eff_scope }.template(assign)?),
+            Some(assign) => Some(Scope { input: &result, ..base }.template(assign)?),
             None => None,
         };
-        let output = apply_result_path(&c.result_path, raw.clone(), result, &scope)?;
-        let output = scope.output_path(&c.output_path, output)?;
+        let output = apply_result_path(&c.result_path, raw, result, &base)?;
+        let output = base.output_path(&c.output_path, output)?;
         Ok((output, assigned))
+    }
+
+    async fn task(&self, spec: &crate::model::TaskSpec, parameters: Value, timeout: Option<f64>) -> Result<Value, StatesError> {
+        self.event("TaskScheduled", json!({"resource": spec.resource, "parameters": parameters}));
+        self.event("TaskStarted", json!({"resource": spec.resource}));
+        let started = self.clock.now();
+        let outcome = self.invoker.invoke(&spec.resource, parameters).await;
+        let elapsed = (self.clock.now() - started).num_milliseconds() as f64 / 1000.0;
+        if timeout.is_some_and(|t| elapsed > t) {
+            self.event("TaskTimedOut", json!({"resource": spec.resource}));
+            return Err(StatesError { name: names::TIMEOUT.into(), cause: None, from_task: true, from_fail_state: false });
+        }
+        match outcome {
+            Ok(v) => {
+                self.event("TaskSucceeded", json!({"resource": spec.resource, "output": v}));
+                Ok(v)
+            }
+            Err(e) => {
+                self.event("TaskFailed", json!({"resource": spec.resource, "error": e.error, "cause": e.cause}));
+                Err(StatesError { name: e.error, cause: e.cause, from_task: true, from_fail_state: false })
+            }
+        }
     }
 
     async fn map(&self, state: &State, spec: &MapSpec, scope: &Scope<'_>, vars: &Vars) -> Result<Value, StatesError> {
@@ -329,15 +400,15 @@ impl Run {
                 }
                 None => item.clone(),
             };
-            self.event("MapIterationStarted", json!({"index": index, "name": state.name}));
+            self.state_event("MapIterationStarted", state, Value::from(index));
             let mut child = vars.clone();
             match Box::pin(self.machine(&spec.processor, item_input, &mut child)).await {
                 Ok(v) => {
-                    self.event("MapIterationSucceeded", json!({"index": index, "name": state.name}));
+                    self.state_event("MapIterationSucceeded", state, Value::from(index));
                     outputs.push(v);
                 }
                 Err(e) => {
-                    self.event("MapIterationFailed", json!({"index": index, "name": state.name}));
+                    self.state_event("MapIterationFailed", state, Value::from(index));
                     if !tolerant {
                         self.event("MapStateFailed", json!({}));
                         return Err(e);
@@ -403,7 +474,7 @@ fn apply_result_path(field: &PathField, raw: Value, result: Value, scope: &Scope
         PathField::Default => Ok(result),
         PathField::Null => Ok(raw),
         PathField::Path(p) => {
-            let parsed = Path::parse(p).map_err(|e| scope.runtime(format!("Invalid ResultPath {p:?}: {e}")))?;
+            let parsed = scope.run.path(p).map_err(|e| scope.runtime(format!("Invalid ResultPath {p:?}: {e}")))?;
             let input = compact(&raw);
             let mut target = raw;
             path::set(&mut target, &parsed, result).map_err(|e| {
@@ -460,6 +531,14 @@ impl Scope<'_> {
         }
     }
 
+    /// InputPath applied to an owned input: `$` moves it instead of copying.
+    fn take_input_path(&self, field: &PathField, input: Value) -> Result<Value, StatesError> {
+        match field {
+            PathField::Default => Ok(input),
+            _ => Scope { input: &input, ..*self }.input_path(field),
+        }
+    }
+
     fn input_path(&self, field: &PathField) -> Result<Value, StatesError> {
         match field {
             PathField::Default => Ok(self.input.clone()),
@@ -478,7 +557,7 @@ impl Scope<'_> {
 
     /// InputPath / OutputPath / Variable style: "Invalid path '$.x' : No results for path: $['x']".
     fn invalid_path_lookup(&self, p: &str) -> Result<Value, StatesError> {
-        let path = Path::parse(p).map_err(|e| self.runtime(format!("Invalid path '{p}' : {e}")))?;
+        let path = self.run.path(p).map_err(|e| self.runtime(format!("Invalid path '{p}' : {e}")))?;
         match self.lookup(&path) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(self.runtime(format!("Invalid path '{p}' : No results for path: {}", path.bracketed()))),
@@ -488,7 +567,7 @@ impl Scope<'_> {
 
     /// A path named by a field (`ErrorPath`, `value.$`...): "The JSONPath ... could not be found in the input ...".
     fn resolve_path(&self, p: &str, field: &str) -> Result<Value, StatesError> {
-        let path = Path::parse(p).map_err(|e| self.runtime(format!("The JSONPath '{p}' specified for the field '{field}' is invalid: {e}")))?;
+        let path = self.run.path(p).map_err(|e| self.runtime(format!("The JSONPath '{p}' specified for the field '{field}' is invalid: {e}")))?;
         match self.lookup(&path) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(self
@@ -516,7 +595,9 @@ impl Scope<'_> {
                             return Err(self.runtime(format!("The value of the field '{key}' must be a path or an intrinsic function")));
                         };
                         let v = if intrinsics::looks_like_call(expr) {
-                            let ast = intrinsics::parse(expr)
+                            let ast = self
+                                .run
+                                .call(expr)
                                 .map_err(|e| StatesError::new(names::INTRINSIC_FAILURE, format!("Invalid intrinsic function {expr:?}: {e}")))?;
                             intrinsics::eval(&ast, self).map_err(|e| match e {
                                 EvalError::Runtime(detail) => self.runtime(detail),
@@ -561,7 +642,7 @@ impl Scope<'_> {
             }
             Condition::Not(inner) => Ok(!self.condition(inner)?),
             Condition::Compare { variable, op, operand } => {
-                let path = Path::parse(variable).map_err(|e| self.runtime(format!("Invalid path '{variable}' : {e}")))?;
+                let path = self.run.path(variable).map_err(|e| self.runtime(format!("Invalid path '{variable}' : {e}")))?;
                 let value = self.lookup(&path).map_err(|e| self.runtime(format!("Invalid path '{variable}' : {e}")))?;
                 if value.is_none() && !matches!(op, crate::choice::Op::IsPresent) {
                     return Err(self.runtime(format!("Invalid path '{variable}' : No results for path: {}", path.bracketed())));

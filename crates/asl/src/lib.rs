@@ -126,10 +126,12 @@ pub struct Event {
     pub id: u64,
     /// e.g. `PassStateEntered`.
     #[serde(rename = "type")]
-    pub kind: String,
-    /// ISO-8601 time (virtual or real).
-    pub timestamp: String,
-    /// Event details.
+    pub kind: &'static str,
+    /// When it happened (virtual or real time).
+    pub timestamp: DateTime<Utc>,
+    /// The state, for state events.
+    pub state: Option<Arc<str>>,
+    /// For state events the input (Entered) or output (Exited); otherwise the event's details.
     pub details: Value,
 }
 
@@ -262,6 +264,8 @@ impl Engine {
                 "RedriveCount": 0,
             }),
             state_machine: json!({"Id": state_machine_arn, "Name": self.state_machine_name}),
+            parsed_paths: Mutex::new(Default::default()),
+            parsed_calls: Mutex::new(Default::default()),
         };
         exec::execute(run, &definition.machine, input).await
     }

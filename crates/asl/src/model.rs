@@ -4,7 +4,7 @@
 //! stopping at the first: a definition either parses cleanly or yields the
 //! full list.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
@@ -207,6 +207,8 @@ impl Kind {
 pub struct State {
     /// Its name.
     pub name: String,
+    /// Its name, shared by the history events that mention it.
+    pub label: std::sync::Arc<str>,
     /// Type-specific fields.
     pub kind: Kind,
     /// Shared fields.
@@ -219,7 +221,7 @@ pub struct StateMachine {
     /// StartAt.
     pub start_at: String,
     /// States by name.
-    pub states: HashMap<String, State>,
+    pub states: rustc_hash::FxHashMap<String, State>,
     /// State names in definition order.
     pub order: Vec<String>,
     /// TimeoutSeconds of the whole machine.
@@ -419,7 +421,7 @@ fn parse_machine(value: &Value, prefix: &str, inherited: QueryLanguage, problems
         ctx.problem("States", "required: an object of states");
         return None;
     };
-    let mut states = HashMap::new();
+    let mut states = rustc_hash::FxHashMap::default();
     let mut order = Vec::new();
     let state_prefix = if prefix.is_empty() { "States".to_string() } else { format!("{prefix}.States") };
     for (name, state_value) in states_obj {
@@ -642,7 +644,7 @@ fn parse_state(name: &str, value: &Value, prefix: &str, inherited: QueryLanguage
             })
         }
     };
-    Some(State { name: name.to_string(), kind, common })
+    Some(State { name: name.to_string(), label: name.into(), kind, common })
 }
 
 fn check_references(machine: &StateMachine, prefix: &str, problems: &mut Vec<Problem>) {

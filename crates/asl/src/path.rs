@@ -64,6 +64,8 @@ pub struct Path {
     pub root: Root,
     /// Its steps.
     pub segments: Vec<Segment>,
+    /// Names and indexes only: one place, walked without collecting.
+    simple: bool,
 }
 
 impl Path {
@@ -75,7 +77,8 @@ impl Path {
         while !p.done() {
             segments.push(p.segment()?);
         }
-        Ok(Path { text: text.to_string(), root, segments })
+        let simple = segments.iter().all(|s| matches!(s, Segment::Name(_) | Segment::Index(_)));
+        Ok(Path { text: text.to_string(), root, segments, simple })
     }
 
     /// Whether the path names exactly one place (no wildcard, slice, filter, union or deep scan).
@@ -86,18 +89,47 @@ impl Path {
     /// Evaluates against `value`. A definite path gives the value or `None`
     /// when absent; an indefinite one gives an array of every match.
     pub fn select(&self, value: &Value) -> Option<Value> {
-        let mut current = vec![value.clone()];
+        if self.simple {
+            return self.walk(value).cloned();
+        }
+        let mut current: Vec<&Value> = vec![value];
+        let mut lengths: Vec<Value> = Vec::new();
         for segment in &self.segments {
+            if let Segment::Length = segment {
+                // .length() makes new values; it ends a path in practice.
+                lengths = current.iter().filter_map(|v| length_of(v)).collect();
+                current = Vec::new();
+                continue;
+            }
             let mut next = Vec::new();
-            for v in &current {
+            for v in current {
                 apply(segment, v, &mut next);
             }
             current = next;
-            if current.is_empty() && self.is_definite() {
+            if current.is_empty() && self.is_definite() && lengths.is_empty() {
                 return None;
             }
         }
-        if self.is_definite() { current.into_iter().next() } else { Some(Value::Array(current)) }
+        let mut found: Vec<Value> = current.into_iter().cloned().collect();
+        found.extend(lengths);
+        if self.is_definite() { found.into_iter().next() } else { Some(Value::Array(found)) }
+    }
+
+    /// A names-and-indexes path, followed without copying.
+    fn walk<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let mut current = value;
+        for segment in &self.segments {
+            current = match segment {
+                Segment::Name(name) => current.as_object()?.get(name)?,
+                Segment::Index(i) => {
+                    let items = current.as_array()?;
+                    let idx = if *i < 0 { items.len() as i64 + i } else { *i };
+                    items.get(usize::try_from(idx).ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(current)
     }
 
     /// The same path with `$` quoted the way AWS prints it in causes: `$['a']['b']`.
@@ -115,24 +147,33 @@ impl Path {
     }
 }
 
-fn apply(segment: &Segment, value: &Value, out: &mut Vec<Value>) {
+fn length_of(value: &Value) -> Option<Value> {
+    match value {
+        Value::Array(items) => Some(Value::from(items.len())),
+        Value::Object(map) => Some(Value::from(map.len())),
+        Value::String(s) => Some(Value::from(s.chars().count())),
+        _ => None,
+    }
+}
+
+fn apply<'v>(segment: &Segment, value: &'v Value, out: &mut Vec<&'v Value>) {
     match segment {
         Segment::Name(name) => {
             if let Some(v) = value.as_object().and_then(|o| o.get(name)) {
-                out.push(v.clone());
+                out.push(v);
             }
         }
         Segment::Index(i) => {
             if let Some(items) = value.as_array() {
                 let idx = if *i < 0 { items.len() as i64 + i } else { *i };
                 if let Some(v) = usize::try_from(idx).ok().and_then(|idx| items.get(idx)) {
-                    out.push(v.clone());
+                    out.push(v);
                 }
             }
         }
         Segment::Wildcard => match value {
-            Value::Array(items) => out.extend(items.iter().cloned()),
-            Value::Object(map) => out.extend(map.values().cloned()),
+            Value::Array(items) => out.extend(items.iter()),
+            Value::Object(map) => out.extend(map.values()),
             _ => {}
         },
         Segment::Descend(name) => descend(value, name.as_deref(), out),
@@ -148,7 +189,7 @@ fn apply(segment: &Segment, value: &Value, out: &mut Vec<Value>) {
                 let (s, e, st) = (norm(start.unwrap_or(0)), norm(end.unwrap_or(len)), step.unwrap_or(1).max(1));
                 let mut i = s;
                 while i < e {
-                    out.push(items[i as usize].clone());
+                    out.push(&items[i as usize]);
                     i += st;
                 }
             }
@@ -159,23 +200,18 @@ fn apply(segment: &Segment, value: &Value, out: &mut Vec<Value>) {
                 Value::Object(map) => map.values().collect(),
                 _ => Vec::new(),
             };
-            out.extend(candidates.into_iter().filter(|c| filter_matches(filter, c)).cloned());
+            out.extend(candidates.into_iter().filter(|c| filter_matches(filter, c)));
         }
-        Segment::Length => match value {
-            Value::Array(items) => out.push(Value::from(items.len())),
-            Value::Object(map) => out.push(Value::from(map.len())),
-            Value::String(s) => out.push(Value::from(s.chars().count())),
-            _ => {}
-        },
+        Segment::Length => {}
     }
 }
 
-fn descend(value: &Value, name: Option<&str>, out: &mut Vec<Value>) {
+fn descend<'v>(value: &'v Value, name: Option<&str>, out: &mut Vec<&'v Value>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
                 if name.is_none_or(|n| n == k) {
-                    out.push(v.clone());
+                    out.push(v);
                 }
             }
             for v in map.values() {
@@ -184,7 +220,7 @@ fn descend(value: &Value, name: Option<&str>, out: &mut Vec<Value>) {
         }
         Value::Array(items) => {
             if name.is_none() {
-                out.extend(items.iter().cloned());
+                out.extend(items.iter());
             }
             for v in items {
                 descend(v, name, out);
@@ -195,15 +231,18 @@ fn descend(value: &Value, name: Option<&str>, out: &mut Vec<Value>) {
 }
 
 fn relative(segments: &[Segment], value: &Value) -> Option<Value> {
-    let mut current = vec![value.clone()];
+    let mut current = vec![value];
     for s in segments {
+        if let Segment::Length = s {
+            return current.first().and_then(|v| length_of(v));
+        }
         let mut next = Vec::new();
-        for v in &current {
+        for v in current {
             apply(s, v, &mut next);
         }
         current = next;
     }
-    current.into_iter().next()
+    current.into_iter().next().cloned()
 }
 
 fn filter_matches(filter: &Filter, item: &Value) -> bool {

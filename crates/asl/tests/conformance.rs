@@ -4,8 +4,9 @@
 //! per line with the reason. The test fails when an unlisted case fails, and
 //! when a listed case passes (so the list only shrinks).
 //!
-//! The folder comes from `STEPDEPLOY_ASL_CONFORMANCE_DIR` (default
-//! `../shared/asl-conformance/cases` beside the checkout); with `CI=true` a
+//! The folder comes from `STEPDEPLOY_ASL_CONFORMANCE_DIR`, else
+//! `$STEPDEPLOY_SHARED_DIR/asl-conformance/cases`, else
+//! `../shared/asl-conformance/cases` beside the checkout; with `CI=true` a
 //! missing folder fails the test.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,7 @@ const KNOWN_FAILURES: &str = include_str!("conformance-known-failures.txt");
 fn cases_dir() -> Option<PathBuf> {
     let dir = std::env::var("STEPDEPLOY_ASL_CONFORMANCE_DIR")
         .map(PathBuf::from)
+        .or_else(|_| std::env::var("STEPDEPLOY_SHARED_DIR").map(|d| PathBuf::from(d).join("asl-conformance/cases")))
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/asl-conformance/cases")));
     if dir.is_dir() {
         return Some(dir);

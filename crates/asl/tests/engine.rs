@@ -45,7 +45,7 @@ async fn lambda_invoke_returns_the_payload_shape_aws_returns() {
     let (execution, _) = run(definition, json!({"n": 21}), functions).await;
     assert_eq!(execution.status, Status::Succeeded, "{execution:?}");
     assert_eq!(execution.output, Some(json!({"n": 42, "status": 200})));
-    let kinds: Vec<&str> = execution.history.iter().map(|e| e.kind.as_str()).collect();
+    let kinds: Vec<&str> = execution.history.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
         ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
