@@ -538,6 +538,13 @@ fn parse_state(name: &str, value: &Value, prefix: &str, inherited: QueryLanguage
             }
         }
     }
+    if query_language == QueryLanguage::JsonPath {
+        for field in ["Parameters", "ResultSelector", "ItemSelector", "Assign"] {
+            if let Some(template) = obj.get(field) {
+                check_template(template, field, &mut ctx);
+            }
+        }
+    }
     let common = Common {
         next,
         end,
@@ -555,16 +562,32 @@ fn parse_state(name: &str, value: &Value, prefix: &str, inherited: QueryLanguage
     };
     let kind = match type_name.as_str() {
         "Pass" => Kind::Pass(obj.get("Result").cloned()),
-        "Task" => Kind::Task(TaskSpec {
-            resource: string_field(obj, "Resource", &mut ctx).unwrap_or_else(|| {
-                ctx.problem("Resource", "required");
-                String::new()
-            }),
-            timeout_seconds: obj.get("TimeoutSeconds").cloned(),
-            timeout_seconds_path: string_field(obj, "TimeoutSecondsPath", &mut ctx),
-            heartbeat_seconds: obj.get("HeartbeatSeconds").cloned(),
-            heartbeat_seconds_path: string_field(obj, "HeartbeatSecondsPath", &mut ctx),
-        }),
+        "Task" => {
+            if let (Some(heartbeat), Some(timeout)) =
+                (obj.get("HeartbeatSeconds").and_then(Value::as_f64), obj.get("TimeoutSeconds").and_then(Value::as_f64))
+                && heartbeat >= timeout
+            {
+                ctx.problem("HeartbeatSeconds", format!("{heartbeat} must be below TimeoutSeconds ({timeout})"));
+            }
+            for field in ["TimeoutSeconds", "HeartbeatSeconds"] {
+                if let Some(v) = obj.get(field)
+                    && !v.as_u64().is_some_and(|n| n > 0)
+                    && query_language == QueryLanguage::JsonPath
+                {
+                    ctx.problem(field, format!("must be a positive integer, got {v}"));
+                }
+            }
+            Kind::Task(TaskSpec {
+                resource: string_field(obj, "Resource", &mut ctx).unwrap_or_else(|| {
+                    ctx.problem("Resource", "required");
+                    String::new()
+                }),
+                timeout_seconds: obj.get("TimeoutSeconds").cloned(),
+                timeout_seconds_path: string_field(obj, "TimeoutSecondsPath", &mut ctx),
+                heartbeat_seconds: obj.get("HeartbeatSeconds").cloned(),
+                heartbeat_seconds_path: string_field(obj, "HeartbeatSecondsPath", &mut ctx),
+            })
+        }
         "Choice" => {
             let mut choices = Vec::new();
             match obj.get("Choices").and_then(Value::as_array) {
@@ -645,6 +668,40 @@ fn parse_state(name: &str, value: &Value, prefix: &str, inherited: QueryLanguage
         }
     };
     Some(State { name: name.to_string(), label: name.into(), kind, common })
+}
+
+/// Checks every `.$` value of a payload template: a path or an intrinsic call that parses.
+fn check_template(template: &Value, field: &str, ctx: &mut Ctx<'_>) {
+    match template {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let at = format!("{field}.{key}");
+                if key.ends_with(".$") {
+                    match value.as_str() {
+                        Some(expr) if crate::intrinsics::looks_like_call(expr) => {
+                            if let Err(e) = crate::intrinsics::parse(expr) {
+                                ctx.problem(&at, format!("{expr:?} is not a valid intrinsic function call: {e}"));
+                            }
+                        }
+                        Some(expr) => {
+                            if let Err(e) = crate::path::Path::parse(expr) {
+                                ctx.problem(&at, format!("{expr:?} is not a valid path: {e}"));
+                            }
+                        }
+                        None => ctx.problem(&at, format!("a '.$' field takes a path or an intrinsic function, got {value}")),
+                    }
+                } else {
+                    check_template(value, &at, ctx);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_template(item, &format!("{field}[{i}]"), ctx);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn check_references(machine: &StateMachine, prefix: &str, problems: &mut Vec<Problem>) {

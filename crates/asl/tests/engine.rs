@@ -157,7 +157,9 @@ fn validation_reports_every_problem_with_its_state() {
             "Orphan": {"Type": "Pass", "End": true},
             "Loop": {"Type": "Wait", "Seconds": 1},
             "Picky": {"Type": "Map", "MaxConcurrency": "1", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Y"}}}, "End": true},
-            "Typo": {"Type": "Pass", "Resultt": 1, "End": true}
+            "Typo": {"Type": "Pass", "Resultt": 1, "End": true},
+            "Calls": {"Type": "Pass", "Parameters": {"a.$": "States.MathAdd(1)", "b": {"c.$": "no-dollar"}}, "End": true},
+            "Slow": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "TimeoutSeconds": 5, "HeartbeatSeconds": 10, "End": true}
         }
     });
     let Err(DefinitionError::Invalid(problems)) = Definition::from_value(&definition) else { panic!("should be invalid") };
@@ -168,6 +170,12 @@ fn validation_reports_every_problem_with_its_state() {
     assert!(has("States.Loop: has neither Next nor End"), "{text:#?}");
     assert!(has("States.Picky.ItemProcessor.States.X: refers to \"Y\""), "{text:#?}");
     assert!(has("States.Typo.Resultt: is not a field of a Pass state"), "{text:#?}");
+    assert!(
+        has("States.Calls.Parameters.a.$: \"States.MathAdd(1)\" is not a valid intrinsic function call: States.MathAdd takes 2 argument(s), got 1"),
+        "{text:#?}"
+    );
+    assert!(has("States.Calls.Parameters.b.c.$: \"no-dollar\" is not a valid path"), "{text:#?}");
+    assert!(has("States.Slow.HeartbeatSeconds: 10 must be below TimeoutSeconds (5)"), "{text:#?}");
 }
 
 /// A stand-in for `cargo lambda watch`: one connection per request, HTTP/1.1.
