@@ -571,7 +571,7 @@ fn parse_state(name: &str, value: &Value, prefix: &str, inherited: QueryLanguage
             }
             for field in ["TimeoutSeconds", "HeartbeatSeconds"] {
                 if let Some(v) = obj.get(field)
-                    && !v.as_u64().is_some_and(|n| n > 0)
+                    && v.as_u64().is_none_or(|n| n == 0)
                     && query_language == QueryLanguage::JsonPath
                 {
                     ctx.problem(field, format!("must be a positive integer, got {v}"));
