@@ -20,6 +20,8 @@ pub mod names {
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
     /// More Map iterations failed than tolerated.
     pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
+    /// A JSONata expression failed or gave a value of the wrong type.
+    pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
     /// A Task missed its heartbeat.
     pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
 }

@@ -405,15 +405,7 @@ fn call(func: Func, args: Vec<Value>) -> Result<Value, String> {
                 other => other.to_string(),
             };
             let algorithm = str_arg(&args[1], "States.Hash's algorithm")?;
-            use sha2::Digest;
-            let hex = match algorithm {
-                "MD5" => hex(&md5::Md5::digest(data.as_bytes())),
-                "SHA-1" => hex(&sha1::Sha1::digest(data.as_bytes())),
-                "SHA-256" => hex(&sha2::Sha256::digest(data.as_bytes())),
-                "SHA-384" => hex(&sha2::Sha384::digest(data.as_bytes())),
-                "SHA-512" => hex(&sha2::Sha512::digest(data.as_bytes())),
-                other => return Err(format!("States.Hash: {other:?} is not one of MD5, SHA-1, SHA-256, SHA-384, SHA-512")),
-            };
+            let hex = hash(&data, algorithm)?;
             Ok(Value::String(hex))
         }
         Func::JsonMerge => {
@@ -450,6 +442,19 @@ fn call(func: Func, args: Vec<Value>) -> Result<Value, String> {
         }
         Func::Uuid => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
     }
+}
+
+/// Hex digest of `data` with MD5, SHA-1, SHA-256, SHA-384 or SHA-512.
+pub fn hash(data: &str, algorithm: &str) -> Result<String, String> {
+    use sha2::Digest;
+    Ok(match algorithm {
+        "MD5" => hex(&md5::Md5::digest(data.as_bytes())),
+        "SHA-1" => hex(&sha1::Sha1::digest(data.as_bytes())),
+        "SHA-256" => hex(&sha2::Sha256::digest(data.as_bytes())),
+        "SHA-384" => hex(&sha2::Sha384::digest(data.as_bytes())),
+        "SHA-512" => hex(&sha2::Sha512::digest(data.as_bytes())),
+        other => return Err(format!("States.Hash: {other:?} is not one of MD5, SHA-1, SHA-256, SHA-384, SHA-512")),
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

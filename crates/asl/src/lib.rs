@@ -11,6 +11,7 @@ pub mod error;
 mod exec;
 pub mod intrinsics;
 pub mod invoke;
+pub mod jsonata;
 pub mod model;
 pub mod path;
 

@@ -270,3 +270,48 @@ mod parsers_never_panic {
         }
     }
 }
+
+#[tokio::test]
+async fn jsonata_tasks_see_their_result_and_catchers_their_error_output() {
+    let functions = LocalFunctions::default()
+        .with("double", handler(|p| Ok(json!({"n": p["n"].as_i64().unwrap_or(0) * 2}))))
+        .with("fails", handler(|_| Err(FunctionError { error_type: "Deploy.Failed".into(), error_message: "exit 3".into() })));
+    let definition = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Double",
+        "States": {
+            "Double": {
+                "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:double",
+                "Arguments": {"n": "{% $states.input.value %}"},
+                "Assign": {"doubled": "{% $states.result.n %}"},
+                "Output": {"was": "{% $states.input.value %}", "now": "{% $states.result.n %}"},
+                "Next": "Fail"
+            },
+            "Fail": {
+                "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:fails",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Output": {"error": "{% $states.errorOutput.Error %}", "doubled": "{% $doubled %}"}, "Next": "Done"}],
+                "End": true
+            },
+            "Done": {"Type": "Succeed"}
+        }
+    });
+    let (execution, _) = run(definition, json!({"value": 21}), functions).await;
+    assert_eq!(execution.status, Status::Succeeded, "{execution:?}");
+    assert_eq!(execution.output, Some(json!({"error": "Deploy.Failed", "doubled": 42})));
+}
+
+#[tokio::test]
+async fn a_failing_jsonata_expression_names_the_expression_and_field() {
+    let definition = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": {"x": "{% $nope($states.input) %}"}, "End": true}}
+    });
+    let (execution, _) = run(definition, json!({}), LocalFunctions::default()).await;
+    assert_eq!(execution.error.as_deref(), Some("States.QueryEvaluationError"));
+    let cause = execution.cause.unwrap();
+    assert!(
+        cause.contains("The JSONata expression '$nope($states.input)' specified for the field 'Output/x' threw an error during evaluation. T1006"),
+        "{cause}"
+    );
+}
