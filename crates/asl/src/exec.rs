@@ -303,20 +303,26 @@ impl Run {
             Kind::Map(spec) => self.map(state, spec, &Scope { input: &effective, ..base }, vars).await?,
             kind => {
                 let eff = Scope { input: &effective, ..base };
-                let timeout = match kind {
-                    Kind::Task(spec) => match (&spec.timeout_seconds, &spec.timeout_seconds_path) {
+                let seconds = |value: &Option<Value>, path: &Option<String>, field: &str| -> Result<Option<f64>, StatesError> {
+                    Ok(match (value, path) {
                         (Some(v), _) => v.as_f64(),
-                        (None, Some(p)) => eff.resolve_path(p, "TimeoutSecondsPath")?.as_f64(),
+                        (None, Some(p)) => eff.resolve_path(p, field)?.as_f64(),
                         _ => None,
+                    })
+                };
+                let limits = match kind {
+                    Kind::Task(spec) => TaskLimits {
+                        timeout: seconds(&spec.timeout_seconds, &spec.timeout_seconds_path, "TimeoutSecondsPath")?,
+                        heartbeat: seconds(&spec.heartbeat_seconds, &spec.heartbeat_seconds_path, "HeartbeatSecondsPath")?,
                     },
-                    _ => None,
+                    _ => TaskLimits::default(),
                 };
                 let parameters = match &c.parameters {
                     Some(p) => eff.template(p)?,
                     None => effective,
                 };
                 match kind {
-                    Kind::Task(spec) => self.task(spec, parameters, timeout).await?,
+                    Kind::Task(spec) => self.task(spec, parameters, limits).await?,
                     Kind::Parallel(branches) => {
                         self.event("ParallelStateStarted", json!({}));
                         let mut outputs = Vec::new();
@@ -505,8 +511,11 @@ impl Run {
                         };
                         let result = match &state.kind {
                             Kind::Task(spec) => {
-                                let timeout = spec.timeout_seconds.as_ref().and_then(Value::as_f64);
-                                self.task(spec, arguments, timeout).await?
+                                let limits = TaskLimits {
+                                    timeout: spec.timeout_seconds.as_ref().and_then(Value::as_f64),
+                                    heartbeat: spec.heartbeat_seconds.as_ref().and_then(Value::as_f64),
+                                };
+                                self.task(spec, arguments, limits).await?
                             }
                             Kind::Parallel(branches) => {
                                 self.event("ParallelStateStarted", json!({}));
@@ -576,15 +585,20 @@ impl Run {
         }
     }
 
-    async fn task(&self, spec: &crate::model::TaskSpec, parameters: Value, timeout: Option<f64>) -> Result<Value, StatesError> {
+    async fn task(&self, spec: &crate::model::TaskSpec, parameters: Value, limits: TaskLimits) -> Result<Value, StatesError> {
         self.event("TaskScheduled", json!({"resource": spec.resource, "parameters": parameters}));
         self.event("TaskStarted", json!({"resource": spec.resource}));
         let started = self.clock.now();
         let outcome = self.invoker.invoke(&spec.resource, parameters).await;
         let elapsed = (self.clock.now() - started).num_milliseconds() as f64 / 1000.0;
-        if timeout.is_some_and(|t| elapsed > t) {
+        if limits.timeout.is_some_and(|t| elapsed > t) {
             self.event("TaskTimedOut", json!({"resource": spec.resource}));
             return Err(StatesError { name: names::TIMEOUT.into(), cause: None, from_task: true, from_fail_state: false });
+        }
+        // Local handlers never send heartbeats: running past HeartbeatSeconds is a missed heartbeat.
+        if limits.heartbeat.is_some_and(|h| elapsed > h) {
+            self.event("TaskTimedOut", json!({"resource": spec.resource, "error": names::HEARTBEAT_TIMEOUT}));
+            return Err(StatesError { name: names::HEARTBEAT_TIMEOUT.into(), cause: None, from_task: true, from_fail_state: false });
         }
         match outcome {
             Ok(v) => {
@@ -678,6 +692,13 @@ impl Run {
         self.event("MapStateSucceeded", json!({}));
         Ok(Value::Array(outputs))
     }
+}
+
+/// A Task's time limits, seconds.
+#[derive(Default, Clone, Copy)]
+struct TaskLimits {
+    timeout: Option<f64>,
+    heartbeat: Option<f64>,
 }
 
 fn retry_delay(retriers: &[Retrier], error: &StatesError, attempts: &mut HashMap<usize, u32>) -> Option<f64> {

@@ -315,3 +315,61 @@ async fn a_failing_jsonata_expression_names_the_expression_and_field() {
         "{cause}"
     );
 }
+
+#[tokio::test]
+async fn a_task_silent_past_its_heartbeat_fails_with_heartbeat_timeout() {
+    let clock = Arc::new(VirtualClock::starting_at(start()));
+    let sleeper = clock.clone();
+    let slow: Handler = Arc::new(move |_| {
+        let clock = sleeper.clone();
+        async move {
+            clock.sleep(Duration::from_secs(20)).await;
+            Ok(json!({}))
+        }
+        .boxed()
+    });
+    let engine = Engine::new(clock, Arc::new(LambdaTasks::new(LocalFunctions::default().with("slow", slow))));
+    let definition = Definition::from_value(&json!({
+        "StartAt": "Call",
+        "States": {"Call": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:slow", "TimeoutSeconds": 60, "HeartbeatSeconds": 10, "End": true}}
+    }))
+    .unwrap();
+    let execution = engine.run(&definition, json!({}), "t").await;
+    assert_eq!(execution.error.as_deref(), Some("States.HeartbeatTimeout"));
+}
+
+#[tokio::test]
+async fn retry_delays_are_capped_by_max_delay_and_jitter_stays_below_the_cap() {
+    let fails = || handler(|_| Err(FunctionError { error_type: "Busy".into(), error_message: String::new() }));
+    let retrying = |jitter: &str| {
+        json!({"StartAt": "Call", "States": {"Call": {
+            "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:busy",
+            "Retry": [{"ErrorEquals": ["Busy"], "IntervalSeconds": 10, "BackoffRate": 3.0, "MaxAttempts": 4, "MaxDelaySeconds": 25, "JitterStrategy": jitter}],
+            "End": true
+        }}})
+    };
+    let (execution, clock) = run(retrying("NONE"), json!({}), LocalFunctions::default().with("busy", fails())).await;
+    assert_eq!(execution.error.as_deref(), Some("Busy"));
+    assert_eq!(clock.now() - start(), chrono::Duration::seconds(10 + 25 + 25 + 25), "30 s and 90 s are capped at 25 s");
+    let (_, clock) = run(retrying("FULL"), json!({}), LocalFunctions::default().with("busy", fails())).await;
+    assert!(clock.now() - start() <= chrono::Duration::seconds(85), "full jitter never waits longer than the capped delay");
+}
+
+#[tokio::test]
+async fn map_tolerates_failures_up_to_its_threshold() {
+    let definition = |tolerated: u64| {
+        json!({"StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "ToleratedFailureCount": tolerated,
+            "ItemProcessor": {"StartAt": "Check", "States": {
+                "Check": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericGreaterThan": 2, "Next": "Bad"}], "Default": "Good"},
+                "Bad": {"Type": "Fail", "Error": "TooBig", "Cause": "over 2"},
+                "Good": {"Type": "Pass", "End": true}
+            }},
+            "End": true
+        }}})
+    };
+    let (execution, _) = run(definition(2), json!([1, 2, 3, 4]), LocalFunctions::default()).await;
+    assert_eq!(execution.output, Some(json!([1, 2, {"Error": "TooBig", "Cause": "over 2"}, {"Error": "TooBig", "Cause": "over 2"}])));
+    let (execution, _) = run(definition(1), json!([1, 2, 3, 4]), LocalFunctions::default()).await;
+    assert_eq!(execution.error.as_deref(), Some("States.ExceedToleratedFailureThreshold"));
+}
