@@ -2,6 +2,7 @@
 //! and dispatches; the work lives in the library crates.
 
 mod asl;
+mod local;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,29 @@ enum Command {
     /// Run and validate Amazon States Language definitions locally.
     #[command(subcommand)]
     Asl(AslCommand),
+    /// Run a workflow's real state machine on a simulated fleet, with live progress.
+    Local {
+        /// The workflow: serial.
+        workflow: String,
+        /// A config file (default: the built-in demo environment).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The environment to deploy.
+        #[arg(long)]
+        env: Option<String>,
+        /// Web instances in the demo fleet.
+        #[arg(long, default_value_t = 6)]
+        instances: u32,
+        /// Inject a fault: unhealthy-new, throttle, external-scale-in, instance-dies (repeatable).
+        #[arg(long = "fault")]
+        faults: Vec<String>,
+        /// Seed of the simulated account (same seed, same run).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output format (json: the last stdout line is one JSON object).
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +139,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }))
         }
         Command::Asl(AslCommand::Validate { files }) => asl::validate(&files),
+        Command::Local { workflow, config, env, instances, faults, seed, output } => {
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(local::run_local(local::LocalArgs {
+                workflow,
+                config,
+                env,
+                instances,
+                faults,
+                seed,
+                json: output == OutputFormat::Json,
+            }))
+        }
         Command::Config(ConfigCommand::Import { fabulaws_yml, deployment, output }) => {
             let text = std::fs::read_to_string(&fabulaws_yml).with_context(|| format!("cannot read {}", fabulaws_yml.display()))?;
             let import = fabulaws::import(&text, deployment.as_deref())?;

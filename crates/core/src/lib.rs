@@ -3,8 +3,10 @@
 //! (real AWS, moto) and `stepdeploy-sim` (the simulated account).
 
 pub mod config;
+pub mod errors;
 pub mod fabulaws;
 pub mod fleet;
 pub mod model;
 pub mod planner;
 pub mod ports;
+pub mod steps;

@@ -1,0 +1,26 @@
+//! The error names (`errorType`) step Lambdas report. Retry and Catch in
+//! `statemachines/*.asl.json` match on them, so they never change meaning
+//! and never start with `States.` (a test checks every name the state
+//! machines use against [`ALL`]).
+
+/// The execution input is wrong (field, value and what is allowed in the message).
+pub const INVALID_INPUT: &str = "StepDeploy.InvalidInput";
+/// The environment's config is missing or invalid.
+pub const CONFIG_INVALID: &str = "StepDeploy.ConfigInvalid";
+/// Another execution holds the environment's lock.
+pub const ENVIRONMENT_LOCKED: &str = "StepDeploy.EnvironmentLocked";
+/// An AWS call failed in a way that may pass (throttling, 5xx, network).
+pub const AWS_TRANSIENT: &str = "StepDeploy.AwsTransient";
+/// An AWS call failed for good (validation, access, not found).
+pub const AWS_ERROR: &str = "StepDeploy.AwsError";
+/// The rollout could not finish (deadline, unhealthy new instances).
+pub const ROLLOUT_FAILED: &str = "StepDeploy.RolloutFailed";
+/// A rollback could not restore the original version.
+pub const ROLLBACK_FAILED: &str = "StepDeploy.RollbackFailed";
+
+/// Every name above.
+pub const ALL: &[&str] = &[INVALID_INPUT, CONFIG_INVALID, ENVIRONMENT_LOCKED, AWS_TRANSIENT, AWS_ERROR, ROLLOUT_FAILED, ROLLBACK_FAILED];
+
+/// Lambda service errors Step Functions reports for invocations (retried with backoff).
+pub const LAMBDA_SERVICE_ERRORS: &[&str] =
+    &["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"];

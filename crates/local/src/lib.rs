@@ -1,0 +1,219 @@
+//! Runs the real `statemachines/*.asl.json` locally: the ASL engine drives
+//! the step handlers in-process against the simulated account, with one
+//! virtual clock for both. This is `stepdeploy local` and the end-to-end tests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+use stepdeploy_asl::invoke::{FunctionError, Handler, LambdaTasks, LocalFunctions};
+use stepdeploy_asl::{Clock, Definition, Engine, Execution, Status};
+use stepdeploy_core::config::{Config, Environment};
+use stepdeploy_core::steps::{self, Deployment, StepError};
+use stepdeploy_sim::Sim;
+use stepdeploy_sim::demo::{DemoFleet, DemoSize};
+
+/// `statemachines/serial-deploy.asl.json`, the file that goes to AWS.
+pub const SERIAL_DEPLOY: &str = include_str!("../../../statemachines/serial-deploy.asl.json");
+
+/// The sim's clock as the engine's: a Wait moves the whole account forward.
+pub struct SimClock(pub Sim);
+
+#[async_trait]
+impl Clock for SimClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.0.now(), 0).unwrap_or_default()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.0.advance(duration.as_secs_f64().ceil() as i64);
+    }
+}
+
+/// Called after every reconcile step, for progress and invariant checks.
+pub type Observer = Arc<dyn Fn(&Deployment) + Send + Sync>;
+
+fn wrap<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Deployment, StepError>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |payload: Value| {
+        let f = f.clone();
+        async move {
+            f(payload)
+                .await
+                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+                .map_err(|e| FunctionError { error_type: e.name.to_string(), error_message: e.message })
+        }
+        .boxed()
+    })
+}
+
+fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
+    serde_json::from_value(payload["deployment"].clone())
+        .map_err(|e| StepError { name: stepdeploy_core::errors::INVALID_INPUT, message: format!("deployment: not a deployment record: {e}") })
+}
+
+/// The step Lambdas, in-process, by function name.
+pub fn functions(sim: Sim, config: Arc<Config>, observer: Observer) -> LocalFunctions {
+    let (s1, s2, s3, s4) = (sim.clone(), sim.clone(), sim.clone(), sim);
+    let c1 = config;
+    LocalFunctions::default()
+        .with(
+            "prepare",
+            wrap(move |payload: Value| {
+                let (sim, config) = (s1.clone(), c1.clone());
+                async move {
+                    let execution = payload["execution_id"].as_str().unwrap_or("local").to_string();
+                    steps::prepare(&sim, &config, &payload["input"], &execution, sim.now()).await
+                }
+            }),
+        )
+        .with(
+            "replace",
+            wrap(move |payload: Value| {
+                let (sim, observer) = (s2.clone(), observer.clone());
+                async move {
+                    let deployment = steps::replace(&sim, deployment_of(&payload)?, sim.now()).await?;
+                    observer(&deployment);
+                    Ok(deployment)
+                }
+            }),
+        )
+        .with(
+            "rollback",
+            wrap(move |payload: Value| {
+                let sim = s3.clone();
+                async move {
+                    let error = payload.get("error").filter(|e| !e.is_null()).cloned();
+                    steps::rollback(deployment_of(&payload)?, error.as_ref(), sim.now()).await
+                }
+            }),
+        )
+        .with(
+            "finish",
+            wrap(move |payload: Value| {
+                let sim = s4.clone();
+                async move { steps::finish(&sim, deployment_of(&payload)?).await }
+            }),
+        )
+}
+
+/// The `${Name}FunctionArn` substitutions for local function names.
+pub fn substitutions() -> HashMap<String, String> {
+    ["Prepare", "Replace", "Rollback", "Finish"]
+        .into_iter()
+        .map(|name| (format!("{name}FunctionArn"), format!("arn:aws:lambda:us-east-1:123456789012:function:{}", name.to_lowercase())))
+        .collect()
+}
+
+/// A built-in environment for the demo fleet.
+pub fn demo_config(fleet: &DemoFleet) -> Config {
+    let mut env = Environment {
+        region: "us-east-1".into(),
+        auto_scaling_group: fleet.group.clone(),
+        load_balancer: Some("demo-alb".into()),
+        target_group_arns: vec![fleet.target_group_arn.clone()],
+        listener_arn: Some(fleet.listener_arn.clone()),
+        launch_template: fleet.template.id.clone(),
+        domains: vec!["demo.example.org".into()],
+        ..Environment::default()
+    };
+    env.health.poll_interval_seconds = 15;
+    env.health.warmup_seconds = 10;
+    Config { deployment: "demo".into(), environments: [("demo".to_string(), env)].into_iter().collect() }
+}
+
+/// A local run's result, the JSON `stepdeploy local --output json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// SUCCEEDED, FAILED or TIMED_OUT.
+    pub status: &'static str,
+    /// Error name on failure.
+    pub error: Option<String>,
+    /// Cause on failure.
+    pub cause: Option<String>,
+    /// The execution's output on success.
+    pub output: Option<Value>,
+    /// Live instances per AMI at the end, and how many are healthy.
+    pub fleet: FleetSummary,
+    /// State transitions.
+    pub transitions: u64,
+    /// AWS API calls by operation.
+    pub api_calls: BTreeMap<String, usize>,
+    /// Virtual seconds the run took.
+    pub virtual_seconds: i64,
+    /// The lowest healthy count seen after any reconcile step.
+    pub min_healthy_observed: Option<u32>,
+}
+
+/// Instances at the end of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetSummary {
+    /// Live instances per AMI.
+    pub by_image: BTreeMap<String, usize>,
+    /// Healthy instances.
+    pub healthy: usize,
+}
+
+/// Runs `definition` with `input` on `sim`, observing every reconcile step.
+pub async fn run(sim: &Sim, config: Arc<Config>, definition: &str, input: Value, group: &str, observer: Observer) -> (Execution, Summary) {
+    let min_healthy = Arc::new(Mutex::new(None::<u32>));
+    let (watch, sim_for_watch, group_name) = (min_healthy.clone(), sim.clone(), group.to_string());
+    let observe: Observer = Arc::new(move |d: &Deployment| {
+        let healthy = sim_for_watch.healthy_in_group(&group_name).len() as u32;
+        let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
+        *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
+        observer(d);
+    });
+    let started = sim.now();
+    let engine =
+        Engine::new(Arc::new(SimClock(sim.clone())), Arc::new(LambdaTasks::new(functions(sim.clone(), config, observe)))).with_name("serial-deploy");
+    let execution = match Definition::parse(definition, &substitutions()) {
+        Ok(definition) => engine.run(&definition, input, &format!("local-{}", sim.now())).await,
+        Err(e) => Execution {
+            status: Status::Failed,
+            output: None,
+            error: Some("InvalidDefinition".into()),
+            cause: Some(e.to_string()),
+            transitions: 0,
+            history: Vec::new(),
+        },
+    };
+    let status = match execution.status {
+        Status::Succeeded => "SUCCEEDED",
+        Status::Failed => "FAILED",
+        Status::TimedOut => "TIMED_OUT",
+    };
+    let summary = Summary {
+        status,
+        error: execution.error.clone(),
+        cause: execution.cause.clone(),
+        output: execution.output.clone(),
+        fleet: FleetSummary { by_image: steps::fleet_by_image(&sim.live_in_group(group)), healthy: sim.healthy_in_group(group).len() },
+        transitions: execution.transitions,
+        api_calls: sim.call_counts(),
+        virtual_seconds: sim.now() - started,
+        min_healthy_observed: *min_healthy.lock().unwrap_or_else(|p| p.into_inner()),
+    };
+    (execution, summary)
+}
+
+/// A demo fleet of `instances`, ready for a serial deploy of version 2.
+pub fn demo(seed: u64, instances: u32, settings: stepdeploy_sim::SimSettings) -> (DemoFleet, Arc<Config>) {
+    let fleet = DemoFleet::build(seed, DemoSize::of(instances), settings);
+    let config = Arc::new(demo_config(&fleet));
+    (fleet, config)
+}
+
+/// The execution input of a serial deploy of the demo's version 2.
+pub fn demo_input() -> Value {
+    json!({"environment": "demo", "launch_template_version": "2"})
+}

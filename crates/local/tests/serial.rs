@@ -1,0 +1,166 @@
+//! End to end: statemachines/serial-deploy.asl.json on the ASL engine, the
+//! step handlers in process, the simulated account on virtual time.
+
+use std::sync::Arc;
+
+use futures::executor::block_on;
+use serde_json::json;
+use stepdeploy_core::errors;
+use stepdeploy_core::ports::Parameters;
+use stepdeploy_core::steps::lock_parameter;
+use stepdeploy_local::{SERIAL_DEPLOY, Summary, demo, demo_input, run};
+use stepdeploy_sim::demo::DemoFleet;
+use stepdeploy_sim::{Dist, ExternalEvent, Fault, SimSettings};
+
+fn settings() -> SimSettings {
+    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
+}
+
+async fn deploy(fleet: &DemoFleet, config: Arc<stepdeploy_core::config::Config>, input: serde_json::Value) -> Summary {
+    run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await.1
+}
+
+fn assert_clean(fleet: &DemoFleet) {
+    let lock = block_on(fleet.sim.get_parameter(&lock_parameter("demo", "demo"))).unwrap();
+    assert!(lock.is_none(), "the lock is released");
+    let (_, _, _, suspended) = fleet.sim.group_state(&fleet.group).unwrap();
+    assert!(suspended.is_empty(), "processes are resumed: {suspended:?}");
+}
+
+#[tokio::test]
+async fn serial_deploys_replace_every_instance_without_dropping_below_the_floor() {
+    for (n, min, max) in [(1, 100, 200), (2, 100, 150), (5, 90, 110), (20, 50, 100), (100, 100, 200)] {
+        let (fleet, config) = demo(n as u64, n, settings());
+        let input = json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": min, "max_healthy_percent": max});
+        let summary = deploy(&fleet, config, input).await;
+        assert_eq!(summary.status, "SUCCEEDED", "N={n}: {summary:?}");
+        assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&(n as usize)), "N={n}: every instance on the new version");
+        assert_eq!(summary.fleet.by_image.len(), 1, "N={n}: no old instance left");
+        assert_eq!(summary.fleet.healthy, n as usize);
+        let floor = stepdeploy_core::planner::Policy::new(min, max, None).unwrap().bounds(n).min_healthy;
+        assert!(summary.min_healthy_observed.unwrap() >= floor, "N={n}: healthy {:?} fell below {floor}", summary.min_healthy_observed);
+        assert_eq!(summary.output.as_ref().unwrap()["instances"], json!(n), "N={n}");
+        assert_clean(&fleet);
+    }
+}
+
+#[tokio::test]
+async fn new_instances_that_never_get_healthy_roll_back_within_the_timeout() {
+    let (fleet, config) = demo(7, 4, settings());
+    fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+    let started = fleet.sim.now();
+    let summary = deploy(&fleet, config.clone(), demo_input()).await;
+    assert_eq!(summary.status, "FAILED");
+    assert_eq!(summary.error.as_deref(), Some(errors::ROLLOUT_FAILED));
+    assert!(summary.cause.as_deref().unwrap().contains("new instances were not healthy 600 s after launch"), "{:?}", summary.cause);
+    assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&4), "the old version is back: {:?}", summary.fleet.by_image);
+    assert_eq!(summary.fleet.by_image.len(), 1, "no new instance is left");
+    assert_eq!(summary.fleet.healthy, 4);
+    let env = &config.environments["demo"];
+    assert!(fleet.sim.now() - started <= (env.health.timeout_seconds + 2 * 600) as i64, "bounded by the health timeout plus the rollback");
+    assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)), Some((1, 8, 4)), "original capacity and bounds");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_second_deploy_while_one_holds_the_lock_fails_at_once_naming_the_holder() {
+    let (fleet, config) = demo(3, 2, settings());
+    block_on(
+        fleet
+            .sim
+            .create_parameter(&lock_parameter("demo", "demo"), r#"{"execution": "arn:aws:states:us-east-1:1:execution:serial:first", "since": 0}"#),
+    )
+    .unwrap();
+    let before = fleet.sim.fingerprint();
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.error.as_deref(), Some(errors::ENVIRONMENT_LOCKED));
+    assert!(summary.cause.as_deref().unwrap().contains("execution:serial:first"), "{:?}", summary.cause);
+    assert_eq!(fleet.sim.fingerprint(), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn bad_input_fails_with_a_named_error_and_leaves_the_account_untouched() {
+    let cases = [
+        (json!({"environment": "nope", "launch_template_version": "2"}), "environment: \"nope\" is not defined"),
+        (json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": 120}), "min_healthy_percent: 120"),
+        (json!({"environment": "demo"}), "launch_template_version: required"),
+        (json!({"environment": "demo", "launch_template_version": "99"}), "launch_template_version: \"99\" is not a version"),
+        (json!({"environment": "demo", "launch_template_version": "2", "typo": 1}), "typo: unknown field"),
+        (json!("not an object"), "must be a JSON object"),
+    ];
+    for (input, expected) in cases {
+        let (fleet, config) = demo(5, 2, settings());
+        let before = fleet.sim.fingerprint();
+        let summary = deploy(&fleet, config, input.clone()).await;
+        assert_eq!(summary.error.as_deref(), Some(errors::INVALID_INPUT), "{input}");
+        // The cause is the Lambda error document, as Step Functions reports it.
+        let cause: serde_json::Value = serde_json::from_str(summary.cause.as_deref().unwrap_or_default()).unwrap();
+        assert!(cause["errorMessage"].as_str().unwrap_or_default().contains(expected), "{input}: {cause}");
+        assert_eq!(fleet.sim.fingerprint(), before, "{input}: the account is byte-for-byte unchanged");
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_without_duplicate_launches_or_terminations() {
+    let (fleet, config) = demo(11, 4, settings());
+    for op in ["SetDesiredCapacity", "TerminateInstanceInAutoScalingGroup", "DescribeAutoScalingGroups", "PutParameter"] {
+        fleet.sim.inject_fault(Fault::throttle(op, 2));
+    }
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&4));
+    let launched = fleet.sim.calls().iter().filter(|c| c.operation == "TerminateInstanceInAutoScalingGroup" && !c.faulted).count();
+    assert_eq!(launched, 4, "each old instance terminated exactly once");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn an_instance_scaled_in_by_someone_else_mid_deploy_does_not_stop_it() {
+    for event in [ExternalEvent::ScaleIn { group: "demo-web".into(), count: 1 }, ExternalEvent::TerminateOne { group: "demo-web".into() }] {
+        let (fleet, config) = demo(13, 5, settings());
+        fleet.sim.schedule(fleet.sim.now() + 100, event.clone());
+        let summary = deploy(&fleet, config, demo_input()).await;
+        assert_eq!(summary.status, "SUCCEEDED", "{event:?}: {summary:?}");
+        assert_eq!(summary.fleet.by_image.len(), 1, "{event:?}: all on the new version");
+        assert_clean(&fleet);
+    }
+}
+
+#[test]
+fn every_error_name_the_state_machines_use_is_defined() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../statemachines");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut names = Vec::new();
+        collect_names(&value, &mut names);
+        for name in names {
+            checked += 1;
+            assert!(
+                name.starts_with("States.") || errors::ALL.contains(&name.as_str()) || errors::LAMBDA_SERVICE_ERRORS.contains(&name.as_str()),
+                "{name} is used in statemachines/ but not defined in crates/core/src/errors.rs"
+            );
+        }
+    }
+    assert!(checked > 0);
+    assert!(errors::ALL.iter().all(|n| !n.starts_with("States.")));
+}
+
+fn collect_names(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if k == "ErrorEquals" {
+                    out.extend(v.as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)));
+                } else if k == "Error" && v.is_string() {
+                    out.push(v.as_str().unwrap_or_default().to_string());
+                } else {
+                    collect_names(v, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_names(v, out)),
+        _ => {}
+    }
+}
