@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use stepdeploy_core::config::Config;
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{SERIAL_DEPLOY, demo, demo_input, run};
-use stepdeploy_sim::{Dist, ExternalEvent, Fault, SimSettings};
+use stepdeploy_local::{FULL_DEPLOY, SERIAL_DEPLOY, demo, demo_input, run};
+use stepdeploy_sim::{CommandScript, Dist, ExternalEvent, Fault, SimSettings};
 
 /// Options of `local`.
 pub struct LocalArgs {
@@ -30,13 +30,15 @@ pub struct LocalArgs {
 }
 
 /// The faults `--fault` accepts.
-pub const FAULTS: &[&str] = &["unhealthy-new", "throttle", "external-scale-in", "instance-dies"];
+pub const FAULTS: &[&str] = &["unhealthy-new", "migration-fails", "throttle", "external-scale-in", "instance-dies"];
 
 /// Runs a workflow locally; exit 0 only on success.
 pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
-    if args.workflow != "serial" {
-        bail!("WORKFLOW: {:?} is not available yet; expected serial (full, worker and maintenance come with their state machines)", args.workflow);
-    }
+    let (definition, input) = match args.workflow.as_str() {
+        "serial" => (SERIAL_DEPLOY, demo_input()),
+        "full" => (FULL_DEPLOY, json!({"environment": "demo", "launch_template_version": "2", "run_migrations": true, "revision": "2222222"})),
+        other => bail!("WORKFLOW: {other:?} is not available yet; expected serial or full (worker and maintenance come with their state machines)"),
+    };
     if args.config.is_some() || args.env.as_deref().is_some_and(|e| e != "demo") {
         bail!("--config/--env: only the built-in demo environment runs locally so far (it builds its own simulated fleet)");
     }
@@ -48,6 +50,14 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     for fault in &args.faults {
         match fault.as_str() {
             "unhealthy-new" => fleet.sim.make_image_unhealthy(&fleet.new.image_id),
+            "migration-fails" => fleet.sim.script_command(CommandScript {
+                contains: "migrate".into(),
+                instance_id: None,
+                exit_code: 1,
+                stdout: "Applying votes.0042_add_index...".into(),
+                stderr: "django.db.utils.OperationalError: could not obtain lock on relation \"votes_vote\"".into(),
+                duration_seconds: 40,
+            }),
             "throttle" => {
                 for op in ["DescribeAutoScalingGroups", "SetDesiredCapacity", "TerminateInstanceInAutoScalingGroup"] {
                     fleet.sim.inject_fault(Fault::throttle(op, 2));
@@ -62,7 +72,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     let sim = fleet.sim.clone();
     let group = fleet.group.clone();
     let total = args.instances;
-    eprintln!("serial deploy of demo (launch template version 1 -> 2) on {total} simulated instance(s), seed {}", args.seed);
+    eprintln!("{} deploy of demo (launch template version 1 -> 2) on {total} simulated instance(s), seed {}", args.workflow, args.seed);
     let progress = Arc::new(move |d: &Deployment| {
         let Some(step) = &d.step else { return };
         let p = step.progress;
@@ -82,7 +92,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             step.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
         );
     });
-    let (_, summary) = run(&fleet.sim, config, SERIAL_DEPLOY, demo_input(), &fleet.group, progress).await;
+    let (_, summary) = run(&fleet.sim, config, definition, input, &fleet.group, progress).await;
     let by_version = |image: &str| summary.fleet.by_image.get(image).copied().unwrap_or(0);
     eprintln!(
         "{} after {} virtual s: {} on version 2, {} on version 1, {} healthy; {} state transitions, {} AWS calls; lowest healthy count {}",

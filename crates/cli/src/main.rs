@@ -30,7 +30,7 @@ enum Command {
     Asl(AslCommand),
     /// Run a workflow's real state machine on a simulated fleet, with live progress.
     Local {
-        /// The workflow: serial.
+        /// The workflow: serial or full.
         workflow: String,
         /// A config file (default: the built-in demo environment).
         #[arg(long)]
@@ -41,7 +41,7 @@ enum Command {
         /// Web instances in the demo fleet.
         #[arg(long, default_value_t = 6)]
         instances: u32,
-        /// Inject a fault: unhealthy-new, throttle, external-scale-in, instance-dies (repeatable).
+        /// Inject a fault: unhealthy-new, migration-fails, throttle, external-scale-in, instance-dies (repeatable).
         #[arg(long = "fault")]
         faults: Vec<String>,
         /// Seed of the simulated account (same seed, same run).

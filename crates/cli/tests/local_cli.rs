@@ -37,3 +37,12 @@ fn a_bad_flag_is_a_clear_error() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("--fault: \"meteor\" is not a fault"), "{stderr}");
 }
+
+#[test]
+fn a_full_deploy_with_a_failing_migration_reports_its_output() {
+    let (code, summary, _) = local(&["full", "--instances", "2", "--fault", "migration-fails", "--output", "json"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(summary["error"], "StepDeploy.CommandFailed");
+    assert!(summary["cause"].as_str().unwrap().contains("could not obtain lock"));
+    assert_eq!(summary["fleet"]["version_1"], 2, "the web fleet is untouched");
+}

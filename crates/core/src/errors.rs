@@ -17,9 +17,12 @@ pub const AWS_ERROR: &str = "StepDeploy.AwsError";
 pub const ROLLOUT_FAILED: &str = "StepDeploy.RolloutFailed";
 /// A rollback could not restore the original version.
 pub const ROLLBACK_FAILED: &str = "StepDeploy.RollbackFailed";
+/// An SSM command (migrations, worker deploy) failed or timed out; the cause has its output tail.
+pub const COMMAND_FAILED: &str = "StepDeploy.CommandFailed";
 
 /// Every name above.
-pub const ALL: &[&str] = &[INVALID_INPUT, CONFIG_INVALID, ENVIRONMENT_LOCKED, AWS_TRANSIENT, AWS_ERROR, ROLLOUT_FAILED, ROLLBACK_FAILED];
+pub const ALL: &[&str] =
+    &[INVALID_INPUT, CONFIG_INVALID, ENVIRONMENT_LOCKED, AWS_TRANSIENT, AWS_ERROR, ROLLOUT_FAILED, ROLLBACK_FAILED, COMMAND_FAILED];
 
 /// Lambda service errors Step Functions reports for invocations (retried with backoff).
 pub const LAMBDA_SERVICE_ERRORS: &[&str] =

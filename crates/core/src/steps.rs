@@ -14,11 +14,21 @@ use crate::errors;
 use crate::fleet::{apply, read_snapshot};
 use crate::model::{LaunchTemplateRef, Target, Timestamp};
 use crate::planner::{Outcome, Policy, Progress, RolloutSpec, RolloutState, Strategy, Timing, plan};
-use crate::ports::{ErrorKind, GroupReader, GroupWriter, InstanceReader, LaunchTemplates, Parameters, PortError, ProcessControl, TargetHealthReader};
+use crate::ports::{
+    CommandRunner, CommandStatus, ErrorKind, FixedResponse, GroupReader, GroupWriter, InstanceReader, LaunchTemplates, ListenerRule, ListenerRules,
+    Parameters, PortError, ProcessControl, RuleAction, RuleSpec, TargetHealthReader,
+};
 
 /// Everything the deploy steps need from an account.
-pub trait DeployAccount: GroupReader + GroupWriter + ProcessControl + InstanceReader + TargetHealthReader + LaunchTemplates + Parameters {}
-impl<T: GroupReader + GroupWriter + ProcessControl + InstanceReader + TargetHealthReader + LaunchTemplates + Parameters> DeployAccount for T {}
+pub trait DeployAccount:
+    GroupReader + GroupWriter + ProcessControl + InstanceReader + TargetHealthReader + LaunchTemplates + Parameters + ListenerRules + CommandRunner
+{
+}
+impl<
+    T: GroupReader + GroupWriter + ProcessControl + InstanceReader + TargetHealthReader + LaunchTemplates + Parameters + ListenerRules + CommandRunner,
+> DeployAccount for T
+{
+}
 
 /// A step's failure: the error name the state machine matches, and a readable message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +89,40 @@ pub struct Deployment {
     pub step: Option<NextStep>,
     /// Why the deploy failed, once it has.
     pub failure: Option<Failure>,
+    /// The environment's settings, as they were when the deploy began.
+    pub settings: Environment,
+    /// Run migrations before replacing instances (full deploy).
+    #[serde(default)]
+    pub run_migrations: bool,
+    /// The git revision, for commands that take `{revision}`.
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The maintenance page is up (this deploy put it there).
+    #[serde(default)]
+    pub maintenance_on: bool,
+    /// Keep the maintenance page up at the end (migrations failed, per policy).
+    #[serde(default)]
+    pub hold_maintenance: bool,
+    /// The SSM command in progress.
+    #[serde(default)]
+    pub command: Option<CommandRun>,
+}
+
+/// An SSM command run by a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRun {
+    /// `migrate` or `worker_deploy`.
+    pub name: String,
+    /// SSM command id.
+    pub command_id: String,
+    /// Where it runs.
+    pub instance_ids: Vec<String>,
+    /// When it is given up on.
+    pub deadline: Timestamp,
+    /// `wait` or `done`.
+    pub next: String,
+    /// Seconds to wait before polling again.
+    pub seconds: u64,
 }
 
 /// A failure carried to the final Fail state.
@@ -111,8 +155,17 @@ fn field_int(input: &Value, field: &str) -> Result<Option<i64>, StepError> {
     }
 }
 
-const DEPLOY_FIELDS: &[&str] =
-    &["environment", "launch_template_version", "min_healthy_percent", "max_healthy_percent", "batch_size", "strategy", "break_stale_lock"];
+const DEPLOY_FIELDS: &[&str] = &[
+    "environment",
+    "launch_template_version",
+    "min_healthy_percent",
+    "max_healthy_percent",
+    "batch_size",
+    "strategy",
+    "break_stale_lock",
+    "run_migrations",
+    "revision",
+];
 
 /// Validated deploy input.
 struct DeployInput {
@@ -121,9 +174,19 @@ struct DeployInput {
     policy: Policy,
     strategy: Strategy,
     break_stale_lock: bool,
+    run_migrations: bool,
+    revision: Option<String>,
 }
 
-fn parse_input(input: &Value, config: &Config) -> Result<(DeployInput, Environment), StepError> {
+fn flag(input: &Value, field: &str) -> Result<bool, StepError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(StepError::input(format!("{field}: {other} is not allowed; expected true or false"))),
+    }
+}
+
+fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Result<(DeployInput, Environment), StepError> {
     let Some(object) = input.as_object() else {
         return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
     };
@@ -144,16 +207,15 @@ fn parse_input(input: &Value, config: &Config) -> Result<(DeployInput, Environme
     )
     .map_err(|e| StepError::input(e.to_string()))?;
     let strategy = match field_string(input, "strategy")?.as_deref() {
-        None | Some("rolling") => Strategy::Rolling,
+        None => default_strategy,
+        Some("rolling") => Strategy::Rolling,
         Some("all_at_once") => Strategy::AllAtOnce,
         Some(other) => return Err(StepError::input(format!("strategy: {other:?} is not allowed; expected \"rolling\" or \"all_at_once\""))),
     };
-    let break_stale_lock = match input.get("break_stale_lock") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(StepError::input(format!("break_stale_lock: {other} is not allowed; expected true or false"))),
-    };
-    Ok((DeployInput { environment, version, policy, strategy, break_stale_lock }, env))
+    let break_stale_lock = flag(input, "break_stale_lock")?;
+    let run_migrations = flag(input, "run_migrations")?;
+    let revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
+    Ok((DeployInput { environment, version, policy, strategy, break_stale_lock, run_migrations, revision }, env))
 }
 
 /// Takes the environment's lock for `execution_id`: atomic create; taking
@@ -203,9 +265,10 @@ pub async fn prepare(
     config: &Config,
     input: &Value,
     execution_id: &str,
+    default_strategy: Strategy,
     now: Timestamp,
 ) -> Result<Deployment, StepError> {
-    let (input, env) = parse_input(input, config)?;
+    let (input, env) = parse_input(input, config, default_strategy)?;
     let template_name = env.launch_template.clone().ok_or_else(|| StepError {
         name: errors::CONFIG_INVALID,
         message: format!("environments.{}.launch_template: required", input.environment),
@@ -259,6 +322,12 @@ pub async fn prepare(
             rolling_back: false,
             step: None,
             failure: None,
+            settings: env.clone(),
+            run_migrations: input.run_migrations,
+            revision: input.revision.clone(),
+            maintenance_on: false,
+            hold_maintenance: false,
+            command: None,
         })
     }
     .await;
@@ -312,8 +381,12 @@ pub async fn rollback(mut deployment: Deployment, error: Option<&Value>, now: Ti
     Ok(deployment)
 }
 
-/// **finish**: resume only the processes this deploy suspended, release the lock.
-pub async fn finish(account: &dyn DeployAccount, deployment: Deployment) -> Result<Deployment, StepError> {
+/// **finish**: lift the maintenance page (unless held), resume only the
+/// processes this deploy suspended, release the lock.
+pub async fn finish(account: &dyn DeployAccount, mut deployment: Deployment) -> Result<Deployment, StepError> {
+    if deployment.maintenance_on && !deployment.hold_maintenance {
+        deployment = maintenance(account, deployment, MaintenanceMode::Off).await?;
+    }
     account.resume_processes(&deployment.group, &deployment.suspended_by_us).await?;
     if let Some(held) = account.get_parameter(&deployment.lock_parameter).await? {
         let holder: Value = serde_json::from_str(&held.value).unwrap_or(Value::Null);
@@ -332,4 +405,183 @@ pub fn fleet_by_image(images: &[(String, String)]) -> BTreeMap<String, usize> {
         *out.entry(image.clone()).or_insert(0) += 1;
     }
     out
+}
+
+/// What the maintenance step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceMode {
+    /// Put the page up.
+    On,
+    /// Take it down.
+    Off,
+    /// Migrations failed: hold the page if the policy says so, else take it down.
+    AfterMigrationFailure,
+}
+
+/// The maintenance rules of an environment: (priority, rule) in creation order.
+pub fn maintenance_rules(env: &Environment) -> Result<(String, Vec<(u32, RuleSpec)>), StepError> {
+    let listener = env
+        .listener_arn
+        .clone()
+        .ok_or_else(|| StepError { name: errors::CONFIG_INVALID, message: "listener_arn: required for the maintenance page".into() })?;
+    let priority = u32::try_from(env.maintenance.rule_priority).unwrap_or(1);
+    let page = RuleSpec {
+        path_patterns: vec!["/*".into()],
+        source_ips: Vec::new(),
+        action: RuleAction::FixedResponse(FixedResponse { status_code: 503, content_type: "text/html".into(), body: env.maintenance.html.clone() }),
+    };
+    if env.maintenance.allowed_cidrs.is_empty() {
+        return Ok((listener, vec![(priority, page)]));
+    }
+    // ALB conditions can't be negated: a forward rule for the allowed sources sits just above the page.
+    let bypass = RuleSpec {
+        path_patterns: vec!["/*".into()],
+        source_ips: env.maintenance.allowed_cidrs.clone(),
+        action: RuleAction::Forward(env.target_group_arns.clone()),
+    };
+    Ok((listener, vec![(priority, bypass), (priority + 1, page)]))
+}
+
+fn looks_like_ours(rule: &ListenerRule) -> bool {
+    match &rule.spec.action {
+        RuleAction::FixedResponse(f) => f.status_code == 503 && rule.spec.source_ips.is_empty(),
+        RuleAction::Forward(_) => !rule.spec.source_ips.is_empty(),
+        RuleAction::Other(_) => false,
+    }
+}
+
+/// **maintenance**: the ALB fixed-response page, on or off. Idempotent; it
+/// never touches a rule that isn't a maintenance rule.
+pub async fn maintenance(account: &dyn DeployAccount, mut deployment: Deployment, mode: MaintenanceMode) -> Result<Deployment, StepError> {
+    let mode = match mode {
+        MaintenanceMode::AfterMigrationFailure if deployment.settings.maintenance.hold_on_migration_failure => {
+            deployment.hold_maintenance = true;
+            return Ok(deployment);
+        }
+        MaintenanceMode::AfterMigrationFailure => MaintenanceMode::Off,
+        other => other,
+    };
+    let (listener, wanted) = maintenance_rules(&deployment.settings)?;
+    let existing = account.describe_rules(&listener).await?;
+    if mode == MaintenanceMode::On {
+        for (priority, spec) in &wanted {
+            match existing.iter().find(|r| r.priority == Some(*priority)) {
+                Some(rule) if &rule.spec == spec => {}
+                Some(rule) if looks_like_ours(rule) => {
+                    account.delete_rule(&rule.arn).await?;
+                    account.create_rule(&listener, *priority, spec).await?;
+                }
+                Some(rule) => {
+                    return Err(StepError {
+                        name: errors::CONFIG_INVALID,
+                        message: format!(
+                            "maintenance.rule_priority: priority {priority} is taken by {}, which is not a maintenance rule; choose a free priority",
+                            rule.arn
+                        ),
+                    });
+                }
+                None => {
+                    account.create_rule(&listener, *priority, spec).await?;
+                }
+            }
+        }
+        deployment.maintenance_on = true;
+    } else {
+        for (priority, _) in wanted.iter().rev() {
+            if let Some(rule) = existing.iter().find(|r| r.priority == Some(*priority) && looks_like_ours(r)) {
+                account.delete_rule(&rule.arn).await?;
+            }
+        }
+        deployment.maintenance_on = false;
+    }
+    Ok(deployment)
+}
+
+/// How much of a command's output a failure carries.
+pub const OUTPUT_TAIL: usize = 2000;
+
+fn tail(text: &str) -> &str {
+    let start = text.len().saturating_sub(OUTPUT_TAIL);
+    let start = (start..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    &text[start..]
+}
+
+/// **command start**: `migrate` on one worker, `worker_deploy` on every worker.
+pub async fn command_start(account: &dyn DeployAccount, mut deployment: Deployment, name: &str, now: Timestamp) -> Result<Deployment, StepError> {
+    if let Some(run) = &deployment.command
+        && run.name == name
+    {
+        return Ok(deployment); // already started: a retried start must not run it twice
+    }
+    let env = &deployment.settings;
+    let spec = match name {
+        "migrate" => &env.commands.migrate,
+        "worker_deploy" => &env.commands.worker_deploy,
+        other => return Err(StepError::input(format!("command: {other:?} is not allowed; expected migrate or worker_deploy"))),
+    };
+    let tags: BTreeMap<String, String> = env.workers.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut workers: Vec<String> = account.find_instances(&tags).await?.into_iter().filter(|i| i.state == "running").map(|i| i.id).collect();
+    workers.sort();
+    if workers.is_empty() {
+        return Err(StepError {
+            name: errors::COMMAND_FAILED,
+            message: format!("{name}: no running instance carries the worker tags {tags:?} (workers.tags)"),
+        });
+    }
+    if name == "migrate" {
+        workers.truncate(1);
+    }
+    let command = spec.command.replace("{revision}", deployment.revision.as_deref().unwrap_or(""));
+    let comment = format!("stepdeploy {name} {}", deployment.environment);
+    let command_id = account.send_command(&workers, &command, spec.timeout_seconds, &comment).await?;
+    deployment.command = Some(CommandRun {
+        name: name.to_string(),
+        command_id,
+        instance_ids: workers,
+        deadline: now + spec.timeout_seconds as i64 + 60,
+        next: "wait".into(),
+        seconds: env.health.poll_interval_seconds,
+    });
+    Ok(deployment)
+}
+
+/// **command poll**: done, wait, or a failure that carries the output tail.
+pub async fn command_poll(account: &dyn DeployAccount, mut deployment: Deployment, now: Timestamp) -> Result<Deployment, StepError> {
+    let Some(run) = deployment.command.clone() else {
+        return Err(StepError::input("deployment.command: no command was started".into()));
+    };
+    let invocations = account.invocations(&run.command_id, &run.instance_ids).await?;
+    if let Some(failed) = invocations.iter().find(|i| i.status == CommandStatus::Failed) {
+        return Err(StepError {
+            name: errors::COMMAND_FAILED,
+            message: format!(
+                "{} failed on {} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
+                run.name,
+                failed.instance_id,
+                failed.status_detail,
+                failed.exit_code.map_or("unknown".into(), |c| c.to_string()),
+                tail(&failed.stdout),
+                tail(&failed.stderr)
+            ),
+        });
+    }
+    let done = invocations.iter().all(|i| i.status == CommandStatus::Succeeded);
+    if !done && now > run.deadline {
+        return Err(StepError {
+            name: errors::COMMAND_FAILED,
+            message: format!("{} did not finish before its timeout on {}", run.name, run.instance_ids.join(", ")),
+        });
+    }
+    if let Some(run) = deployment.command.as_mut() {
+        run.next = if done { "done".into() } else { "wait".into() };
+    }
+    if done {
+        // Cleared so that a later command (worker deploy after migrations) can start.
+        deployment.command = deployment.command.map(|mut r| {
+            r.name = format!("{}:done", r.name);
+            r
+        });
+    }
+    Ok(deployment)
 }

@@ -14,12 +14,15 @@ use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{FunctionError, Handler, LambdaTasks, LocalFunctions};
 use stepdeploy_asl::{Clock, Definition, Engine, Execution, Status};
 use stepdeploy_core::config::{Config, Environment};
-use stepdeploy_core::steps::{self, Deployment, StepError};
+use stepdeploy_core::planner::Strategy;
+use stepdeploy_core::steps::{self, Deployment, MaintenanceMode, StepError};
 use stepdeploy_sim::Sim;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 
 /// `statemachines/serial-deploy.asl.json`, the file that goes to AWS.
 pub const SERIAL_DEPLOY: &str = include_str!("../../../statemachines/serial-deploy.asl.json");
+/// `statemachines/full-deploy.asl.json`.
+pub const FULL_DEPLOY: &str = include_str!("../../../statemachines/full-deploy.asl.json");
 
 /// The sim's clock as the engine's: a Wait moves the whole account forward.
 pub struct SimClock(pub Sim);
@@ -63,7 +66,7 @@ fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
 
 /// The step Lambdas, in-process, by function name.
 pub fn functions(sim: Sim, config: Arc<Config>, observer: Observer) -> LocalFunctions {
-    let (s1, s2, s3, s4) = (sim.clone(), sim.clone(), sim.clone(), sim);
+    let (s1, s2, s3, s4, s5, s6) = (sim.clone(), sim.clone(), sim.clone(), sim.clone(), sim.clone(), sim);
     let c1 = config;
     LocalFunctions::default()
         .with(
@@ -72,7 +75,11 @@ pub fn functions(sim: Sim, config: Arc<Config>, observer: Observer) -> LocalFunc
                 let (sim, config) = (s1.clone(), c1.clone());
                 async move {
                     let execution = payload["execution_id"].as_str().unwrap_or("local").to_string();
-                    steps::prepare(&sim, &config, &payload["input"], &execution, sim.now()).await
+                    let strategy = match payload["default_strategy"].as_str() {
+                        Some("all_at_once") => Strategy::AllAtOnce,
+                        _ => Strategy::Rolling,
+                    };
+                    steps::prepare(&sim, &config, &payload["input"], &execution, strategy, sim.now()).await
                 }
             }),
         )
@@ -104,11 +111,41 @@ pub fn functions(sim: Sim, config: Arc<Config>, observer: Observer) -> LocalFunc
                 async move { steps::finish(&sim, deployment_of(&payload)?).await }
             }),
         )
+        .with(
+            "maintenance",
+            wrap(move |payload: Value| {
+                let sim = s5.clone();
+                async move {
+                    let mode: MaintenanceMode = serde_json::from_value(payload["mode"].clone()).map_err(|e| StepError {
+                        name: stepdeploy_core::errors::INVALID_INPUT,
+                        message: format!("mode: {e}; expected on, off or after_migration_failure"),
+                    })?;
+                    steps::maintenance(&sim, deployment_of(&payload)?, mode).await
+                }
+            }),
+        )
+        .with(
+            "command",
+            wrap(move |payload: Value| {
+                let sim = s6.clone();
+                async move {
+                    let deployment = deployment_of(&payload)?;
+                    match payload["action"].as_str() {
+                        Some("start") => steps::command_start(&sim, deployment, payload["command"].as_str().unwrap_or_default(), sim.now()).await,
+                        Some("poll") => steps::command_poll(&sim, deployment, sim.now()).await,
+                        other => Err(StepError {
+                            name: stepdeploy_core::errors::INVALID_INPUT,
+                            message: format!("action: {other:?}; expected start or poll"),
+                        }),
+                    }
+                }
+            }),
+        )
 }
 
 /// The `${Name}FunctionArn` substitutions for local function names.
 pub fn substitutions() -> HashMap<String, String> {
-    ["Prepare", "Replace", "Rollback", "Finish"]
+    ["Prepare", "Replace", "Rollback", "Finish", "Maintenance", "Command"]
         .into_iter()
         .map(|name| (format!("{name}FunctionArn"), format!("arn:aws:lambda:us-east-1:123456789012:function:{}", name.to_lowercase())))
         .collect()
@@ -209,6 +246,8 @@ pub async fn run(sim: &Sim, config: Arc<Config>, definition: &str, input: Value,
 /// A demo fleet of `instances`, ready for a serial deploy of version 2.
 pub fn demo(seed: u64, instances: u32, settings: stepdeploy_sim::SimSettings) -> (DemoFleet, Arc<Config>) {
     let fleet = DemoFleet::build(seed, DemoSize::of(instances), settings);
+    let worker_tags = BTreeMap::from([("role".to_string(), "worker".to_string())]);
+    fleet.sim.create_worker(&fleet.old.image_id, worker_tags);
     let config = Arc::new(demo_config(&fleet));
     (fleet, config)
 }
