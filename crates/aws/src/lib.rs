@@ -56,3 +56,120 @@ impl AwsAccount {
         }
     }
 }
+
+/// The whole account as one type, so that handlers that need several
+/// capabilities take one value. Each method delegates to its service adapter.
+mod account {
+    use std::collections::BTreeMap;
+
+    use async_trait::async_trait;
+    use stepdeploy_core::model::LaunchTemplateRef;
+    use stepdeploy_core::ports::*;
+
+    use super::AwsAccount;
+
+    #[async_trait]
+    impl GroupReader for AwsAccount {
+        async fn describe_group(&self, name: &str) -> PortResult<GroupDescription> {
+            self.autoscaling.describe_group(name).await
+        }
+    }
+
+    #[async_trait]
+    impl GroupWriter for AwsAccount {
+        async fn update_group(&self, name: &str, update: &GroupUpdate) -> PortResult<()> {
+            self.autoscaling.update_group(name, update).await
+        }
+        async fn set_desired_capacity(&self, name: &str, desired: u32) -> PortResult<()> {
+            self.autoscaling.set_desired_capacity(name, desired).await
+        }
+        async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()> {
+            self.autoscaling.terminate_instance(instance_id, decrement).await
+        }
+    }
+
+    #[async_trait]
+    impl ProcessControl for AwsAccount {
+        async fn suspend_processes(&self, group: &str, processes: &[String]) -> PortResult<()> {
+            self.autoscaling.suspend_processes(group, processes).await
+        }
+        async fn resume_processes(&self, group: &str, processes: &[String]) -> PortResult<()> {
+            self.autoscaling.resume_processes(group, processes).await
+        }
+    }
+
+    #[async_trait]
+    impl InstanceReader for AwsAccount {
+        async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
+            self.ec2.describe_instances(ids).await
+        }
+        async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>> {
+            self.ec2.find_instances(tags).await
+        }
+    }
+
+    #[async_trait]
+    impl LaunchTemplates for AwsAccount {
+        async fn describe_versions(&self, template: &LaunchTemplateRef, versions: &[String]) -> PortResult<Vec<TemplateVersion>> {
+            self.ec2.describe_versions(template, versions).await
+        }
+        async fn create_version(
+            &self,
+            template: &LaunchTemplateRef,
+            source_version: &str,
+            image_id: &str,
+            description: &str,
+        ) -> PortResult<TemplateVersion> {
+            self.ec2.create_version(template, source_version, image_id, description).await
+        }
+        async fn set_default_version(&self, template: &LaunchTemplateRef, version: u64) -> PortResult<()> {
+            self.ec2.set_default_version(template, version).await
+        }
+    }
+
+    #[async_trait]
+    impl TargetHealthReader for AwsAccount {
+        async fn describe_target_health(&self, target_group_arn: &str) -> PortResult<Vec<TargetHealth>> {
+            self.elbv2.describe_target_health(target_group_arn).await
+        }
+    }
+
+    #[async_trait]
+    impl ListenerRules for AwsAccount {
+        async fn describe_rules(&self, listener_arn: &str) -> PortResult<Vec<ListenerRule>> {
+            self.elbv2.describe_rules(listener_arn).await
+        }
+        async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec) -> PortResult<String> {
+            self.elbv2.create_rule(listener_arn, priority, rule).await
+        }
+        async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool> {
+            self.elbv2.delete_rule(rule_arn).await
+        }
+    }
+
+    #[async_trait]
+    impl Parameters for AwsAccount {
+        async fn get_parameter(&self, name: &str) -> PortResult<Option<Parameter>> {
+            self.ssm.get_parameter(name).await
+        }
+        async fn create_parameter(&self, name: &str, value: &str) -> PortResult<bool> {
+            self.ssm.create_parameter(name, value).await
+        }
+        async fn put_parameter(&self, name: &str, value: &str) -> PortResult<()> {
+            self.ssm.put_parameter(name, value).await
+        }
+        async fn delete_parameter(&self, name: &str) -> PortResult<bool> {
+            self.ssm.delete_parameter(name).await
+        }
+    }
+
+    #[async_trait]
+    impl CommandRunner for AwsAccount {
+        async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, comment: &str) -> PortResult<String> {
+            self.ssm.send_command(instance_ids, command, timeout_seconds, comment).await
+        }
+        async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
+            self.ssm.invocations(command_id, instance_ids).await
+        }
+    }
+}

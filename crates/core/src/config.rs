@@ -624,3 +624,15 @@ fn kind_of(value: &serde_yaml_ng::Value) -> &'static str {
 fn show(value: &serde_yaml_ng::Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| kind_of(value).to_string())
 }
+
+/// Loads one environment from its SSM parameter (written by `stepdeploy config push`).
+pub async fn load_environment(params: &dyn crate::ports::Parameters, deployment: &str, environment: &str) -> Result<Config, crate::steps::StepError> {
+    let name = parameter_name(deployment, environment);
+    let parameter = params.get_parameter(&name).await?.ok_or_else(|| crate::steps::StepError {
+        name: crate::errors::INVALID_INPUT,
+        message: format!("environment: {environment:?} is not configured (no SSM parameter {name}); run `stepdeploy config push {environment}`"),
+    })?;
+    let env = Environment::from_json_str(&parameter.value, &name)
+        .map_err(|problems| crate::steps::StepError { name: crate::errors::CONFIG_INVALID, message: problems.to_string() })?;
+    Ok(Config { deployment: deployment.to_string(), environments: IndexMap::from([(environment.to_string(), env)]) })
+}

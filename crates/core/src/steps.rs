@@ -585,3 +585,70 @@ pub async fn command_poll(account: &dyn DeployAccount, mut deployment: Deploymen
     }
     Ok(deployment)
 }
+
+/// Where a step finds the environment's config.
+#[derive(Clone, Copy)]
+pub enum ConfigSource<'a> {
+    /// A config at hand (local runs, tests).
+    Given(&'a Config),
+    /// The SSM parameter `/stepdeploy/<deployment>/<environment>` (Lambda).
+    Parameters {
+        /// The deployment's name.
+        deployment: &'a str,
+    },
+}
+
+/// The step Lambdas' names, as in `${Name}FunctionArn`.
+pub const STEP_NAMES: &[&str] = &["prepare", "replace", "rollback", "finish", "maintenance", "command"];
+
+fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
+    serde_json::from_value(payload["deployment"].clone()).map_err(|e| StepError::input(format!("deployment: not a deployment record: {e}")))
+}
+
+/// Runs the step `name` on its payload (what the state machine's Parameters
+/// give it) and returns the deployment record as JSON. One entry point for
+/// the Lambdas and for local runs.
+pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSource<'_>, payload: &Value, now: Timestamp) -> Result<Value, StepError> {
+    let deployment = match name {
+        "prepare" => {
+            let execution = payload["execution_id"].as_str().unwrap_or("unknown-execution").to_string();
+            let strategy = match payload["default_strategy"].as_str() {
+                Some("all_at_once") => Strategy::AllAtOnce,
+                _ => Strategy::Rolling,
+            };
+            let input = &payload["input"];
+            let loaded;
+            let config = match config {
+                ConfigSource::Given(config) => config,
+                ConfigSource::Parameters { deployment } => {
+                    let environment = input.get("environment").and_then(Value::as_str).unwrap_or_default();
+                    if environment.is_empty() {
+                        return Err(StepError::input("environment: required, e.g. \"staging\"".into()));
+                    }
+                    loaded = crate::config::load_environment(account, deployment, environment).await?;
+                    &loaded
+                }
+            };
+            prepare(account, config, input, &execution, strategy, now).await?
+        }
+        "replace" => replace(account, deployment_of(payload)?, now).await?,
+        "rollback" => {
+            let error = payload.get("error").filter(|e| !e.is_null());
+            rollback(deployment_of(payload)?, error, now).await?
+        }
+        "finish" => finish(account, deployment_of(payload)?).await?,
+        "maintenance" => {
+            let mode: MaintenanceMode = serde_json::from_value(payload["mode"].clone()).map_err(|_| {
+                StepError::input(format!("mode: {} is not allowed; expected \"on\", \"off\" or \"after_migration_failure\"", payload["mode"]))
+            })?;
+            maintenance(account, deployment_of(payload)?, mode).await?
+        }
+        "command" => match payload["action"].as_str() {
+            Some("start") => command_start(account, deployment_of(payload)?, payload["command"].as_str().unwrap_or_default(), now).await?,
+            Some("poll") => command_poll(account, deployment_of(payload)?, now).await?,
+            other => return Err(StepError::input(format!("action: {other:?} is not allowed; expected \"start\" or \"poll\""))),
+        },
+        other => return Err(StepError::input(format!("step: {other:?} is not a step; expected one of {}", STEP_NAMES.join(", ")))),
+    };
+    serde_json::to_value(deployment).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the deployment record: {e}") })
+}

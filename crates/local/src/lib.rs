@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{FunctionError, Handler, LambdaTasks, LocalFunctions};
 use stepdeploy_asl::{Clock, Definition, Engine, Execution, Status};
 use stepdeploy_core::config::{Config, Environment};
-use stepdeploy_core::planner::Strategy;
-use stepdeploy_core::steps::{self, Deployment, MaintenanceMode, StepError};
+use stepdeploy_core::steps::{self, ConfigSource, Deployment};
 use stepdeploy_sim::Sim;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 
@@ -41,106 +40,27 @@ impl Clock for SimClock {
 /// Called after every reconcile step, for progress and invariant checks.
 pub type Observer = Arc<dyn Fn(&Deployment) + Send + Sync>;
 
-fn wrap<F, Fut>(f: F) -> Handler
-where
-    F: Fn(Value) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Deployment, StepError>> + Send + 'static,
-{
-    let f = Arc::new(f);
-    Arc::new(move |payload: Value| {
-        let f = f.clone();
-        async move {
-            f(payload)
-                .await
-                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
-                .map_err(|e| FunctionError { error_type: e.name.to_string(), error_message: e.message })
-        }
-        .boxed()
-    })
-}
-
-fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
-    serde_json::from_value(payload["deployment"].clone())
-        .map_err(|e| StepError { name: stepdeploy_core::errors::INVALID_INPUT, message: format!("deployment: not a deployment record: {e}") })
-}
-
-/// The step Lambdas, in-process, by function name.
+/// The step Lambdas, in-process, by function name (the same dispatch the Lambdas use).
 pub fn functions(sim: Sim, config: Arc<Config>, observer: Observer) -> LocalFunctions {
-    let (s1, s2, s3, s4, s5, s6) = (sim.clone(), sim.clone(), sim.clone(), sim.clone(), sim.clone(), sim);
-    let c1 = config;
-    LocalFunctions::default()
-        .with(
-            "prepare",
-            wrap(move |payload: Value| {
-                let (sim, config) = (s1.clone(), c1.clone());
-                async move {
-                    let execution = payload["execution_id"].as_str().unwrap_or("local").to_string();
-                    let strategy = match payload["default_strategy"].as_str() {
-                        Some("all_at_once") => Strategy::AllAtOnce,
-                        _ => Strategy::Rolling,
-                    };
-                    steps::prepare(&sim, &config, &payload["input"], &execution, strategy, sim.now()).await
-                }
-            }),
-        )
-        .with(
-            "replace",
-            wrap(move |payload: Value| {
-                let (sim, observer) = (s2.clone(), observer.clone());
-                async move {
-                    let deployment = steps::replace(&sim, deployment_of(&payload)?, sim.now()).await?;
+    let mut functions = LocalFunctions::default();
+    for name in steps::STEP_NAMES {
+        let (sim, config, observer) = (sim.clone(), config.clone(), observer.clone());
+        let handler: Handler = Arc::new(move |payload: Value| {
+            let (sim, config, observer) = (sim.clone(), config.clone(), observer.clone());
+            async move {
+                let result = steps::handle(name, &sim, ConfigSource::Given(&config), &payload, sim.now()).await;
+                if *name == "replace"
+                    && let Ok(Ok(deployment)) = result.as_ref().map(|v| serde_json::from_value::<Deployment>(v.clone()))
+                {
                     observer(&deployment);
-                    Ok(deployment)
                 }
-            }),
-        )
-        .with(
-            "rollback",
-            wrap(move |payload: Value| {
-                let sim = s3.clone();
-                async move {
-                    let error = payload.get("error").filter(|e| !e.is_null()).cloned();
-                    steps::rollback(deployment_of(&payload)?, error.as_ref(), sim.now()).await
-                }
-            }),
-        )
-        .with(
-            "finish",
-            wrap(move |payload: Value| {
-                let sim = s4.clone();
-                async move { steps::finish(&sim, deployment_of(&payload)?).await }
-            }),
-        )
-        .with(
-            "maintenance",
-            wrap(move |payload: Value| {
-                let sim = s5.clone();
-                async move {
-                    let mode: MaintenanceMode = serde_json::from_value(payload["mode"].clone()).map_err(|e| StepError {
-                        name: stepdeploy_core::errors::INVALID_INPUT,
-                        message: format!("mode: {e}; expected on, off or after_migration_failure"),
-                    })?;
-                    steps::maintenance(&sim, deployment_of(&payload)?, mode).await
-                }
-            }),
-        )
-        .with(
-            "command",
-            wrap(move |payload: Value| {
-                let sim = s6.clone();
-                async move {
-                    let deployment = deployment_of(&payload)?;
-                    match payload["action"].as_str() {
-                        Some("start") => steps::command_start(&sim, deployment, payload["command"].as_str().unwrap_or_default(), sim.now()).await,
-                        Some("poll") => steps::command_poll(&sim, deployment, sim.now()).await,
-                        other => Err(StepError {
-                            name: stepdeploy_core::errors::INVALID_INPUT,
-                            message: format!("action: {other:?}; expected start or poll"),
-                        }),
-                    }
-                }
-            }),
-        )
+                result.map_err(|e| FunctionError { error_type: e.name.to_string(), error_message: e.message })
+            }
+            .boxed()
+        });
+        functions = functions.with(name, handler);
+    }
+    functions
 }
 
 /// The `${Name}FunctionArn` substitutions for local function names.

@@ -164,3 +164,22 @@ fn collect_names(value: &serde_json::Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[tokio::test]
+async fn the_lambda_path_loads_the_environment_from_its_ssm_parameter() {
+    use stepdeploy_core::config::parameter_name;
+    use stepdeploy_core::steps::{ConfigSource, handle};
+    let (fleet, config) = demo(31, 2, settings());
+    let payload = json!({"input": demo_input(), "execution_id": "arn:aws:states:us-east-1:1:execution:serial:e1", "default_strategy": "rolling"});
+    let missing = handle("prepare", &fleet.sim, ConfigSource::Parameters { deployment: "demo" }, &payload, fleet.sim.now()).await.unwrap_err();
+    assert_eq!(missing.name, errors::INVALID_INPUT);
+    assert!(
+        missing.message.contains("no SSM parameter /stepdeploy/demo/demo") && missing.message.contains("stepdeploy config push demo"),
+        "{missing}"
+    );
+
+    fleet.sim.put_parameter(&parameter_name("demo", "demo"), &config.environments["demo"].to_json()).await.unwrap();
+    let deployment = handle("prepare", &fleet.sim, ConfigSource::Parameters { deployment: "demo" }, &payload, fleet.sim.now()).await.unwrap();
+    assert_eq!(deployment["environment"], "demo");
+    assert_eq!(deployment["rollout"]["target"]["launch_template_version"], "2");
+}
