@@ -221,6 +221,9 @@ fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Re
 /// Takes the environment's lock for `execution_id`: atomic create; taking
 /// it again from the same execution succeeds; a stale lock is broken only
 /// when asked.
+///
+/// Returns the processes an earlier run of this same execution recorded as
+/// suspended by it (a retried prepare must not forget them).
 async fn take_lock(
     params: &dyn Parameters,
     name: &str,
@@ -228,26 +231,32 @@ async fn take_lock(
     stale_after: u64,
     break_stale: bool,
     now: Timestamp,
-) -> Result<(), StepError> {
-    let value = serde_json::json!({"execution": execution_id, "since": now}).to_string();
+) -> Result<Vec<String>, StepError> {
+    let value = lock_value(execution_id, now, &[]);
     if params.create_parameter(name, &value).await? {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let Some(held) = params.get_parameter(name).await? else {
         // Released between the two calls: try once more.
-        return if params.create_parameter(name, &value).await? { Ok(()) } else { Err(locked(name, "another execution", 0)) };
+        return if params.create_parameter(name, &value).await? { Ok(Vec::new()) } else { Err(locked(name, "another execution", 0)) };
     };
     let holder: Value = serde_json::from_str(&held.value).unwrap_or(Value::Null);
     let holder_id = holder["execution"].as_str().unwrap_or("an unknown execution").to_string();
     if holder_id == execution_id {
-        return Ok(());
+        let recorded = holder["suspended"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect();
+        return Ok(recorded);
     }
     let age = now - holder["since"].as_i64().unwrap_or(now);
     if break_stale && age >= stale_after as i64 {
         params.put_parameter(name, &value).await?;
-        return Ok(());
+        return Ok(Vec::new());
     }
     Err(locked(name, &holder_id, age))
+}
+
+/// The lock parameter's value: who holds it, since when, and what it suspended.
+fn lock_value(execution_id: &str, since: Timestamp, suspended: &[String]) -> String {
+    serde_json::json!({"execution": execution_id, "since": since, "suspended": suspended}).to_string()
 }
 
 fn locked(name: &str, holder: &str, age: i64) -> StepError {
@@ -285,7 +294,7 @@ pub async fn prepare(
     let image_id = target.image_id.clone().ok_or_else(|| StepError::input(format!("launch template version {} has no AMI", target.version)))?;
 
     let lock = lock_parameter(&config.deployment, &input.environment);
-    take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
+    let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
     let result = async {
         let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
         let previous = match snapshot.launch_template.as_ref().and_then(|lt| lt.version.clone()) {
@@ -297,6 +306,12 @@ pub async fn prepare(
             None => None,
         };
         let to_suspend: Vec<String> = env.rollout.suspend_processes.iter().filter(|p| !snapshot.suspended_processes.contains(p)).cloned().collect();
+        let mut suspended_by_us = recorded.clone();
+        suspended_by_us.extend(to_suspend.iter().filter(|p| !recorded.contains(p)).cloned());
+        // Recorded before suspending, so a crash in between can't leave them suspended for good.
+        if suspended_by_us != recorded {
+            account.put_parameter(&lock, &lock_value(execution_id, now, &suspended_by_us)).await?;
+        }
         account.suspend_processes(&env.auto_scaling_group, &to_suspend).await?;
         let spec = RolloutSpec {
             target: Target { launch_template_version: target.version.to_string(), image_id },
@@ -317,7 +332,7 @@ pub async fn prepare(
             group: env.auto_scaling_group.clone(),
             template: template.clone(),
             lock_parameter: lock.clone(),
-            suspended_by_us: to_suspend,
+            suspended_by_us,
             rollout: RolloutState::begin(&snapshot, spec, now),
             rolling_back: false,
             step: None,

@@ -183,3 +183,42 @@ async fn the_lambda_path_loads_the_environment_from_its_ssm_parameter() {
     assert_eq!(deployment["environment"], "demo");
     assert_eq!(deployment["rollout"]["target"]["launch_template_version"], "2");
 }
+
+#[tokio::test]
+async fn a_step_that_runs_twice_after_a_crash_reaches_the_same_end_state() {
+    use stepdeploy_core::steps::{ConfigSource, handle};
+    let (fleet, config) = demo(41, 3, settings());
+    let sim = &fleet.sim;
+    let source = ConfigSource::Given(&config);
+    let payload = json!({"input": demo_input(), "execution_id": "e1", "default_strategy": "rolling"});
+    // Prepare twice (the first answer lost): same lock holder, processes suspended once.
+    handle("prepare", sim, source, &payload, sim.now()).await.unwrap();
+    let mut deployment = handle("prepare", sim, source, &payload, sim.now()).await.unwrap();
+    assert_eq!(
+        deployment["suspended_by_us"],
+        json!(["AZRebalance", "AlarmNotification", "ScheduledActions"]),
+        "the retry remembers what the first run suspended (from the lock parameter)"
+    );
+    let mut first_suspended = None;
+    for _ in 0..200 {
+        let step = json!({"deployment": deployment});
+        // Every reconcile step is applied twice: the first answer is lost.
+        handle("replace", sim, source, &step, sim.now()).await.unwrap();
+        let desired_after_first = sim.group_state(&fleet.group).unwrap().2;
+        deployment = handle("replace", sim, source, &step, sim.now()).await.unwrap();
+        assert_eq!(sim.group_state(&fleet.group).unwrap().2, desired_after_first, "the retry launched or terminated nothing more");
+        first_suspended.get_or_insert(sim.group_state(&fleet.group).unwrap().3);
+        match deployment["step"]["next"].as_str() {
+            Some("wait") => sim.advance(deployment["step"]["seconds"].as_i64().unwrap()),
+            Some("done") => break,
+            other => panic!("unexpected {other:?}: {deployment}"),
+        }
+    }
+    assert_eq!(sim.live_in_group(&fleet.group).iter().filter(|(_, image)| image == &fleet.new.image_id).count(), 3);
+    let terminated = sim.calls().iter().filter(|c| c.operation == "TerminateInstanceInAutoScalingGroup").count();
+    assert_eq!(terminated, 3, "each old instance terminated once");
+    let finish = json!({"deployment": deployment});
+    handle("finish", sim, source, &finish, sim.now()).await.unwrap();
+    handle("finish", sim, source, &finish, sim.now()).await.unwrap();
+    assert!(sim.group_state(&fleet.group).unwrap().3.is_empty());
+}
