@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{FunctionError, Handler, LambdaTasks, LocalFunctions};
 use stepdeploy_asl::{Clock, Definition, Engine, Execution, Status};
 use stepdeploy_core::config::{Config, Environment};
-use stepdeploy_core::steps::{self, ConfigSource, Deployment};
+use stepdeploy_core::steps::{self, ConfigSource, DeployAccount, Deployment};
 use stepdeploy_sim::Sim;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 
@@ -42,13 +42,25 @@ pub type Observer = Arc<dyn Fn(&Deployment) + Send + Sync>;
 
 /// The step Lambdas, in-process, by function name (the same dispatch the Lambdas use).
 pub fn functions(sim: Sim, config: Arc<Config>, observer: Observer) -> LocalFunctions {
+    let clock = sim.clone();
+    functions_on(Arc::new(sim), Arc::new(move || clock.now()), config, observer)
+}
+
+/// The step Lambdas in-process against any account (the sim, or moto through
+/// the AWS adapters), with `now` from the given clock.
+pub fn functions_on(
+    account: Arc<dyn DeployAccount>,
+    now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    config: Arc<Config>,
+    observer: Observer,
+) -> LocalFunctions {
     let mut functions = LocalFunctions::default();
     for name in steps::STEP_NAMES {
-        let (sim, config, observer) = (sim.clone(), config.clone(), observer.clone());
+        let (account, now, config, observer) = (account.clone(), now.clone(), config.clone(), observer.clone());
         let handler: Handler = Arc::new(move |payload: Value| {
-            let (sim, config, observer) = (sim.clone(), config.clone(), observer.clone());
+            let (account, now, config, observer) = (account.clone(), now.clone(), config.clone(), observer.clone());
             async move {
-                let result = steps::handle(name, &sim, ConfigSource::Given(&config), &payload, sim.now()).await;
+                let result = steps::handle(name, account.as_ref(), ConfigSource::Given(&config), &payload, now()).await;
                 if *name == "replace"
                     && let Ok(Ok(deployment)) = result.as_ref().map(|v| serde_json::from_value::<Deployment>(v.clone()))
                 {

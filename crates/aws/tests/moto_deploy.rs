@@ -1,0 +1,47 @@
+//! The serial deploy's happy path end to end on moto: the real state
+//! machine on the local engine, the step handlers through the AWS adapters.
+//! (Timing and failure paths belong to the sim: on moto time doesn't pass.)
+
+mod common;
+
+use std::sync::Arc;
+
+use serde_json::json;
+use stepdeploy_asl::invoke::LambdaTasks;
+use stepdeploy_asl::{Clock, Definition, Engine, Status, VirtualClock};
+use stepdeploy_aws::AwsAccount;
+use stepdeploy_core::config::{Config, Environment};
+use stepdeploy_core::ports::{GroupReader, InstanceReader, Parameters};
+use stepdeploy_core::steps::lock_parameter;
+use stepdeploy_local::{SERIAL_DEPLOY, functions_on, substitutions};
+
+#[tokio::test]
+async fn a_serial_deploy_replaces_the_group_on_moto() {
+    let env = common::web_env(2).await;
+    let account = AwsAccount::new(&env.config);
+    let environment = Environment {
+        region: "us-east-1".into(),
+        auto_scaling_group: env.group.clone(),
+        target_group_arns: vec![env.target_group_arn.clone()],
+        listener_arn: Some(env.listener_arn.clone()),
+        launch_template: Some(env.template_id.clone()),
+        ..Environment::default()
+    };
+    let config = Arc::new(Config { deployment: "moto".into(), environments: [("staging".to_string(), environment)].into_iter().collect() });
+    let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
+    let now_clock = clock.clone();
+    let functions = functions_on(Arc::new(account.clone()), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_| {}));
+    let engine = Engine::new(clock, Arc::new(LambdaTasks::new(functions)));
+    let definition = Definition::parse(SERIAL_DEPLOY, &substitutions()).unwrap();
+    let execution = engine.run(&definition, json!({"environment": "staging", "launch_template_version": "2"}), "moto-serial").await;
+    assert_eq!(execution.status, Status::Succeeded, "{:?}: {:?}", execution.error, execution.cause);
+
+    let group = account.describe_group(&env.group).await.unwrap();
+    assert_eq!(group.desired_capacity, 2);
+    assert_eq!(group.launch_template.and_then(|t| t.version).as_deref(), Some("2"));
+    assert!(group.suspended_processes.is_empty(), "processes resumed: {:?}", group.suspended_processes);
+    let live: Vec<String> = group.instances.iter().filter(|i| i.lifecycle.is_live()).map(|i| i.id.clone()).collect();
+    let images: Vec<Option<String>> = account.describe_instances(&live).await.unwrap().into_iter().map(|i| i.image_id).collect();
+    assert_eq!(images, vec![Some(env.new_image.clone()); 2], "every live instance runs the new AMI");
+    assert!(account.get_parameter(&lock_parameter("moto", "staging")).await.unwrap().is_none(), "lock released");
+}
