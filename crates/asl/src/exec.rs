@@ -41,6 +41,17 @@ pub(crate) struct Run {
     pub parsed_calls: Mutex<FxHashMap<String, Arc<intrinsics::Expr>>>,
 }
 
+/// `text` parsed by `parse`, once per execution.
+fn cached<T>(cache: &Mutex<FxHashMap<String, Arc<T>>>, text: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<Arc<T>, String> {
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(hit) = cache.get(text) {
+        return Ok(hit.clone());
+    }
+    let parsed = Arc::new(parse(text)?);
+    cache.insert(text.to_string(), parsed.clone());
+    Ok(parsed)
+}
+
 /// The Entered and Exited event names of each state type.
 fn event_names(type_name: &str) -> (&'static str, &'static str) {
     match type_name {
@@ -74,24 +85,12 @@ impl Run {
 
     /// A path, parsed on first use.
     fn path(&self, text: &str) -> Result<Arc<Path>, String> {
-        let mut cache = self.parsed_paths.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = cache.get(text) {
-            return Ok(p.clone());
-        }
-        let parsed = Arc::new(Path::parse(text)?);
-        cache.insert(text.to_string(), parsed.clone());
-        Ok(parsed)
+        cached(&self.parsed_paths, text, Path::parse)
     }
 
     /// An intrinsic call, parsed on first use.
     fn call(&self, text: &str) -> Result<Arc<intrinsics::Expr>, String> {
-        let mut cache = self.parsed_calls.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = cache.get(text) {
-            return Ok(c.clone());
-        }
-        let parsed = Arc::new(intrinsics::parse(text)?);
-        cache.insert(text.to_string(), parsed.clone());
-        Ok(parsed)
+        cached(&self.parsed_calls, text, intrinsics::parse)
     }
 
     pub fn event(&self, kind: &'static str, details: Value) -> u64 {

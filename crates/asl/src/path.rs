@@ -447,28 +447,28 @@ impl Parser {
     }
 
     fn filter_or(&mut self) -> Result<Filter, String> {
-        let mut left = self.filter_and()?;
-        loop {
-            self.skip_spaces();
-            if self.chars[self.pos..].starts_with(&['|', '|']) {
-                self.pos += 2;
-                left = Filter::Or(Box::new(left), Box::new(self.filter_and()?));
-            } else {
-                return Ok(left);
-            }
-        }
+        self.left_associative(['|', '|'], Self::filter_and, Filter::Or)
     }
 
     fn filter_and(&mut self) -> Result<Filter, String> {
-        let mut left = self.filter_unary()?;
+        self.left_associative(['&', '&'], Self::filter_unary, Filter::And)
+    }
+
+    /// `operand (op operand)*`, grouped to the left.
+    fn left_associative(
+        &mut self,
+        op: [char; 2],
+        operand: fn(&mut Self) -> Result<Filter, String>,
+        join: fn(Box<Filter>, Box<Filter>) -> Filter,
+    ) -> Result<Filter, String> {
+        let mut left = operand(self)?;
         loop {
             self.skip_spaces();
-            if self.chars[self.pos..].starts_with(&['&', '&']) {
-                self.pos += 2;
-                left = Filter::And(Box::new(left), Box::new(self.filter_unary()?));
-            } else {
+            if !self.chars[self.pos..].starts_with(&op) {
                 return Ok(left);
             }
+            self.pos += 2;
+            left = join(Box::new(left), Box::new(operand(self)?));
         }
     }
 

@@ -23,6 +23,18 @@ fn handler(f: impl Fn(Value) -> Result<Value, FunctionError> + Send + Sync + 'st
     })
 }
 
+/// A handler that takes `seconds` of (virtual) time.
+fn sleeping_handler(clock: Arc<VirtualClock>, seconds: u64) -> Handler {
+    Arc::new(move |_| {
+        let clock = clock.clone();
+        async move {
+            clock.sleep(Duration::from_secs(seconds)).await;
+            Ok(json!({}))
+        }
+        .boxed()
+    })
+}
+
 async fn run(definition: Value, input: Value, functions: LocalFunctions) -> (Execution, Arc<VirtualClock>) {
     let clock = Arc::new(VirtualClock::starting_at(start()));
     let engine = Engine::new(clock.clone(), Arc::new(LambdaTasks::new(functions)));
@@ -89,15 +101,7 @@ async fn a_function_error_is_retried_with_backoff_in_virtual_time_then_caught() 
 #[tokio::test]
 async fn a_task_past_its_timeout_fails_with_states_timeout_which_task_failed_does_not_catch() {
     let clock = Arc::new(VirtualClock::starting_at(start()));
-    let sleeper = clock.clone();
-    let slow: Handler = Arc::new(move |_| {
-        let clock = sleeper.clone();
-        async move {
-            clock.sleep(Duration::from_secs(30)).await;
-            Ok(json!({}))
-        }
-        .boxed()
-    });
+    let slow = sleeping_handler(clock.clone(), 30);
     let engine = Engine::new(clock, Arc::new(LambdaTasks::new(LocalFunctions::default().with("slow", slow))));
     let definition = Definition::from_value(&json!({
         "StartAt": "Call",
@@ -319,15 +323,7 @@ async fn a_failing_jsonata_expression_names_the_expression_and_field() {
 #[tokio::test]
 async fn a_task_silent_past_its_heartbeat_fails_with_heartbeat_timeout() {
     let clock = Arc::new(VirtualClock::starting_at(start()));
-    let sleeper = clock.clone();
-    let slow: Handler = Arc::new(move |_| {
-        let clock = sleeper.clone();
-        async move {
-            clock.sleep(Duration::from_secs(20)).await;
-            Ok(json!({}))
-        }
-        .boxed()
-    });
+    let slow = sleeping_handler(clock.clone(), 20);
     let engine = Engine::new(clock, Arc::new(LambdaTasks::new(LocalFunctions::default().with("slow", slow))));
     let definition = Definition::from_value(&json!({
         "StartAt": "Call",
