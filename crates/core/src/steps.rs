@@ -591,13 +591,6 @@ pub async fn command_poll(account: &dyn DeployAccount, mut deployment: Deploymen
     if let Some(run) = deployment.command.as_mut() {
         run.next = if done { "done".into() } else { "wait".into() };
     }
-    if done {
-        // Cleared so that a later command (worker deploy after migrations) can start.
-        deployment.command = deployment.command.map(|mut r| {
-            r.name = format!("{}:done", r.name);
-            r
-        });
-    }
     Ok(deployment)
 }
 
