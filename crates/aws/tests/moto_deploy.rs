@@ -30,7 +30,7 @@ async fn a_serial_deploy_replaces_the_group_on_moto() {
     let config = Arc::new(Config { deployment: "moto".into(), environments: [("staging".to_string(), environment)].into_iter().collect() });
     let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
     let now_clock = clock.clone();
-    let functions = functions_on(Arc::new(account.clone()), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_| {}));
+    let functions = functions_on(Arc::new(account.clone()), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_, _| {}));
     let engine = Engine::new(clock, Arc::new(LambdaTasks::new(functions)));
     let definition = Definition::parse(SERIAL_DEPLOY, &substitutions()).unwrap();
     let execution = engine.run(&definition, json!({"environment": "staging", "launch_template_version": "2"}), "moto-serial").await;

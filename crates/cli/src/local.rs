@@ -1,23 +1,26 @@
 //! `stepdeploy local WORKFLOW`: the real state machine on the simulated account.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
+use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{FULL_DEPLOY, SERIAL_DEPLOY, demo, demo_input, run};
-use stepdeploy_sim::{CommandScript, Dist, ExternalEvent, Fault, SimSettings};
+use stepdeploy_local::{DEPLOY_WORKER, FULL_DEPLOY, MAINTENANCE, SERIAL_DEPLOY, StepObserver, demo, run, run_with};
+use stepdeploy_sim::demo::DemoFleet;
+use stepdeploy_sim::{CommandScript, Dist, ExternalEvent, Fault, Sim, SimSettings};
 
 /// Options of `local`.
 pub struct LocalArgs {
-    /// `serial`.
+    /// One of [`WORKFLOWS`].
     pub workflow: String,
-    /// A config file instead of the built-in demo environment.
+    /// A config file whose environment settings (policy, timeouts, page, commands) replace the demo's.
     pub config: Option<PathBuf>,
-    /// The environment (default: `demo`).
+    /// The environment (default: `demo`, or the config's only one).
     pub env: Option<String>,
     /// Demo fleet size.
     pub instances: u32,
@@ -29,89 +32,209 @@ pub struct LocalArgs {
     pub json: bool,
 }
 
-/// The faults `--fault` accepts.
-pub const FAULTS: &[&str] = &["unhealthy-new", "migration-fails", "throttle", "external-scale-in", "instance-dies"];
+/// The workflows `local` runs.
+pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off"];
+
+/// The faults `--fault` accepts, and the workflows each applies to.
+pub const FAULTS: &[(&str, &[&str])] = &[
+    ("unhealthy-new", &["serial", "full"]),
+    ("migration-fails", &["full", "worker"]),
+    ("throttle", WORKFLOWS),
+    ("external-scale-in", &["serial", "full"]),
+    ("instance-dies", &["serial", "full"]),
+];
+
+/// The revision the demo's worker deploy and migrations are given.
+const DEMO_REVISION: &str = "2222222";
+
+fn definition_and_input(workflow: &str, environment: &str) -> Result<(&'static str, Value)> {
+    Ok(match workflow {
+        "serial" => (SERIAL_DEPLOY, json!({"environment": environment, "launch_template_version": "2"})),
+        "full" => {
+            (FULL_DEPLOY, json!({"environment": environment, "launch_template_version": "2", "run_migrations": true, "revision": DEMO_REVISION}))
+        }
+        "worker" => (DEPLOY_WORKER, json!({"environment": environment, "revision": DEMO_REVISION})),
+        "maintenance-on" => (MAINTENANCE, json!({"environment": environment, "action": "on"})),
+        "maintenance-off" => (MAINTENANCE, json!({"environment": environment, "action": "off"})),
+        other => bail!("WORKFLOW: {other:?} is not a workflow; expected one of {}", WORKFLOWS.join(", ")),
+    })
+}
+
+/// The config to run with: the demo's, or the given file's environment
+/// settings on the demo's simulated resources (the sim can't have your ARNs).
+fn local_config(args: &LocalArgs, fleet: &DemoFleet, demo_config: Arc<Config>) -> Result<(Arc<Config>, String)> {
+    let Some(path) = &args.config else {
+        if let Some(env) = args.env.as_deref().filter(|e| *e != "demo") {
+            bail!("--env: {env:?} is not the built-in demo environment; pass --config FILE to rehearse one of yours");
+        }
+        return Ok((demo_config, "demo".into()));
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("--config: cannot read {}", path.display()))?;
+    let config = Config::from_yaml_str(&text)
+        .map_err(|problems| anyhow::anyhow!("--config: {} is not valid (see `stepdeploy config check`):\n{problems}", path.display()))?;
+    let name = match &args.env {
+        Some(name) => name.clone(),
+        None if config.environments.len() == 1 => config.environments.keys().next().cloned().unwrap_or_default(),
+        None => bail!("--env: required, the config has {} environments: {}", config.environments.len(), names(&config)),
+    };
+    let Ok(settings) = config.environment(&name) else {
+        bail!("--env: {name:?} is not in {}; expected one of {}", path.display(), names(&config));
+    };
+    let demo_env = &demo_config.environments["demo"];
+    let mut env = settings.clone();
+    env.region = demo_env.region.clone();
+    env.auto_scaling_group = demo_env.auto_scaling_group.clone();
+    env.load_balancer = demo_env.load_balancer.clone();
+    env.target_group_arns = demo_env.target_group_arns.clone();
+    env.listener_arn = demo_env.listener_arn.clone();
+    env.launch_template = demo_env.launch_template.clone();
+    let worker_tags: BTreeMap<String, String> = env.workers.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if !worker_tags.is_empty() {
+        fleet.sim.create_worker(&fleet.old.image_id, worker_tags);
+    }
+    Ok((Arc::new(Config { deployment: config.deployment.clone(), environments: [(name.clone(), env)].into_iter().collect() }), name))
+}
+
+fn names(config: &Config) -> String {
+    config.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<()> {
+    let Some((_, applies)) = FAULTS.iter().find(|(name, _)| *name == fault) else {
+        bail!("--fault: {fault:?} is not a fault; expected one of {}", FAULTS.iter().map(|f| f.0).collect::<Vec<_>>().join(", "));
+    };
+    if !applies.contains(&workflow) {
+        bail!("--fault: {fault:?} does not apply to {workflow}; it applies to {}", applies.join(", "));
+    }
+    match fault {
+        "unhealthy-new" => fleet.sim.make_image_unhealthy(&fleet.new.image_id),
+        "migration-fails" => fleet.sim.script_command(CommandScript {
+            contains: "migrate".into(),
+            instance_id: None,
+            exit_code: 1,
+            stdout: "Applying votes.0042_add_index...".into(),
+            stderr: "django.db.utils.OperationalError: could not obtain lock on relation \"votes_vote\"".into(),
+            duration_seconds: 40,
+        }),
+        "throttle" => {
+            let ops = ["DescribeAutoScalingGroups", "SetDesiredCapacity", "TerminateInstanceInAutoScalingGroup", "SendCommand", "CreateRule"];
+            for op in ops {
+                fleet.sim.inject_fault(Fault::throttle(op, 2));
+            }
+        }
+        "external-scale-in" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 }),
+        _ => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::TerminateOne { group: fleet.group.clone() }),
+    }
+    Ok(())
+}
+
+fn page_is_up(sim: &Sim, listener: &str) -> bool {
+    futures::executor::block_on(sim.describe_rules(listener))
+        .map(|rules| rules.iter().any(|r| matches!(&r.spec.action, RuleAction::FixedResponse(f) if f.status_code == 503)))
+        .unwrap_or(false)
+}
+
+/// Progress of the steps that are not reconcile steps: commands, the page, the lock.
+fn step_progress(sim: Sim, start: i64) -> StepObserver {
+    Arc::new(move |step: &str, record: &Value| {
+        let at = sim.now() - start;
+        let line = match step {
+            "prepare" => Some(format!("lock taken by {}", record["execution_id"].as_str().unwrap_or("?"))),
+            "command" => {
+                let command = &record["command"];
+                match command["next"].as_str() {
+                    Some("done") => Some(format!("{} finished on {}", command["name"].as_str().unwrap_or("?"), list(&command["instance_ids"]))),
+                    _ => Some(format!("{} running on {}", command["name"].as_str().unwrap_or("?"), list(&command["instance_ids"]))),
+                }
+            }
+            "maintenance" if record["maintenance_on"] == true => Some("maintenance page up".into()),
+            "maintenance" if record["hold_maintenance"] == true => Some("maintenance page held (migrations failed)".into()),
+            "maintenance" => Some("maintenance page down".into()),
+            "rollback" => Some("rolling back to the original version".into()),
+            "finish" => Some("lock released".into()),
+            _ => None,
+        };
+        if let Some(line) = line {
+            eprintln!("[{at:>6}s] {line}");
+        }
+    })
+}
+
+fn list(ids: &Value) -> String {
+    ids.as_array().map(|ids| ids.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+}
 
 /// Runs a workflow locally; exit 0 only on success.
 pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
-    let (definition, input) = match args.workflow.as_str() {
-        "serial" => (SERIAL_DEPLOY, demo_input()),
-        "full" => (FULL_DEPLOY, json!({"environment": "demo", "launch_template_version": "2", "run_migrations": true, "revision": "2222222"})),
-        other => bail!("WORKFLOW: {other:?} is not available yet; expected serial or full (worker and maintenance come with their state machines)"),
-    };
-    if args.config.is_some() || args.env.as_deref().is_some_and(|e| e != "demo") {
-        bail!("--config/--env: only the built-in demo environment runs locally so far (it builds its own simulated fleet)");
-    }
+    definition_and_input(&args.workflow, "demo")?;
     if !(1..=1000).contains(&args.instances) {
         bail!("--instances: {} is not in 1..=1000", args.instances);
     }
     let settings = SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() };
-    let (fleet, config): (_, Arc<Config>) = demo(args.seed, args.instances, settings);
+    let (fleet, demo_config) = demo(args.seed, args.instances, settings);
+    let (config, environment) = local_config(&args, &fleet, demo_config)?;
+    let (definition, input) = definition_and_input(&args.workflow, &environment)?;
     for fault in &args.faults {
-        match fault.as_str() {
-            "unhealthy-new" => fleet.sim.make_image_unhealthy(&fleet.new.image_id),
-            "migration-fails" => fleet.sim.script_command(CommandScript {
-                contains: "migrate".into(),
-                instance_id: None,
-                exit_code: 1,
-                stdout: "Applying votes.0042_add_index...".into(),
-                stderr: "django.db.utils.OperationalError: could not obtain lock on relation \"votes_vote\"".into(),
-                duration_seconds: 40,
-            }),
-            "throttle" => {
-                for op in ["DescribeAutoScalingGroups", "SetDesiredCapacity", "TerminateInstanceInAutoScalingGroup"] {
-                    fleet.sim.inject_fault(Fault::throttle(op, 2));
-                }
-            }
-            "external-scale-in" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 }),
-            "instance-dies" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::TerminateOne { group: fleet.group.clone() }),
-            other => bail!("--fault: {other:?} is not a fault; expected one of {}", FAULTS.join(", ")),
-        }
+        inject(fault, &args.workflow, &fleet)?;
     }
-    let start = fleet.sim.now();
     let sim = fleet.sim.clone();
-    let group = fleet.group.clone();
+    if args.workflow == "maintenance-off" {
+        // A fresh simulated account has no page: put one up first, so that there is one to take down.
+        let (execution, _) =
+            run(&sim, config.clone(), MAINTENANCE, json!({"environment": environment, "action": "on"}), &fleet.group, Arc::new(|_| {})).await;
+        if execution.error.is_some() {
+            bail!("could not put the page up before taking it down: {:?} {:?}", execution.error, execution.cause);
+        }
+        eprintln!("(the maintenance page was put up first, so that there is one to take down)");
+    }
+    let start = sim.now();
     let total = args.instances;
-    eprintln!("{} deploy of demo (launch template version 1 -> 2) on {total} simulated instance(s), seed {}", args.workflow, args.seed);
+    let change = if matches!(args.workflow.as_str(), "serial" | "full") { ", launch template version 1 -> 2" } else { "" };
+    eprintln!("{} on {environment} ({total} simulated web instance(s){change}, seed {})", args.workflow, args.seed);
+    let (group, sim_for_progress) = (fleet.group.clone(), sim.clone());
     let progress = Arc::new(move |d: &Deployment| {
         let Some(step) = &d.step else { return };
         let p = step.progress;
         let phase = if d.rolling_back { "rolling back" } else { "deploying" };
         eprintln!(
             "[{:>6}s] {phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}); next: {}{}",
-            sim.now() - start,
+            sim_for_progress.now() - start,
             p.new,
             p.new_healthy,
             p.old,
             p.old_healthy,
             p.healthy(),
             p.min_healthy,
-            sim.live_in_group(&group).len(),
+            sim_for_progress.live_in_group(&group).len(),
             p.max_total,
             step.next,
             step.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
         );
     });
-    let (_, summary) = run(&fleet.sim, config, definition, input, &fleet.group, progress).await;
+    let (_, summary) = run_with(&sim, config, definition, input, &fleet.group, progress, step_progress(sim.clone(), start)).await;
     let by_version = |image: &str| summary.fleet.by_image.get(image).copied().unwrap_or(0);
+    let page = page_is_up(&sim, &fleet.listener_arn);
     eprintln!(
-        "{} after {} virtual s: {} on version 2, {} on version 1, {} healthy; {} state transitions, {} AWS calls; lowest healthy count {}",
+        "{} after {} virtual s: {} on version 2, {} on version 1, {} healthy; maintenance page {}; {} state transitions, {} AWS calls{}",
         summary.status,
         summary.virtual_seconds,
         by_version(&fleet.new.image_id),
         by_version(&fleet.old.image_id),
         summary.fleet.healthy,
+        if page { "up" } else { "down" },
         summary.transitions,
         summary.api_calls.values().sum::<usize>(),
-        summary.min_healthy_observed.map_or("n/a".into(), |m| m.to_string())
+        summary.min_healthy_observed.map(|m| format!("; lowest healthy count {m}")).unwrap_or_default()
     );
     if let (Some(error), Some(cause)) = (&summary.error, &summary.cause) {
         eprintln!("error: {error}\ncause: {cause}");
     }
     if args.json {
         let mut value = serde_json::to_value(&summary).context("cannot render the summary")?;
+        value["workflow"] = json!(args.workflow);
         value["fleet"]["version_1"] = json!(by_version(&fleet.old.image_id));
         value["fleet"]["version_2"] = json!(by_version(&fleet.new.image_id));
+        value["maintenance_page"] = json!(page);
         println!("{value}");
     }
     Ok(if summary.status == "SUCCEEDED" { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -30,18 +30,18 @@ enum Command {
     Asl(AslCommand),
     /// Run a workflow's real state machine on a simulated fleet, with live progress.
     Local {
-        /// The workflow: serial or full.
+        /// The workflow: serial, full, worker, maintenance-on or maintenance-off.
         workflow: String,
-        /// A config file (default: the built-in demo environment).
+        /// Rehearse a config file's environment settings (policy, timeouts, page, commands) on the simulated fleet.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// The environment to deploy.
+        /// The config's environment (default: its only one; without --config, demo).
         #[arg(long)]
         env: Option<String>,
         /// Web instances in the demo fleet.
         #[arg(long, default_value_t = 6)]
         instances: u32,
-        /// Inject a fault: unhealthy-new, migration-fails, throttle, external-scale-in, instance-dies (repeatable).
+        /// Inject a fault: unhealthy-new, migration-fails, throttle, external-scale-in, instance-dies (repeatable; each names the workflows it applies to).
         #[arg(long = "fault")]
         faults: Vec<String>,
         /// Seed of the simulated account (same seed, same run).

@@ -46,3 +46,54 @@ fn a_full_deploy_with_a_failing_migration_reports_its_output() {
     assert!(summary["cause"].as_str().unwrap().contains("could not obtain lock"));
     assert_eq!(summary["fleet"]["version_1"], 2, "the web fleet is untouched");
 }
+
+#[test]
+fn the_stand_alone_workflows_run_locally() {
+    let (code, summary, progress) = local(&["worker", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    assert_eq!(summary["workflow"], "worker");
+    let commands: Vec<_> = summary["output"]["commands"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(commands, ["worker_deploy", "migrate"]);
+    assert!(progress.contains("worker_deploy finished") && progress.contains("lock released"), "{progress}");
+
+    let (code, summary, _) = local(&["maintenance-on", "--output", "json"]);
+    assert_eq!((code, summary["maintenance_page"].as_bool()), (Some(0), Some(true)));
+    let (code, summary, _) = local(&["maintenance-off", "--output", "json"]);
+    assert_eq!((code, summary["maintenance_page"].as_bool()), (Some(0), Some(false)));
+
+    let (code, summary, _) = local(&["worker", "--fault", "migration-fails", "--output", "json"]);
+    assert_eq!((code, summary["error"].as_str()), (Some(1), Some("StepDeploy.CommandFailed")));
+}
+
+#[test]
+fn a_config_file_is_rehearsed_on_the_simulated_fleet_with_its_own_policy() {
+    let dir = std::env::temp_dir().join(format!("stepdeploy-local-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stepdeploy.yaml");
+    std::fs::write(
+        &file,
+        "deployment: app\nenvironments:\n  staging:\n    region: us-east-1\n    auto_scaling_group: real-group\n    target_group_arns: [\"arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/w/1\"]\n    listener_arn: \"arn:aws:elasticloadbalancing:us-east-1:1:listener/app/w/1/2\"\n    launch_template: lt-1\n    rollout: {min_healthy_percent: 100, max_healthy_percent: 125}\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let (code, summary, progress) = local(&["serial", "--config", config, "--instances", "8", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    assert_eq!(summary["fleet"]["version_2"], 8);
+    assert_eq!(summary["min_healthy_observed"], 8, "the config's 100 % floor");
+    assert!(progress.contains("serial on staging") && progress.contains("(ceiling 10)"), "the config's 125 % ceiling: {progress}");
+
+    let (code, _, stderr) = local(&["serial", "--config", config, "--env", "prod"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--env: \"prod\" is not in") && stderr.contains("expected one of staging"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_unknown_workflow_or_a_fault_that_does_not_apply_is_a_clear_error() {
+    let (code, _, stderr) = local(&["rebake"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("WORKFLOW: \"rebake\" is not a workflow; expected one of serial, full, worker"), "{stderr}");
+    let (code, _, stderr) = local(&["maintenance-on", "--fault", "unhealthy-new"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("\"unhealthy-new\" does not apply to maintenance-on"), "{stderr}");
+}

@@ -66,46 +66,70 @@ pub struct NextStep {
     pub progress: Progress,
 }
 
-/// The deploy record the state machine carries between steps.
+/// What every workflow's record holds: the environment, the lock, the
+/// processes suspended, the maintenance page and the commands run. The
+/// stand-alone workflows (deploy-worker, maintenance, autoscaling-processes)
+/// carry only this; a deploy carries it inside a [`Deployment`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Deployment {
+pub struct Job {
     /// Environment name.
     pub environment: String,
     /// The execution holding the lock.
     pub execution_id: String,
     /// The Auto Scaling group.
     pub group: String,
-    /// The launch template.
-    pub template: LaunchTemplateRef,
     /// The lock parameter's name.
     pub lock_parameter: String,
-    /// Processes this deploy suspended (and only these get resumed).
+    /// Processes this workflow suspended around its work (and only these get resumed).
     pub suspended_by_us: Vec<String>,
+    /// Why the workflow failed, once it has.
+    pub failure: Option<Failure>,
+    /// The environment's settings, as they were when the workflow began.
+    pub settings: Environment,
+    /// Run the worker deploy and migrations (deploys and deploy-worker).
+    #[serde(default)]
+    pub run_migrations: bool,
+    /// The git revision, for commands that take `{revision}`.
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The maintenance page is up (this workflow put it there).
+    #[serde(default)]
+    pub maintenance_on: bool,
+    /// Keep the maintenance page up at the end (asked for, or migrations failed per policy).
+    #[serde(default)]
+    pub hold_maintenance: bool,
+    /// The SSM command in progress.
+    #[serde(default)]
+    pub command: Option<CommandRun>,
+    /// The SSM commands that finished, with their output tails.
+    #[serde(default)]
+    pub commands_done: Vec<CommandOutcome>,
+    /// A stand-alone workflow's action: `on`/`off` (maintenance), `suspend`/`resume` (processes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The processes an autoscaling-processes workflow acts on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<String>,
+    /// The group's suspended processes after an autoscaling-processes workflow acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_processes: Option<Vec<String>>,
+}
+
+/// The deploy record the state machine carries between steps: a [`Job`]
+/// plus the rollout (its fields sit at the same JSON level).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The environment, lock, processes, page and commands.
+    #[serde(flatten)]
+    pub job: Job,
+    /// The launch template.
+    pub template: LaunchTemplateRef,
     /// The rollout in progress (the rollback, once rolling back).
     pub rollout: RolloutState,
     /// Whether the rollout is now a rollback.
     pub rolling_back: bool,
     /// The last reconcile step's decision.
     pub step: Option<NextStep>,
-    /// Why the deploy failed, once it has.
-    pub failure: Option<Failure>,
-    /// The environment's settings, as they were when the deploy began.
-    pub settings: Environment,
-    /// Run migrations before replacing instances (full deploy).
-    #[serde(default)]
-    pub run_migrations: bool,
-    /// The git revision, for commands that take `{revision}`.
-    #[serde(default)]
-    pub revision: Option<String>,
-    /// The maintenance page is up (this deploy put it there).
-    #[serde(default)]
-    pub maintenance_on: bool,
-    /// Keep the maintenance page up at the end (migrations failed, per policy).
-    #[serde(default)]
-    pub hold_maintenance: bool,
-    /// The SSM command in progress.
-    #[serde(default)]
-    pub command: Option<CommandRun>,
 }
 
 /// An SSM command run by a deploy.
@@ -123,6 +147,30 @@ pub struct CommandRun {
     pub next: String,
     /// Seconds to wait before polling again.
     pub seconds: u64,
+}
+
+/// A finished SSM command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    /// `migrate` or `worker_deploy`.
+    pub name: String,
+    /// SSM command id.
+    pub command_id: String,
+    /// What each instance reported.
+    pub results: Vec<CommandResult>,
+}
+
+/// One instance's result of a finished command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandResult {
+    /// Where it ran.
+    pub instance_id: String,
+    /// Its exit code.
+    pub exit_code: Option<i32>,
+    /// The end of its stdout.
+    pub stdout_tail: String,
+    /// The end of its stderr.
+    pub stderr_tail: String,
 }
 
 /// A failure carried to the final Fail state.
@@ -327,22 +375,28 @@ pub async fn prepare(
             },
         };
         Ok::<_, StepError>(Deployment {
-            environment: input.environment.clone(),
-            execution_id: execution_id.to_string(),
-            group: env.auto_scaling_group.clone(),
+            job: Job {
+                environment: input.environment.clone(),
+                execution_id: execution_id.to_string(),
+                group: env.auto_scaling_group.clone(),
+                lock_parameter: lock.clone(),
+                suspended_by_us,
+                failure: None,
+                settings: env.clone(),
+                run_migrations: input.run_migrations,
+                revision: input.revision.clone(),
+                maintenance_on: false,
+                hold_maintenance: false,
+                command: None,
+                commands_done: Vec::new(),
+                action: None,
+                processes: Vec::new(),
+                suspended_processes: None,
+            },
             template: template.clone(),
-            lock_parameter: lock.clone(),
-            suspended_by_us,
             rollout: RolloutState::begin(&snapshot, spec, now),
             rolling_back: false,
             step: None,
-            failure: None,
-            settings: env.clone(),
-            run_migrations: input.run_migrations,
-            revision: input.revision.clone(),
-            maintenance_on: false,
-            hold_maintenance: false,
-            command: None,
         })
     }
     .await;
@@ -353,11 +407,149 @@ pub async fn prepare(
     result
 }
 
+/// The stand-alone workflows, which hold the lock but roll nothing out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// `deploy-worker`: the worker deploy, then migrations (Fabulaws `deploy_worker`).
+    Worker,
+    /// `maintenance`: the page on or off (Fabulaws `begin_upgrade`/`end_upgrade`).
+    Maintenance,
+    /// `autoscaling-processes`: suspend or resume processes.
+    AutoscalingProcesses,
+}
+
+impl JobKind {
+    /// The execution input fields the workflow accepts.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            JobKind::Worker => &["environment", "revision", "run_migrations", "break_stale_lock"],
+            JobKind::Maintenance => &["environment", "action", "break_stale_lock"],
+            JobKind::AutoscalingProcesses => &["environment", "action", "processes", "break_stale_lock"],
+        }
+    }
+}
+
+fn one_of(input: &Value, field: &str, allowed: &[&str]) -> Result<String, StepError> {
+    let expected = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" or ");
+    match input.get(field) {
+        Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s.clone()),
+        None | Some(Value::Null) => Err(StepError::input(format!("{field}: required; expected {expected}"))),
+        Some(other) => Err(StepError::input(format!("{field}: {other} is not allowed; expected {expected}"))),
+    }
+}
+
+fn process_list(input: &Value, default: &[String]) -> Result<Vec<String>, StepError> {
+    let expected = format!("expected a list of Auto Scaling processes ({})", crate::config::SCALING_PROCESSES.join(", "));
+    let processes = match input.get("processes") {
+        None | Some(Value::Null) => default.to_vec(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item.as_str() {
+                Some(p) if crate::config::SCALING_PROCESSES.contains(&p) => Ok(p.to_string()),
+                _ => Err(StepError::input(format!("processes[{i}]: {item} is not allowed; {expected}"))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(StepError::input(format!("processes: {other} is not allowed; {expected}"))),
+    };
+    if processes.is_empty() {
+        return Err(StepError::input(format!("processes: empty (and rollout.suspend_processes is empty too); {expected}")));
+    }
+    Ok(processes)
+}
+
+/// **prepare** of a stand-alone workflow: validate the input, check the
+/// environment has what the workflow needs, take the lock. Nothing else changes.
+pub async fn prepare_job(
+    account: &dyn DeployAccount,
+    config: &Config,
+    input: &Value,
+    execution_id: &str,
+    kind: JobKind,
+    now: Timestamp,
+) -> Result<Job, StepError> {
+    let Some(object) = input.as_object() else {
+        return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
+    };
+    if let Some(unknown) = object.keys().find(|k| !kind.fields().contains(&k.as_str())) {
+        return Err(StepError::input(format!("{unknown}: unknown field; expected one of {}", kind.fields().join(", "))));
+    }
+    let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
+    let env = config.environment(&environment).map_err(|e| StepError::input(e.to_string()))?.clone();
+    let mut job = Job {
+        environment: environment.clone(),
+        execution_id: execution_id.to_string(),
+        group: env.auto_scaling_group.clone(),
+        lock_parameter: lock_parameter(&config.deployment, &environment),
+        suspended_by_us: Vec::new(),
+        failure: None,
+        settings: env.clone(),
+        run_migrations: false,
+        revision: None,
+        maintenance_on: false,
+        hold_maintenance: false,
+        command: None,
+        commands_done: Vec::new(),
+        action: None,
+        processes: Vec::new(),
+        suspended_processes: None,
+    };
+    match kind {
+        JobKind::Worker => {
+            job.run_migrations = match input.get("run_migrations") {
+                None | Some(Value::Null) => true,
+                Some(_) => flag(input, "run_migrations")?,
+            };
+            job.revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
+        }
+        JobKind::Maintenance => {
+            let action = one_of(input, "action", &["on", "off"])?;
+            maintenance_rules(&env)?;
+            // The page the operator asked for stays when the lock is released.
+            job.hold_maintenance = action == "on";
+            job.action = Some(action);
+        }
+        JobKind::AutoscalingProcesses => {
+            job.action = Some(one_of(input, "action", &["suspend", "resume"])?);
+            job.processes = process_list(input, &env.rollout.suspend_processes)?;
+            account.describe_group(&env.auto_scaling_group).await.map_err(|e| match e.kind {
+                ErrorKind::NotFound => StepError {
+                    name: errors::CONFIG_INVALID,
+                    message: format!("environments.{environment}.auto_scaling_group: {:?} was not found: {}", env.auto_scaling_group, e.message),
+                },
+                _ => e.into(),
+            })?;
+        }
+    }
+    take_lock(account, &job.lock_parameter, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
+    Ok(job)
+}
+
+/// **processes**: suspend or resume the job's processes (both idempotent on
+/// AWS), then record what the group has suspended now.
+pub async fn processes(account: &dyn DeployAccount, mut job: Job) -> Result<Job, StepError> {
+    match job.action.as_deref() {
+        Some("suspend") => account.suspend_processes(&job.group, &job.processes).await?,
+        Some("resume") => account.resume_processes(&job.group, &job.processes).await?,
+        other => return Err(StepError::input(format!("action: {other:?} is not allowed; expected \"suspend\" or \"resume\""))),
+    }
+    let group = account.describe_group(&job.group).await?;
+    job.suspended_processes = Some(group.suspended_processes);
+    Ok(job)
+}
+
 /// **replace**: one reconcile step of the rollout (or rollback).
 pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, now: Timestamp) -> Result<Deployment, StepError> {
-    let snapshot = read_snapshot(account, account, account, &deployment.group, &deployment.rollout.target_group_arns, now).await?;
+    if deployment.step.is_none() && !deployment.rolling_back {
+        // The rollout's clock starts with its first step, not at prepare: migrations may have run in between.
+        let timeout = deployment.rollout.deadline - deployment.rollout.started_at;
+        deployment.rollout.started_at = now;
+        deployment.rollout.deadline = now.saturating_add(timeout);
+    }
+    let snapshot = read_snapshot(account, account, account, &deployment.job.group, &deployment.rollout.target_group_arns, now).await?;
     let decision = plan(&snapshot, &deployment.rollout, now);
-    apply(&decision.actions, &deployment.group, &deployment.template, account).await?;
+    apply(&decision.actions, &deployment.job.group, &deployment.template, account).await?;
     deployment.rollout.healthy_since = decision.healthy_since;
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),
@@ -391,26 +583,28 @@ pub async fn rollback(mut deployment: Deployment, error: Option<&Value>, now: Ti
     };
     deployment.rollout = back;
     deployment.rolling_back = true;
-    deployment.failure = Some(failure);
+    deployment.job.failure = Some(failure);
     deployment.step = None;
     Ok(deployment)
 }
 
 /// **finish**: lift the maintenance page (unless held), resume only the
-/// processes this deploy suspended, release the lock.
-pub async fn finish(account: &dyn DeployAccount, mut deployment: Deployment) -> Result<Deployment, StepError> {
-    if deployment.maintenance_on && !deployment.hold_maintenance {
-        deployment = maintenance(account, deployment, MaintenanceMode::Off).await?;
+/// processes this workflow suspended, release the lock.
+pub async fn finish(account: &dyn DeployAccount, mut job: Job) -> Result<Job, StepError> {
+    if job.maintenance_on && !job.hold_maintenance {
+        job = maintenance(account, job, MaintenanceMode::Off).await?;
     }
-    account.resume_processes(&deployment.group, &deployment.suspended_by_us).await?;
-    if let Some(held) = account.get_parameter(&deployment.lock_parameter).await? {
+    if !job.suspended_by_us.is_empty() {
+        account.resume_processes(&job.group, &job.suspended_by_us).await?;
+    }
+    if let Some(held) = account.get_parameter(&job.lock_parameter).await? {
         let holder: Value = serde_json::from_str(&held.value).unwrap_or(Value::Null);
         // Never release someone else's lock (a stale one broken by another execution).
-        if holder["execution"].as_str() == Some(deployment.execution_id.as_str()) {
-            account.delete_parameter(&deployment.lock_parameter).await?;
+        if holder["execution"].as_str() == Some(job.execution_id.as_str()) {
+            account.delete_parameter(&job.lock_parameter).await?;
         }
     }
-    Ok(deployment)
+    Ok(job)
 }
 
 /// A summary of a group's instances per AMI, for progress and results.
@@ -468,16 +662,16 @@ fn looks_like_ours(rule: &ListenerRule) -> bool {
 
 /// **maintenance**: the ALB fixed-response page, on or off. Idempotent; it
 /// never touches a rule that isn't a maintenance rule.
-pub async fn maintenance(account: &dyn DeployAccount, mut deployment: Deployment, mode: MaintenanceMode) -> Result<Deployment, StepError> {
+pub async fn maintenance(account: &dyn DeployAccount, mut job: Job, mode: MaintenanceMode) -> Result<Job, StepError> {
     let mode = match mode {
-        MaintenanceMode::AfterMigrationFailure if deployment.settings.maintenance.hold_on_migration_failure => {
-            deployment.hold_maintenance = true;
-            return Ok(deployment);
+        MaintenanceMode::AfterMigrationFailure if job.settings.maintenance.hold_on_migration_failure => {
+            job.hold_maintenance = true;
+            return Ok(job);
         }
         MaintenanceMode::AfterMigrationFailure => MaintenanceMode::Off,
         other => other,
     };
-    let (listener, wanted) = maintenance_rules(&deployment.settings)?;
+    let (listener, wanted) = maintenance_rules(&job.settings)?;
     let existing = account.describe_rules(&listener).await?;
     if mode == MaintenanceMode::On {
         for (priority, spec) in &wanted {
@@ -501,35 +695,35 @@ pub async fn maintenance(account: &dyn DeployAccount, mut deployment: Deployment
                 }
             }
         }
-        deployment.maintenance_on = true;
+        job.maintenance_on = true;
     } else {
         for (priority, _) in wanted.iter().rev() {
             if let Some(rule) = existing.iter().find(|r| r.priority == Some(*priority) && looks_like_ours(r)) {
                 account.delete_rule(&rule.arn).await?;
             }
         }
-        deployment.maintenance_on = false;
+        job.maintenance_on = false;
     }
-    Ok(deployment)
+    Ok(job)
 }
 
 /// How much of a command's output a failure carries.
 pub const OUTPUT_TAIL: usize = 2000;
 
-fn tail(text: &str) -> &str {
-    let start = text.len().saturating_sub(OUTPUT_TAIL);
+fn tail(text: &str, keep: usize) -> &str {
+    let start = text.len().saturating_sub(keep);
     let start = (start..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
     &text[start..]
 }
 
 /// **command start**: `migrate` on one worker, `worker_deploy` on every worker.
-pub async fn command_start(account: &dyn DeployAccount, mut deployment: Deployment, name: &str, now: Timestamp) -> Result<Deployment, StepError> {
-    if let Some(run) = &deployment.command
+pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str, now: Timestamp) -> Result<Job, StepError> {
+    if let Some(run) = &job.command
         && run.name == name
     {
-        return Ok(deployment); // already started: a retried start must not run it twice
+        return Ok(job); // already started: a retried start must not run it twice
     }
-    let env = &deployment.settings;
+    let env = &job.settings;
     let spec = match name {
         "migrate" => &env.commands.migrate,
         "worker_deploy" => &env.commands.worker_deploy,
@@ -547,10 +741,10 @@ pub async fn command_start(account: &dyn DeployAccount, mut deployment: Deployme
     if name == "migrate" {
         workers.truncate(1);
     }
-    let command = spec.command.replace("{revision}", deployment.revision.as_deref().unwrap_or(""));
-    let comment = format!("stepdeploy {name} {}", deployment.environment);
+    let command = spec.command.replace("{revision}", job.revision.as_deref().unwrap_or(""));
+    let comment = format!("stepdeploy {name} {}", job.environment);
     let command_id = account.send_command(&workers, &command, spec.timeout_seconds, &comment).await?;
-    deployment.command = Some(CommandRun {
+    job.command = Some(CommandRun {
         name: name.to_string(),
         command_id,
         instance_ids: workers,
@@ -558,12 +752,16 @@ pub async fn command_start(account: &dyn DeployAccount, mut deployment: Deployme
         next: "wait".into(),
         seconds: env.health.poll_interval_seconds,
     });
-    Ok(deployment)
+    Ok(job)
 }
 
+/// How much of a successful command's output its record keeps (the state
+/// machine's payload is limited to 256 KiB).
+pub const SUCCESS_TAIL: usize = 500;
+
 /// **command poll**: done, wait, or a failure that carries the output tail.
-pub async fn command_poll(account: &dyn DeployAccount, mut deployment: Deployment, now: Timestamp) -> Result<Deployment, StepError> {
-    let Some(run) = deployment.command.clone() else {
+pub async fn command_poll(account: &dyn DeployAccount, mut job: Job, now: Timestamp) -> Result<Job, StepError> {
+    let Some(run) = job.command.clone() else {
         return Err(StepError::input("deployment.command: no command was started".into()));
     };
     let invocations = account.invocations(&run.command_id, &run.instance_ids).await?;
@@ -576,8 +774,8 @@ pub async fn command_poll(account: &dyn DeployAccount, mut deployment: Deploymen
                 failed.instance_id,
                 failed.status_detail,
                 failed.exit_code.map_or("unknown".into(), |c| c.to_string()),
-                tail(&failed.stdout),
-                tail(&failed.stderr)
+                tail(&failed.stdout, OUTPUT_TAIL),
+                tail(&failed.stderr, OUTPUT_TAIL)
             ),
         });
     }
@@ -588,10 +786,22 @@ pub async fn command_poll(account: &dyn DeployAccount, mut deployment: Deploymen
             message: format!("{} did not finish before its timeout on {}", run.name, run.instance_ids.join(", ")),
         });
     }
-    if let Some(run) = deployment.command.as_mut() {
+    if done && !job.commands_done.iter().any(|c| c.command_id == run.command_id) {
+        let results = invocations
+            .iter()
+            .map(|i| CommandResult {
+                instance_id: i.instance_id.clone(),
+                exit_code: i.exit_code,
+                stdout_tail: tail(&i.stdout, SUCCESS_TAIL).to_string(),
+                stderr_tail: tail(&i.stderr, SUCCESS_TAIL).to_string(),
+            })
+            .collect();
+        job.commands_done.push(CommandOutcome { name: run.name.clone(), command_id: run.command_id.clone(), results });
+    }
+    if let Some(run) = job.command.as_mut() {
         run.next = if done { "done".into() } else { "wait".into() };
     }
-    Ok(deployment)
+    Ok(job)
 }
 
 /// Where a step finds the environment's config.
@@ -607,23 +817,41 @@ pub enum ConfigSource<'a> {
 }
 
 /// The step Lambdas' names, as in `${Name}FunctionArn`.
-pub const STEP_NAMES: &[&str] = &["prepare", "replace", "rollback", "finish", "maintenance", "command"];
+pub const STEP_NAMES: &[&str] = &["prepare", "replace", "rollback", "finish", "maintenance", "command", "processes"];
 
 fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
     serde_json::from_value(payload["deployment"].clone()).map_err(|e| StepError::input(format!("deployment: not a deployment record: {e}")))
 }
 
+/// Runs `step` on the job part of the payload's record (a deployment's or a
+/// stand-alone workflow's) and returns the whole record with that part updated.
+async fn on_job<F>(payload: &Value, step: impl FnOnce(Job) -> F) -> Result<Value, StepError>
+where
+    F: std::future::Future<Output = Result<Job, StepError>>,
+{
+    let Some(mut record) = payload["deployment"].as_object().cloned() else {
+        return Err(StepError::input(format!("deployment: {} is not a workflow record; expected an object", payload["deployment"])));
+    };
+    let job: Job =
+        serde_json::from_value(Value::Object(record.clone())).map_err(|e| StepError::input(format!("deployment: not a workflow record: {e}")))?;
+    let job = step(job).await?;
+    if let Value::Object(updated) = render(&job)? {
+        record.extend(updated);
+    }
+    Ok(Value::Object(record))
+}
+
+fn render<T: Serialize>(record: &T) -> Result<Value, StepError> {
+    serde_json::to_value(record).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the workflow record: {e}") })
+}
+
 /// Runs the step `name` on its payload (what the state machine's Parameters
-/// give it) and returns the deployment record as JSON. One entry point for
+/// give it) and returns the workflow record as JSON. One entry point for
 /// the Lambdas and for local runs.
 pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSource<'_>, payload: &Value, now: Timestamp) -> Result<Value, StepError> {
-    let deployment = match name {
+    match name {
         "prepare" => {
             let execution = payload["execution_id"].as_str().unwrap_or("unknown-execution").to_string();
-            let strategy = match payload["default_strategy"].as_str() {
-                Some("all_at_once") => Strategy::AllAtOnce,
-                _ => Strategy::Rolling,
-            };
             let input = &payload["input"];
             let loaded;
             let config = match config {
@@ -637,26 +865,40 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
                     &loaded
                 }
             };
-            prepare(account, config, input, &execution, strategy, now).await?
+            match payload.get("job").filter(|j| !j.is_null()) {
+                Some(kind) => {
+                    let kind: JobKind = serde_json::from_value(kind.clone()).map_err(|_| {
+                        StepError::input(format!("job: {kind} is not allowed; expected \"worker\", \"maintenance\" or \"autoscaling_processes\""))
+                    })?;
+                    render(&prepare_job(account, config, input, &execution, kind, now).await?)
+                }
+                None => {
+                    let strategy = match payload["default_strategy"].as_str() {
+                        Some("all_at_once") => Strategy::AllAtOnce,
+                        _ => Strategy::Rolling,
+                    };
+                    render(&prepare(account, config, input, &execution, strategy, now).await?)
+                }
+            }
         }
-        "replace" => replace(account, deployment_of(payload)?, now).await?,
+        "replace" => render(&replace(account, deployment_of(payload)?, now).await?),
         "rollback" => {
             let error = payload.get("error").filter(|e| !e.is_null());
-            rollback(deployment_of(payload)?, error, now).await?
+            render(&rollback(deployment_of(payload)?, error, now).await?)
         }
-        "finish" => finish(account, deployment_of(payload)?).await?,
+        "finish" => on_job(payload, |job| finish(account, job)).await,
         "maintenance" => {
             let mode: MaintenanceMode = serde_json::from_value(payload["mode"].clone()).map_err(|_| {
                 StepError::input(format!("mode: {} is not allowed; expected \"on\", \"off\" or \"after_migration_failure\"", payload["mode"]))
             })?;
-            maintenance(account, deployment_of(payload)?, mode).await?
+            on_job(payload, |job| maintenance(account, job, mode)).await
         }
         "command" => match payload["action"].as_str() {
-            Some("start") => command_start(account, deployment_of(payload)?, payload["command"].as_str().unwrap_or_default(), now).await?,
-            Some("poll") => command_poll(account, deployment_of(payload)?, now).await?,
-            other => return Err(StepError::input(format!("action: {other:?} is not allowed; expected \"start\" or \"poll\""))),
+            Some("start") => on_job(payload, |job| command_start(account, job, payload["command"].as_str().unwrap_or_default(), now)).await,
+            Some("poll") => on_job(payload, |job| command_poll(account, job, now)).await,
+            other => Err(StepError::input(format!("action: {other:?} is not allowed; expected \"start\" or \"poll\""))),
         },
-        other => return Err(StepError::input(format!("step: {other:?} is not a step; expected one of {}", STEP_NAMES.join(", ")))),
-    };
-    serde_json::to_value(deployment).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the deployment record: {e}") })
+        "processes" => on_job(payload, |job| processes(account, job)).await,
+        other => Err(StepError::input(format!("step: {other:?} is not a step; expected one of {}", STEP_NAMES.join(", ")))),
+    }
 }

@@ -22,6 +22,26 @@ use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 pub const SERIAL_DEPLOY: &str = include_str!("../../../statemachines/serial-deploy.asl.json");
 /// `statemachines/full-deploy.asl.json`.
 pub const FULL_DEPLOY: &str = include_str!("../../../statemachines/full-deploy.asl.json");
+/// `statemachines/deploy-worker.asl.json`.
+pub const DEPLOY_WORKER: &str = include_str!("../../../statemachines/deploy-worker.asl.json");
+/// `statemachines/maintenance.asl.json`.
+pub const MAINTENANCE: &str = include_str!("../../../statemachines/maintenance.asl.json");
+/// `statemachines/autoscaling-processes.asl.json`.
+pub const AUTOSCALING_PROCESSES: &str = include_str!("../../../statemachines/autoscaling-processes.asl.json");
+
+/// The state machine's name (as in its file name) for a known definition, for execution ids.
+pub fn state_machine_name(definition: &str) -> &'static str {
+    [
+        (SERIAL_DEPLOY, "serial-deploy"),
+        (FULL_DEPLOY, "full-deploy"),
+        (DEPLOY_WORKER, "deploy-worker"),
+        (MAINTENANCE, "maintenance"),
+        (AUTOSCALING_PROCESSES, "autoscaling-processes"),
+    ]
+    .into_iter()
+    .find_map(|(known, name)| (known == definition).then_some(name))
+    .unwrap_or("local")
+}
 
 /// The sim's clock as the engine's: a Wait moves the whole account forward.
 pub struct SimClock(pub Sim);
@@ -40,8 +60,12 @@ impl Clock for SimClock {
 /// Called after every reconcile step, for progress and invariant checks.
 pub type Observer = Arc<dyn Fn(&Deployment) + Send + Sync>;
 
+/// Called after every step that succeeded, with the step's name and the
+/// workflow record it returned.
+pub type StepObserver = Arc<dyn Fn(&str, &Value) + Send + Sync>;
+
 /// The step Lambdas, in-process, by function name (the same dispatch the Lambdas use).
-pub fn functions(sim: Sim, config: Arc<Config>, observer: Observer) -> LocalFunctions {
+pub fn functions(sim: Sim, config: Arc<Config>, observer: StepObserver) -> LocalFunctions {
     let clock = sim.clone();
     functions_on(Arc::new(sim), Arc::new(move || clock.now()), config, observer)
 }
@@ -52,7 +76,7 @@ pub fn functions_on(
     account: Arc<dyn DeployAccount>,
     now: Arc<dyn Fn() -> i64 + Send + Sync>,
     config: Arc<Config>,
-    observer: Observer,
+    observer: StepObserver,
 ) -> LocalFunctions {
     let mut functions = LocalFunctions::default();
     for name in steps::STEP_NAMES {
@@ -61,10 +85,8 @@ pub fn functions_on(
             let (account, now, config, observer) = (account.clone(), now.clone(), config.clone(), observer.clone());
             async move {
                 let result = steps::handle(name, account.as_ref(), ConfigSource::Given(&config), &payload, now()).await;
-                if *name == "replace"
-                    && let Ok(Ok(deployment)) = result.as_ref().map(|v| serde_json::from_value::<Deployment>(v.clone()))
-                {
-                    observer(&deployment);
+                if let Ok(record) = &result {
+                    observer(name, record);
                 }
                 result.map_err(|e| FunctionError { error_type: e.name.to_string(), error_message: e.message })
             }
@@ -77,9 +99,13 @@ pub fn functions_on(
 
 /// The `${Name}FunctionArn` substitutions for local function names.
 pub fn substitutions() -> HashMap<String, String> {
-    ["Prepare", "Replace", "Rollback", "Finish", "Maintenance", "Command"]
-        .into_iter()
-        .map(|name| (format!("{name}FunctionArn"), format!("arn:aws:lambda:us-east-1:123456789012:function:{}", name.to_lowercase())))
+    steps::STEP_NAMES
+        .iter()
+        .map(|name| {
+            let mut title = name.to_string();
+            title[..1].make_ascii_uppercase();
+            (format!("{title}FunctionArn"), format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"))
+        })
         .collect()
 }
 
@@ -115,7 +141,7 @@ pub struct Summary {
     pub fleet: FleetSummary,
     /// State transitions.
     pub transitions: u64,
-    /// AWS API calls by operation.
+    /// AWS API calls by operation, during this run.
     pub api_calls: BTreeMap<String, usize>,
     /// Virtual seconds the run took.
     pub virtual_seconds: i64,
@@ -134,17 +160,37 @@ pub struct FleetSummary {
 
 /// Runs `definition` with `input` on `sim`, observing every reconcile step.
 pub async fn run(sim: &Sim, config: Arc<Config>, definition: &str, input: Value, group: &str, observer: Observer) -> (Execution, Summary) {
+    run_with(sim, config, definition, input, group, observer, Arc::new(|_, _| {})).await
+}
+
+/// [`run`], also observing every step of any workflow.
+pub async fn run_with(
+    sim: &Sim,
+    config: Arc<Config>,
+    definition: &str,
+    input: Value,
+    group: &str,
+    observer: Observer,
+    step_observer: StepObserver,
+) -> (Execution, Summary) {
     let min_healthy = Arc::new(Mutex::new(None::<u32>));
     let (watch, sim_for_watch, group_name) = (min_healthy.clone(), sim.clone(), group.to_string());
-    let observe: Observer = Arc::new(move |d: &Deployment| {
-        let healthy = sim_for_watch.healthy_in_group(&group_name).len() as u32;
-        let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
-        *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
-        observer(d);
+    let observe: StepObserver = Arc::new(move |name: &str, record: &Value| {
+        if name == "replace"
+            && let Ok(deployment) = serde_json::from_value::<Deployment>(record.clone())
+        {
+            let healthy = sim_for_watch.healthy_in_group(&group_name).len() as u32;
+            let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
+            *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
+            drop(low);
+            observer(&deployment);
+        }
+        step_observer(name, record);
     });
     let started = sim.now();
-    let engine =
-        Engine::new(Arc::new(SimClock(sim.clone())), Arc::new(LambdaTasks::new(functions(sim.clone(), config, observe)))).with_name("serial-deploy");
+    let calls_before = sim.call_counts();
+    let engine = Engine::new(Arc::new(SimClock(sim.clone())), Arc::new(LambdaTasks::new(functions(sim.clone(), config, observe))))
+        .with_name(state_machine_name(definition));
     let execution = match Definition::parse(definition, &substitutions()) {
         Ok(definition) => engine.run(&definition, input, &format!("local-{}", sim.now())).await,
         Err(e) => Execution {
@@ -168,7 +214,12 @@ pub async fn run(sim: &Sim, config: Arc<Config>, definition: &str, input: Value,
         output: execution.output.clone(),
         fleet: FleetSummary { by_image: steps::fleet_by_image(&sim.live_in_group(group)), healthy: sim.healthy_in_group(group).len() },
         transitions: execution.transitions,
-        api_calls: sim.call_counts(),
+        api_calls: sim
+            .call_counts()
+            .into_iter()
+            .map(|(op, n)| (op.clone(), n - calls_before.get(&op).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
         virtual_seconds: sim.now() - started,
         min_healthy_observed: *min_healthy.lock().unwrap_or_else(|p| p.into_inner()),
     };

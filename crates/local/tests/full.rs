@@ -49,7 +49,9 @@ async fn a_full_deploy_runs_migrations_behind_the_maintenance_page() {
     assert_eq!(summary.output.as_ref().unwrap()["migrations_ran"], true);
     assert_eq!(page_rules_seen, 1, "the page was up while instances were replaced");
     assert_eq!(maintenance_rules(&fleet), 0, "and it is down now");
-    assert_eq!(summary.api_calls.get("SendCommand"), Some(&1));
+    assert_eq!(summary.api_calls.get("SendCommand"), Some(&2), "the worker deploy, then migrations");
+    let commands: Vec<_> = summary.output.as_ref().unwrap()["commands"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+    assert_eq!(commands, vec![json!("worker_deploy"), json!("migrate")]);
     assert_released(&fleet);
 }
 
@@ -112,5 +114,28 @@ async fn a_foreign_rule_at_the_maintenance_priority_stops_the_deploy_before_any_
     assert!(summary.cause.as_deref().unwrap().contains("maintenance.rule_priority"));
     assert_eq!(fleet.sim.live_in_group(&fleet.group), before);
     assert_eq!(maintenance_rules(&fleet), 1, "the foreign rule is left alone");
+    assert_released(&fleet);
+}
+
+#[tokio::test]
+async fn a_failed_worker_deploy_lifts_the_page_even_under_the_hold_policy() {
+    // The hold is for a half-migrated schema; a worker deploy failure comes before any migration.
+    let (fleet, config) = demo(25, 2, settings());
+    assert!(config.environments["demo"].maintenance.hold_on_migration_failure);
+    fleet.sim.script_command(CommandScript {
+        contains: "stepdeploy-deploy-worker".into(),
+        instance_id: None,
+        exit_code: 1,
+        stdout: String::new(),
+        stderr: "git: revision not found".into(),
+        duration_seconds: 5,
+    });
+    let before = fleet.sim.live_in_group(&fleet.group);
+    let (summary, _) = full(&fleet, config, json!({"environment": "demo", "launch_template_version": "2", "run_migrations": true})).await;
+    assert_eq!(summary.error.as_deref(), Some(errors::COMMAND_FAILED));
+    assert!(summary.cause.as_deref().unwrap().contains("revision not found"));
+    assert_eq!(fleet.sim.live_in_group(&fleet.group), before);
+    assert_eq!(maintenance_rules(&fleet), 0);
+    assert_eq!(summary.api_calls.get("SendCommand"), Some(&1), "migrations never started");
     assert_released(&fleet);
 }

@@ -222,3 +222,63 @@ async fn a_step_that_runs_twice_after_a_crash_reaches_the_same_end_state() {
     handle("finish", sim, source, &finish, sim.now()).await.unwrap();
     assert!(sim.group_state(&fleet.group).unwrap().3.is_empty());
 }
+
+#[tokio::test]
+async fn a_group_at_its_max_size_surges_within_the_policy_and_gets_its_max_back() {
+    use stepdeploy_core::ports::{GroupUpdate, GroupWriter};
+    let (fleet, config) = demo(51, 4, settings());
+    let at_max = GroupUpdate { min_size: Some(4), max_size: Some(4), desired_capacity: Some(4), launch_template: None };
+    block_on(fleet.sim.update_group(&fleet.group, &at_max)).unwrap();
+    let most_live = Arc::new(std::sync::Mutex::new(0usize));
+    let (watch, sim, group) = (most_live.clone(), fleet.sim.clone(), fleet.group.clone());
+    let observer = Arc::new(move |_: &stepdeploy_core::steps::Deployment| {
+        let mut most = watch.lock().unwrap();
+        *most = (*most).max(sim.live_in_group(&group).len());
+    });
+    let input = json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": 100, "max_healthy_percent": 150});
+    let summary = run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, observer).await.1;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&4));
+    assert!(summary.min_healthy_observed.unwrap() >= 4, "never below 100 %");
+    let most = *most_live.lock().unwrap();
+    assert!(most > 4 && most <= 6, "the surge went past max 4 but stayed within 150 %: {most}");
+    assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)), Some((4, 4, 4)), "min, max and desired are back");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn with_run_migrations_the_workers_update_and_migrate_before_any_web_instance_changes() {
+    let (fleet, config) = demo(52, 3, settings());
+    let input = json!({"environment": "demo", "launch_template_version": "2", "run_migrations": true, "revision": "2222222"});
+    let summary = deploy(&fleet, config, input).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let output = summary.output.unwrap();
+    assert_eq!(output["migrations_ran"], true);
+    let names: Vec<_> = output["commands"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+    assert_eq!(names, [json!("worker_deploy"), json!("migrate")]);
+    let calls = fleet.sim.calls();
+    let position = |op: &str| calls.iter().position(|c| c.operation == op).unwrap();
+    assert!(position("SendCommand") < position("SetDesiredCapacity").min(position("UpdateAutoScalingGroup")));
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_failed_migration_in_a_serial_deploy_leaves_the_web_fleet_untouched() {
+    let (fleet, config) = demo(53, 3, settings());
+    fleet.sim.script_command(stepdeploy_sim::CommandScript {
+        contains: "migrate".into(),
+        instance_id: None,
+        exit_code: 1,
+        stdout: "Applying votes.0042_add_index...".into(),
+        stderr: "could not obtain lock".into(),
+        duration_seconds: 20,
+    });
+    let before = fleet.sim.live_in_group(&fleet.group);
+    let input = json!({"environment": "demo", "launch_template_version": "2", "run_migrations": true});
+    let summary = deploy(&fleet, config, input).await;
+    assert_eq!(summary.error.as_deref(), Some(errors::COMMAND_FAILED), "{summary:?}");
+    assert!(summary.cause.as_deref().unwrap().contains("could not obtain lock"));
+    assert_eq!(fleet.sim.live_in_group(&fleet.group), before);
+    assert!(!fleet.sim.calls().iter().any(|c| c.operation == "SetDesiredCapacity" || c.operation == "UpdateAutoScalingGroup"));
+    assert_clean(&fleet);
+}
