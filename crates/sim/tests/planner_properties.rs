@@ -187,7 +187,11 @@ proptest! {
             Strategy::Rolling => i64::from(case.policy.waves(case.size.desired)),
             Strategy::AllAtOnce => 1,
         };
-        let per_wave = (case.boot * 1.2 + case.health * 1.2).ceil() as i64 + 1 + case.warmup as i64 + case.poll as i64;
+        // A new instance is first seen healthy up to one poll after it is, and
+        // counted once a later poll sees it still healthy after the warm-up.
+        let poll = case.poll as i64;
+        let warmup_polls = (case.warmup as i64 + poll - 1) / poll;
+        let per_wave = (case.boot * 1.2 + case.health * 1.2).ceil() as i64 + 1 + poll + warmup_polls * poll;
         let bound = (waves + 1) * per_wave;
         let run = drive(&fleet, &mut state, None, u32::MAX);
         prop_assert_eq!(run.outcome, Some(Outcome::Done));
