@@ -24,7 +24,12 @@ impl From<StepFailure> for Diagnostic {
 
 /// The execution a payload belongs to, for logs.
 pub fn execution_of(payload: &Value) -> String {
-    payload["execution_id"].as_str().or_else(|| payload["deployment"]["execution_id"].as_str()).unwrap_or("unknown").to_string()
+    payload["execution_id"]
+        .as_str()
+        .or_else(|| payload["deployment"]["execution_id"].as_str())
+        .or_else(|| payload["bake"]["execution_id"].as_str())
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// Serves the step `step` until the Lambda runtime stops.

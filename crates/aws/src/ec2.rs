@@ -99,6 +99,22 @@ impl InstanceReader for AwsEc2 {
         filters.push(Filter::builder().name("instance-state-name").set_values(Some(vec!["pending".into(), "running".into()])).build());
         self.instances_matching(filters).await
     }
+
+    async fn instances_using_images(&self, image_ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
+        let mut out = Vec::new();
+        for chunk in image_ids.chunks(FILTER_VALUES) {
+            let filters = vec![
+                Filter::builder().name("image-id").set_values(Some(chunk.to_vec())).build(),
+                // Stopped instances count: they start again from the same AMI.
+                Filter::builder()
+                    .name("instance-state-name")
+                    .set_values(Some(vec!["pending".into(), "running".into(), "stopping".into(), "stopped".into()]))
+                    .build(),
+            ];
+            out.extend(self.instances_matching(filters).await?);
+        }
+        Ok(out)
+    }
 }
 
 fn ec2_template(template: &LaunchTemplateRef) -> LaunchTemplateSpecification {

@@ -106,6 +106,38 @@ mod account {
         async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>> {
             self.ec2.find_instances(tags).await
         }
+        async fn instances_using_images(&self, image_ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
+            self.ec2.instances_using_images(image_ids).await
+        }
+    }
+
+    #[async_trait]
+    impl InstanceLauncher for AwsAccount {
+        async fn launch_instance(&self, request: &LaunchRequest) -> PortResult<String> {
+            self.ec2.launch_instance(request).await
+        }
+        async fn terminate_instances(&self, ids: &[String]) -> PortResult<()> {
+            self.ec2.terminate_instances(ids).await
+        }
+    }
+
+    #[async_trait]
+    impl Images for AwsAccount {
+        async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String> {
+            self.ec2.create_image(instance_id, name, tags).await
+        }
+        async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()> {
+            self.ec2.tag_resources(resource_ids, tags).await
+        }
+        async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>> {
+            self.ec2.describe_images(ids).await
+        }
+        async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>> {
+            self.ec2.find_images(tags).await
+        }
+        async fn delete_image(&self, image: &Image) -> PortResult<()> {
+            self.ec2.delete_image(image).await
+        }
     }
 
     #[async_trait]

@@ -85,11 +85,16 @@ async fn ec2_launches_finds_describes_and_terminates_instances() {
     let described = aws.ec2.describe_instances(&[id.clone(), "i-0123456789abcdef0".into()]).await.unwrap();
     assert_eq!(described.len(), 1, "an unknown id is absent, not an error");
     assert_eq!(described[0].image_id.as_deref(), Some(env.old_image.as_str()));
+    let using = aws.ec2.instances_using_images(std::slice::from_ref(&env.old_image)).await.unwrap();
+    assert!(using.iter().any(|i| i.id == id), "the instance runs the old AMI");
+    assert!(using.iter().all(|i| i.image_id.as_deref() == Some(env.old_image.as_str())));
 
     aws.ec2.terminate_instances(std::slice::from_ref(&id)).await.unwrap();
     let after = aws.ec2.describe_instances(std::slice::from_ref(&id)).await.unwrap();
     assert!(matches!(after[0].state.as_str(), "shutting-down" | "terminated"), "{}", after[0].state);
     assert!(aws.ec2.find_instances(&tags).await.unwrap().is_empty());
+    let using = aws.ec2.instances_using_images(std::slice::from_ref(&env.old_image)).await.unwrap();
+    assert!(!using.iter().any(|i| i.id == id), "a terminated instance uses nothing");
 }
 
 #[tokio::test]

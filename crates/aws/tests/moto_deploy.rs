@@ -45,3 +45,43 @@ async fn a_serial_deploy_replaces_the_group_on_moto() {
     assert_eq!(images, vec![Some(env.new_image.clone()); 2], "every live instance runs the new AMI");
     assert!(account.get_parameter(&lock_parameter("moto", "staging")).await.unwrap().is_none(), "lock released");
 }
+
+#[tokio::test]
+async fn a_bake_publishes_a_launch_template_version_on_moto() {
+    use std::collections::BTreeMap;
+    use stepdeploy_core::bake::tags;
+    use stepdeploy_core::model::LaunchTemplateRef;
+    use stepdeploy_core::ports::{Images, LaunchTemplates};
+    use stepdeploy_local::BAKE;
+
+    let env = common::web_env(1).await;
+    let account = AwsAccount::new(&env.config);
+    let environment = Environment {
+        region: "us-east-1".into(),
+        auto_scaling_group: env.group.clone(),
+        target_group_arns: vec![env.target_group_arn.clone()],
+        launch_template: Some(env.template_id.clone()),
+        ..Environment::default()
+    };
+    let deployment = common::unique("bake");
+    let config = Arc::new(Config { deployment: deployment.clone(), environments: [("staging".to_string(), environment)].into_iter().collect() });
+    let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
+    let now_clock = clock.clone();
+    let functions = functions_on(Arc::new(account.clone()), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_, _| {}));
+    let engine = Engine::new(clock, Arc::new(LambdaTasks::new(functions))).with_name("bake");
+    let definition = Definition::parse(BAKE, &substitutions()).unwrap();
+    let execution = engine.run(&definition, json!({"environment": "staging", "revision": "4f2c9e1", "make_default": true}), "moto-bake").await;
+    assert_eq!(execution.status, Status::Succeeded, "{:?}: {:?}", execution.error, execution.cause);
+    let output = execution.output.unwrap();
+    let image_id = output["image_id"].as_str().unwrap().to_string();
+
+    let image = account.describe_images(std::slice::from_ref(&image_id)).await.unwrap().remove(0);
+    assert_eq!((image.state.as_str(), image.tags.get(tags::REVISION).map(String::as_str)), ("available", Some("4f2c9e1")));
+    assert_eq!(image.tags.get(tags::DEPLOYMENT), Some(&deployment));
+    let template = LaunchTemplateRef { id: Some(env.template_id.clone()), name: None, version: None };
+    let default = account.describe_versions(&template, &["$Default".to_string()]).await.unwrap().remove(0);
+    assert_eq!(Some(default.version), output["launch_template_version"].as_u64());
+    assert_eq!(default.image_id.as_deref(), Some(image_id.as_str()), "the new default version carries the baked AMI");
+    let builders = BTreeMap::from([(tags::EXECUTION.to_string(), image.tags[tags::EXECUTION].clone())]);
+    assert!(account.find_instances(&builders).await.unwrap().is_empty(), "the builder is terminated");
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{DEPLOY_WORKER, FULL_DEPLOY, MAINTENANCE, SERIAL_DEPLOY, StepObserver, demo, run, run_with};
+use stepdeploy_local::{BAKE, DEPLOY_WORKER, FULL_DEPLOY, MAINTENANCE, SERIAL_DEPLOY, StepObserver, demo, run, run_with};
 use stepdeploy_sim::demo::DemoFleet;
 use stepdeploy_sim::{CommandScript, Dist, ExternalEvent, Fault, Sim, SimSettings};
 
@@ -33,7 +33,7 @@ pub struct LocalArgs {
 }
 
 /// The workflows `local` runs.
-pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off"];
+pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off", "bake"];
 
 /// The faults `--fault` accepts, and the workflows each applies to.
 pub const FAULTS: &[(&str, &[&str])] = &[
@@ -42,6 +42,8 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("throttle", WORKFLOWS),
     ("external-scale-in", &["serial", "full"]),
     ("instance-dies", &["serial", "full"]),
+    ("bake-script-fails", &["bake"]),
+    ("image-never-available", &["bake"]),
 ];
 
 /// The revision the demo's worker deploy and migrations are given.
@@ -56,6 +58,7 @@ fn definition_and_input(workflow: &str, environment: &str) -> Result<(&'static s
         "worker" => (DEPLOY_WORKER, json!({"environment": environment, "revision": DEMO_REVISION})),
         "maintenance-on" => (MAINTENANCE, json!({"environment": environment, "action": "on"})),
         "maintenance-off" => (MAINTENANCE, json!({"environment": environment, "action": "off"})),
+        "bake" => (BAKE, json!({"environment": environment, "revision": DEMO_REVISION})),
         other => bail!("WORKFLOW: {other:?} is not a workflow; expected one of {}", WORKFLOWS.join(", ")),
     })
 }
@@ -117,11 +120,28 @@ fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<()> {
             duration_seconds: 40,
         }),
         "throttle" => {
-            let ops = ["DescribeAutoScalingGroups", "SetDesiredCapacity", "TerminateInstanceInAutoScalingGroup", "SendCommand", "CreateRule"];
+            let ops = [
+                "DescribeAutoScalingGroups",
+                "SetDesiredCapacity",
+                "TerminateInstanceInAutoScalingGroup",
+                "SendCommand",
+                "CreateRule",
+                "RunInstances",
+                "CreateImage",
+            ];
             for op in ops {
                 fleet.sim.inject_fault(Fault::throttle(op, 2));
             }
         }
+        "bake-script-fails" => fleet.sim.script_command(CommandScript {
+            contains: "stepdeploy-bake".into(),
+            instance_id: None,
+            exit_code: 1,
+            stdout: "pip install -r requirements.txt".into(),
+            stderr: "ERROR: Could not find a version that satisfies the requirement Django==9.9".into(),
+            duration_seconds: 120,
+        }),
+        "image-never-available" => fleet.sim.make_images_never_available(),
         "external-scale-in" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 }),
         _ => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::TerminateOne { group: fleet.group.clone() }),
     }
@@ -151,6 +171,28 @@ fn step_progress(sim: Sim, start: i64) -> StepObserver {
             "maintenance" if record["hold_maintenance"] == true => Some("maintenance page held (migrations failed)".into()),
             "maintenance" => Some("maintenance page down".into()),
             "rollback" => Some("rolling back to the original version".into()),
+            "bake" => Some(match (record["phase"].as_str(), record["failed"].as_bool()) {
+                (_, Some(true)) => format!("cleaned up: builder {} terminated, no image left", record["builder"].as_str().unwrap_or("-")),
+                (Some("online"), _) if record["next"] == "wait" && record["command_id"].is_null() => {
+                    format!(
+                        "builder {} launched from {}; waiting for SSM",
+                        record["builder"].as_str().unwrap_or("?"),
+                        record["source_image"].as_str().unwrap_or("?")
+                    )
+                }
+                (Some("script"), _) => format!("bake script running on {}", record["builder"].as_str().unwrap_or("?")),
+                (Some("image"), _) => format!("image {} pending", record["image_id"].as_str().unwrap_or("?")),
+                (Some("baked"), _) if record["next"] == "done" && !record["builder"].is_null() => {
+                    format!(
+                        "image {} available; builder {} terminated",
+                        record["image_id"].as_str().unwrap_or("?"),
+                        record["builder"].as_str().unwrap_or("?")
+                    )
+                }
+                _ => return,
+            }),
+            "publish" => Some(format!("launch template version {} published", record["launch_template_version"])),
+            "prune" => Some(format!("pruned {} old image(s)", record["pruned"].as_array().map_or(0, Vec::len))),
             "finish" => Some("lock released".into()),
             _ => None,
         };
@@ -235,6 +277,13 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         value["fleet"]["version_1"] = json!(by_version(&fleet.old.image_id));
         value["fleet"]["version_2"] = json!(by_version(&fleet.new.image_id));
         value["maintenance_page"] = json!(page);
+        if let Some(output) = &summary.output {
+            for key in ["image_id", "launch_template_version"] {
+                if let Some(v) = output.get(key) {
+                    value[key] = v.clone();
+                }
+            }
+        }
         println!("{value}");
     }
     Ok(if summary.status == "SUCCEEDED" { ExitCode::SUCCESS } else { ExitCode::FAILURE })

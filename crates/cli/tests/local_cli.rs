@@ -97,3 +97,16 @@ fn an_unknown_workflow_or_a_fault_that_does_not_apply_is_a_clear_error() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("\"unhealthy-new\" does not apply to maintenance-on"), "{stderr}");
 }
+
+#[test]
+fn a_bake_runs_locally_and_reports_the_image_and_version() {
+    let (code, summary, progress) = local(&["bake", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    assert!(summary["image_id"].as_str().is_some_and(|id| id.starts_with("ami-")), "{summary}");
+    assert_eq!(summary["launch_template_version"], 3, "the demo template has versions 1 and 2");
+    assert!(progress.contains("waiting for SSM") && progress.contains("launch template version 3 published"), "{progress}");
+
+    let (code, summary, _) = local(&["bake", "--fault", "bake-script-fails", "--output", "json"]);
+    assert_eq!((code, summary["error"].as_str()), (Some(1), Some("StepDeploy.CommandFailed")));
+    assert!(summary.get("image_id").is_none());
+}

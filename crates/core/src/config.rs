@@ -193,6 +193,16 @@ pub enum ScalingMetric {
 pub struct Images {
     /// Keep this many newest baked images per environment.
     pub retain: i64,
+    /// Bake from this SSM parameter's AMI (e.g. the public
+    /// `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64`)
+    /// instead of the launch template's default version's AMI.
+    pub base_image_parameter: Option<String>,
+    /// How long a builder may take to come online in SSM.
+    pub builder_online_timeout_seconds: u64,
+    /// How long CreateImage may take to make the image available.
+    pub available_timeout_seconds: u64,
+    /// Seconds between checks on the builder and the image.
+    pub poll_interval_seconds: u64,
 }
 
 /// Deploy lock settings.
@@ -267,7 +277,13 @@ impl Default for Scaling {
 
 impl Default for Images {
     fn default() -> Self {
-        Self { retain: 5 }
+        Self {
+            retain: 5,
+            base_image_parameter: None,
+            builder_online_timeout_seconds: 600,
+            available_timeout_seconds: 3600,
+            poll_interval_seconds: 30,
+        }
     }
 }
 
@@ -591,6 +607,26 @@ impl Environment {
         }
         if self.images.retain < 1 {
             push("images.retain", format!("{} is not allowed; expected at least 1 (the image in use)", self.images.retain));
+        }
+        for (field, value) in [
+            ("images.builder_online_timeout_seconds", self.images.builder_online_timeout_seconds),
+            ("images.available_timeout_seconds", self.images.available_timeout_seconds),
+        ] {
+            if value == 0 {
+                push(field, "0 is not allowed; expected at least 1".into());
+            }
+        }
+        let shortest = self.images.builder_online_timeout_seconds.min(self.images.available_timeout_seconds).max(1);
+        if self.images.poll_interval_seconds == 0 || self.images.poll_interval_seconds > shortest {
+            push(
+                "images.poll_interval_seconds",
+                format!("{} is not in 1..={shortest} (the shorter images timeout)", self.images.poll_interval_seconds),
+            );
+        }
+        if let Some(parameter) = &self.images.base_image_parameter
+            && !parameter.starts_with('/')
+        {
+            push("images.base_image_parameter", format!("{parameter:?} is not an SSM parameter name; expected one starting with /"));
         }
         if self.lock.stale_after_seconds < 60 {
             push("lock.stale_after_seconds", format!("{} is not allowed; expected at least 60", self.lock.stale_after_seconds));

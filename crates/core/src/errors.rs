@@ -20,9 +20,12 @@ pub const ROLLBACK_FAILED: &str = "StepDeploy.RollbackFailed";
 /// An SSM command (migrations, worker deploy) failed or timed out; the cause has its output tail.
 pub const COMMAND_FAILED: &str = "StepDeploy.CommandFailed";
 
+/// A bake could not make an image (builder never online, image never available or failed).
+pub const BAKE_FAILED: &str = "StepDeploy.BakeFailed";
+
 /// Every name above.
 pub const ALL: &[&str] =
-    &[INVALID_INPUT, CONFIG_INVALID, ENVIRONMENT_LOCKED, AWS_TRANSIENT, AWS_ERROR, ROLLOUT_FAILED, ROLLBACK_FAILED, COMMAND_FAILED];
+    &[INVALID_INPUT, CONFIG_INVALID, ENVIRONMENT_LOCKED, AWS_TRANSIENT, AWS_ERROR, ROLLOUT_FAILED, ROLLBACK_FAILED, COMMAND_FAILED, BAKE_FAILED];
 
 /// Lambda service errors Step Functions reports for invocations (retried with backoff).
 pub const LAMBDA_SERVICE_ERRORS: &[&str] =

@@ -187,6 +187,8 @@ pub trait InstanceReader: Send + Sync {
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Ec2Instance>>;
     /// DescribeInstances of non-terminated instances carrying every one of these tags.
     async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>>;
+    /// DescribeInstances of non-terminated instances running any of these AMIs.
+    async fn instances_using_images(&self, image_ids: &[String]) -> PortResult<Vec<Ec2Instance>>;
 }
 
 /// A request to launch one instance from a launch template.

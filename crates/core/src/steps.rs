@@ -13,19 +13,39 @@ use crate::config::{Config, Environment};
 use crate::errors;
 use crate::fleet::{apply, read_snapshot};
 use crate::model::{LaunchTemplateRef, Target, Timestamp};
-use crate::planner::{Outcome, Policy, Progress, RolloutSpec, RolloutState, Strategy, Timing, plan};
+use crate::planner::{InstanceHealth, Outcome, Policy, Progress, RolloutSpec, RolloutState, Strategy, Timing, plan};
 use crate::ports::{
-    CommandRunner, CommandStatus, ErrorKind, FixedResponse, GroupReader, GroupWriter, InstanceReader, LaunchTemplates, ListenerRule, ListenerRules,
-    Parameters, PortError, ProcessControl, RuleAction, RuleSpec, TargetHealthReader,
+    CommandRunner, CommandStatus, ErrorKind, FixedResponse, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates,
+    ListenerRule, ListenerRules, Parameters, PortError, ProcessControl, RuleAction, RuleSpec, TargetHealthReader,
 };
 
 /// Everything the deploy steps need from an account.
 pub trait DeployAccount:
-    GroupReader + GroupWriter + ProcessControl + InstanceReader + TargetHealthReader + LaunchTemplates + Parameters + ListenerRules + CommandRunner
+    GroupReader
+    + GroupWriter
+    + ProcessControl
+    + InstanceReader
+    + InstanceLauncher
+    + Images
+    + TargetHealthReader
+    + LaunchTemplates
+    + Parameters
+    + ListenerRules
+    + CommandRunner
 {
 }
 impl<
-    T: GroupReader + GroupWriter + ProcessControl + InstanceReader + TargetHealthReader + LaunchTemplates + Parameters + ListenerRules + CommandRunner,
+    T: GroupReader
+        + GroupWriter
+        + ProcessControl
+        + InstanceReader
+        + InstanceLauncher
+        + Images
+        + TargetHealthReader
+        + LaunchTemplates
+        + Parameters
+        + ListenerRules
+        + CommandRunner,
 > DeployAccount for T
 {
 }
@@ -64,7 +84,13 @@ pub struct NextStep {
     pub reason: Option<String>,
     /// Counts before this step's actions.
     pub progress: Progress,
+    /// The live instances not (yet) counted healthy, with why (at most [`NOT_HEALTHY_SHOWN`]).
+    #[serde(default)]
+    pub not_healthy: Vec<InstanceHealth>,
 }
+
+/// How many not-healthy instances a step's record lists (the state payload is limited).
+pub const NOT_HEALTHY_SHOWN: usize = 25;
 
 /// What every workflow's record holds: the environment, the lock, the
 /// processes suspended, the maintenance page and the commands run. The
@@ -556,7 +582,8 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
         Outcome::Done => ("done", 0, None),
         Outcome::Failed(failure) => ("failed", 0, Some(failure.describe())),
     };
-    deployment.step = Some(NextStep { next: next.into(), seconds, reason, progress: decision.progress });
+    let not_healthy = decision.health.into_iter().filter(|h| !h.healthy).take(NOT_HEALTHY_SHOWN).collect();
+    deployment.step = Some(NextStep { next: next.into(), seconds, reason, progress: decision.progress, not_healthy });
     Ok(deployment)
 }
 
@@ -710,7 +737,8 @@ pub async fn maintenance(account: &dyn DeployAccount, mut job: Job, mode: Mainte
 /// How much of a command's output a failure carries.
 pub const OUTPUT_TAIL: usize = 2000;
 
-fn tail(text: &str, keep: usize) -> &str {
+/// The last `keep` bytes of `text` (at a character boundary).
+pub fn tail(text: &str, keep: usize) -> &str {
     let start = text.len().saturating_sub(keep);
     let start = (start..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
     &text[start..]
@@ -817,7 +845,7 @@ pub enum ConfigSource<'a> {
 }
 
 /// The step Lambdas' names, as in `${Name}FunctionArn`.
-pub const STEP_NAMES: &[&str] = &["prepare", "replace", "rollback", "finish", "maintenance", "command", "processes"];
+pub const STEP_NAMES: &[&str] = &["prepare", "replace", "rollback", "finish", "maintenance", "command", "processes", "bake", "publish", "prune"];
 
 fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
     serde_json::from_value(payload["deployment"].clone()).map_err(|e| StepError::input(format!("deployment: not a deployment record: {e}")))
@@ -845,26 +873,36 @@ fn render<T: Serialize>(record: &T) -> Result<Value, StepError> {
     serde_json::to_value(record).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the workflow record: {e}") })
 }
 
+/// The config a first step works with: the one given, or the input's
+/// environment loaded from its SSM parameter.
+async fn config_for<'a>(account: &dyn DeployAccount, source: ConfigSource<'a>, input: &Value) -> Result<std::borrow::Cow<'a, Config>, StepError> {
+    match source {
+        ConfigSource::Given(config) => Ok(std::borrow::Cow::Borrowed(config)),
+        ConfigSource::Parameters { deployment } => {
+            let environment = input.get("environment").and_then(Value::as_str).unwrap_or_default();
+            if environment.is_empty() {
+                return Err(StepError::input("environment: required, e.g. \"staging\"".into()));
+            }
+            Ok(std::borrow::Cow::Owned(crate::config::load_environment(account, deployment, environment).await?))
+        }
+    }
+}
+
 /// Runs the step `name` on its payload (what the state machine's Parameters
 /// give it) and returns the workflow record as JSON. One entry point for
 /// the Lambdas and for local runs.
 pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSource<'_>, payload: &Value, now: Timestamp) -> Result<Value, StepError> {
     match name {
+        "bake" if payload["action"] == "begin" => {
+            let config = config_for(account, config, &payload["input"]).await?;
+            crate::bake::handle(name, account, Some(&config), payload, now).await
+        }
+        "bake" | "publish" | "prune" => crate::bake::handle(name, account, None, payload, now).await,
         "prepare" => {
             let execution = payload["execution_id"].as_str().unwrap_or("unknown-execution").to_string();
             let input = &payload["input"];
-            let loaded;
-            let config = match config {
-                ConfigSource::Given(config) => config,
-                ConfigSource::Parameters { deployment } => {
-                    let environment = input.get("environment").and_then(Value::as_str).unwrap_or_default();
-                    if environment.is_empty() {
-                        return Err(StepError::input("environment: required, e.g. \"staging\"".into()));
-                    }
-                    loaded = crate::config::load_environment(account, deployment, environment).await?;
-                    &loaded
-                }
-            };
+            let config = config_for(account, config, input).await?;
+            let config = config.as_ref();
             match payload.get("job").filter(|j| !j.is_null()) {
                 Some(kind) => {
                     let kind: JobKind = serde_json::from_value(kind.clone()).map_err(|_| {

@@ -26,6 +26,8 @@ pub const FULL_DEPLOY: &str = include_str!("../../../statemachines/full-deploy.a
 pub const DEPLOY_WORKER: &str = include_str!("../../../statemachines/deploy-worker.asl.json");
 /// `statemachines/maintenance.asl.json`.
 pub const MAINTENANCE: &str = include_str!("../../../statemachines/maintenance.asl.json");
+/// `statemachines/bake.asl.json`.
+pub const BAKE: &str = include_str!("../../../statemachines/bake.asl.json");
 /// `statemachines/autoscaling-processes.asl.json`.
 pub const AUTOSCALING_PROCESSES: &str = include_str!("../../../statemachines/autoscaling-processes.asl.json");
 
@@ -37,6 +39,7 @@ pub fn state_machine_name(definition: &str) -> &'static str {
         (DEPLOY_WORKER, "deploy-worker"),
         (MAINTENANCE, "maintenance"),
         (AUTOSCALING_PROCESSES, "autoscaling-processes"),
+        (BAKE, "bake"),
     ]
     .into_iter()
     .find_map(|(known, name)| (known == definition).then_some(name))

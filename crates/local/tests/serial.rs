@@ -282,3 +282,20 @@ async fn a_failed_migration_in_a_serial_deploy_leaves_the_web_fleet_untouched() 
     assert!(!fleet.sim.calls().iter().any(|c| c.operation == "SetDesiredCapacity" || c.operation == "UpdateAutoScalingGroup"));
     assert_clean(&fleet);
 }
+
+#[tokio::test]
+async fn every_reconcile_step_shows_which_instances_are_not_healthy_and_why() {
+    let (fleet, config) = demo(54, 2, settings());
+    fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+    let reasons = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = reasons.clone();
+    let observer = Arc::new(move |d: &stepdeploy_core::steps::Deployment| {
+        let step = d.step.as_ref().unwrap();
+        assert!(step.not_healthy.iter().all(|h| !h.healthy && h.reason.is_some()), "{:?}", step.not_healthy);
+        seen.lock().unwrap().extend(step.not_healthy.iter().filter(|h| h.on_target).filter_map(|h| h.reason.clone()));
+    });
+    let summary = run(&fleet.sim, config, SERIAL_DEPLOY, demo_input(), &fleet.group, observer).await.1;
+    assert_eq!(summary.error.as_deref(), Some(errors::ROLLOUT_FAILED));
+    let reasons = reasons.lock().unwrap();
+    assert!(reasons.iter().any(|r| r.contains("target group")), "a new instance is reported unhealthy in its target group: {reasons:?}");
+}

@@ -190,6 +190,11 @@ impl Sim {
         self.lock().images_never_available = true;
     }
 
+    /// A snapshot's tags, if it exists. Records no API call.
+    pub fn snapshot_tags(&self, snapshot_id: &str) -> Option<BTreeMap<String, String>> {
+        self.lock().snapshots.get(snapshot_id).cloned()
+    }
+
     /// Registers an existing AMI.
     pub fn register_image(&self, image_id: &str, tags: BTreeMap<String, String>) {
         let mut world = self.lock();

@@ -237,6 +237,13 @@ impl InstanceReader for Sim {
             .map(|i| ec2_view(i, now))
             .collect())
     }
+
+    async fn instances_using_images(&self, image_ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
+        let mut world = self.lock();
+        world.call(EC2, "DescribeInstances")?;
+        let now = world.now;
+        Ok(world.instances.values().filter(|i| !i.is_terminated(now) && image_ids.contains(&i.image_id)).map(|i| ec2_view(i, now)).collect())
+    }
 }
 
 #[async_trait]

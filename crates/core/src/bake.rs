@@ -1,0 +1,485 @@
+//! Bake steps: build an AMI for a git revision on a builder instance,
+//! publish it as a launch template version, prune old images.
+//!
+//! Each step is one short Lambda call; the state machine waits between them.
+//! A bake never takes the environment's lock: it doesn't touch the fleet.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{Config, Environment};
+use crate::errors;
+use crate::model::{LaunchTemplateRef, Timestamp};
+use crate::ports::{CommandStatus, ErrorKind, Image, LaunchRequest};
+use crate::steps::{CommandResult, DeployAccount, StepError, tail};
+
+/// Tag keys a bake puts on its builder, image and snapshots.
+pub mod tags {
+    /// The deployment.
+    pub const DEPLOYMENT: &str = "stepdeploy:deployment";
+    /// The environment.
+    pub const ENVIRONMENT: &str = "stepdeploy:environment";
+    /// The git revision baked.
+    pub const REVISION: &str = "stepdeploy:revision";
+    /// The execution that baked it.
+    pub const EXECUTION: &str = "stepdeploy:execution";
+    /// `builder` on builder instances.
+    pub const ROLE: &str = "stepdeploy:role";
+}
+
+/// Where a bake is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BakePhase {
+    /// The builder is booting; waiting for SSM to accept a command.
+    Online,
+    /// The bake script runs.
+    Script,
+    /// CreateImage was called; waiting for the image.
+    Image,
+    /// The image is available and tagged.
+    Baked,
+}
+
+/// The bake record the state machine carries between steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bake {
+    /// Environment name.
+    pub environment: String,
+    /// The deployment (for tags).
+    pub deployment: String,
+    /// The execution baking.
+    pub execution_id: String,
+    /// The git revision baked.
+    pub revision: String,
+    /// The environment's settings when the bake began.
+    pub settings: Environment,
+    /// The launch template the builder launches from and the version goes to.
+    pub template: LaunchTemplateRef,
+    /// The AMI the builder started from.
+    pub source_image: String,
+    /// Make the new version the template's default.
+    pub make_default: bool,
+    /// Where the bake is.
+    pub phase: BakePhase,
+    /// The builder instance.
+    pub builder: Option<String>,
+    /// The bake script's SSM command id.
+    pub command_id: Option<String>,
+    /// The new image.
+    pub image_id: Option<String>,
+    /// When the current phase is given up on.
+    pub deadline: Timestamp,
+    /// `wait` or `done`.
+    pub next: String,
+    /// Seconds to wait before the next step.
+    pub seconds: u64,
+    /// The bake script's result.
+    pub script: Option<CommandResult>,
+    /// The launch template version made from the image.
+    pub launch_template_version: Option<u64>,
+    /// Images the prune step deleted.
+    #[serde(default)]
+    pub pruned: Vec<String>,
+    /// Whether the bake failed and was cleaned up.
+    #[serde(default)]
+    pub failed: bool,
+}
+
+const BAKE_FIELDS: &[&str] = &["environment", "revision", "make_default"];
+
+fn input_error(message: String) -> StepError {
+    StepError { name: errors::INVALID_INPUT, message }
+}
+
+fn bake_failed(message: String) -> StepError {
+    StepError { name: errors::BAKE_FAILED, message }
+}
+
+/// An AMI name from parts that may hold characters AMI names don't allow.
+pub fn image_name(deployment: &str, environment: &str, revision: &str, now: Timestamp) -> String {
+    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || "().-_".contains(c) { c } else { '-' }).collect::<String>();
+    let stamp = chrono::DateTime::from_timestamp(now, 0).map(|t| t.format("%Y%m%dT%H%M%SZ").to_string()).unwrap_or_else(|| now.to_string());
+    let revision: String = clean(revision).chars().take(40).collect();
+    format!("stepdeploy-{}-{}-{revision}-{stamp}", clean(deployment), clean(environment)).chars().take(128).collect()
+}
+
+fn bake_tags(bake: &Bake) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (tags::DEPLOYMENT.to_string(), bake.deployment.clone()),
+        (tags::ENVIRONMENT.to_string(), bake.environment.clone()),
+        (tags::REVISION.to_string(), bake.revision.clone()),
+        (tags::EXECUTION.to_string(), bake.execution_id.clone()),
+    ])
+}
+
+fn wait(mut bake: Bake, seconds: u64) -> Bake {
+    bake.next = "wait".into();
+    bake.seconds = seconds.max(1);
+    bake
+}
+
+/// **bake begin**: validate the input, find the source AMI, launch the
+/// builder (or find the one an earlier try of this execution launched).
+pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, execution_id: &str, now: Timestamp) -> Result<Bake, StepError> {
+    let Some(object) = input.as_object() else {
+        return Err(input_error(format!("the execution input must be a JSON object, got {input}")));
+    };
+    if let Some(unknown) = object.keys().find(|k| !BAKE_FIELDS.contains(&k.as_str())) {
+        return Err(input_error(format!("{unknown}: unknown field; expected one of {}", BAKE_FIELDS.join(", "))));
+    }
+    let environment = match input.get("environment") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        None | Some(Value::Null) => return Err(input_error("environment: required, e.g. \"staging\"".into())),
+        Some(other) => return Err(input_error(format!("environment: {other} is not allowed; expected a non-empty string"))),
+    };
+    let env = config.environment(&environment).map_err(|e| input_error(e.to_string()))?.clone();
+    let revision = match input.get("revision") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        None | Some(Value::Null) => env
+            .branch
+            .clone()
+            .ok_or_else(|| input_error(format!("revision: required (environments.{environment}.branch is not set), e.g. \"4f2c9e1\"")))?,
+        Some(other) => return Err(input_error(format!("revision: {other} is not allowed; expected a git revision"))),
+    };
+    let make_default = match input.get("make_default") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(input_error(format!("make_default: {other} is not allowed; expected true or false"))),
+    };
+    let template_name = env.launch_template.clone().ok_or_else(|| StepError {
+        name: errors::CONFIG_INVALID,
+        message: format!("environments.{environment}.launch_template: required to bake"),
+    })?;
+    let template = LaunchTemplateRef::from_config(&template_name);
+    let source_image = match &env.images.base_image_parameter {
+        Some(parameter) => account.get_parameter(parameter).await?.map(|p| p.value).filter(|v| v.starts_with("ami-")).ok_or_else(|| StepError {
+            name: errors::CONFIG_INVALID,
+            message: format!("images.base_image_parameter: {parameter} holds no AMI id"),
+        })?,
+        None => account
+            .describe_versions(&template, &["$Default".to_string()])
+            .await
+            .map_err(|e| match e.kind {
+                ErrorKind::NotFound | ErrorKind::Invalid => StepError {
+                    name: errors::CONFIG_INVALID,
+                    message: format!("environments.{environment}.launch_template: {template_name}: {}", e.message),
+                },
+                _ => e.into(),
+            })?
+            .first()
+            .and_then(|v| v.image_id.clone())
+            .ok_or_else(|| StepError {
+                name: errors::CONFIG_INVALID,
+                message: format!(
+                    "environments.{environment}.launch_template: the default version of {template_name} has no AMI; set images.base_image_parameter"
+                ),
+            })?,
+    };
+    let mut bake = Bake {
+        environment,
+        deployment: config.deployment.clone(),
+        execution_id: execution_id.to_string(),
+        revision,
+        template,
+        source_image,
+        make_default,
+        phase: BakePhase::Online,
+        builder: None,
+        command_id: None,
+        image_id: None,
+        deadline: now.saturating_add(env.images.builder_online_timeout_seconds as i64),
+        next: "wait".into(),
+        seconds: env.images.poll_interval_seconds,
+        script: None,
+        launch_template_version: None,
+        pruned: Vec::new(),
+        failed: false,
+        settings: env,
+    };
+    let mut builder_tags = bake_tags(&bake);
+    builder_tags.insert(tags::ROLE.into(), "builder".into());
+    // A retried begin finds the builder the first try launched.
+    let execution_tags = BTreeMap::from([(tags::EXECUTION.to_string(), execution_id.to_string()), (tags::ROLE.to_string(), "builder".to_string())]);
+    let existing = account.find_instances(&execution_tags).await?;
+    let builder = match existing.first() {
+        Some(instance) => instance.id.clone(),
+        None => {
+            let request = LaunchRequest {
+                launch_template: LaunchTemplateRef { version: Some("$Default".into()), ..bake.template.clone() },
+                image_id: Some(bake.source_image.clone()),
+                instance_type: bake.settings.instance_type.clone(),
+                tags: builder_tags,
+            };
+            account.launch_instance(&request).await?
+        }
+    };
+    bake.builder = Some(builder);
+    Ok(bake)
+}
+
+/// **bake advance**: one step of the phase the bake is in.
+pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp) -> Result<Bake, StepError> {
+    let poll = bake.settings.images.poll_interval_seconds;
+    let Some(builder) = bake.builder.clone() else {
+        return Err(input_error("bake.builder: no builder was launched".into()));
+    };
+    match bake.phase {
+        BakePhase::Online => {
+            let state = account.describe_instances(std::slice::from_ref(&builder)).await?.first().map(|i| i.state.clone());
+            if matches!(state.as_deref(), None | Some("shutting-down" | "terminated" | "stopping" | "stopped")) {
+                return Err(bake_failed(format!("builder {builder} is {} before the bake script ran", state.as_deref().unwrap_or("gone"))));
+            }
+            let spec = &bake.settings.commands.bake;
+            let command = spec.command.replace("{revision}", &bake.revision);
+            let comment = format!("stepdeploy bake {} {}", bake.environment, bake.revision);
+            match account.send_command(std::slice::from_ref(&builder), &command, spec.timeout_seconds, &comment).await {
+                Ok(command_id) => {
+                    bake.command_id = Some(command_id);
+                    bake.phase = BakePhase::Script;
+                    bake.deadline = now.saturating_add(spec.timeout_seconds as i64 + 60);
+                    Ok(wait(bake, poll))
+                }
+                // SSM refuses instances whose agent hasn't registered yet.
+                Err(e) if e.code.as_deref() == Some("InvalidInstanceId") => {
+                    if now >= bake.deadline {
+                        let timeout = bake.settings.images.builder_online_timeout_seconds;
+                        return Err(bake_failed(format!(
+                            "builder {builder} did not come online in SSM within {timeout} s (images.builder_online_timeout_seconds): {}",
+                            e.message
+                        )));
+                    }
+                    Ok(wait(bake, poll))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        BakePhase::Script => {
+            let Some(command_id) = bake.command_id.clone() else {
+                return Err(input_error("bake.command_id: the bake script was not started".into()));
+            };
+            let invocation = account.invocations(&command_id, std::slice::from_ref(&builder)).await?.into_iter().next();
+            let Some(invocation) = invocation else {
+                return Err(bake_failed(format!("SSM has no invocation of {command_id} on {builder}")));
+            };
+            match invocation.status {
+                CommandStatus::Failed => Err(StepError {
+                    name: errors::COMMAND_FAILED,
+                    message: format!(
+                        "bake script failed on {builder} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
+                        invocation.status_detail,
+                        invocation.exit_code.map_or("unknown".into(), |c| c.to_string()),
+                        tail(&invocation.stdout, crate::steps::OUTPUT_TAIL),
+                        tail(&invocation.stderr, crate::steps::OUTPUT_TAIL)
+                    ),
+                }),
+                CommandStatus::Running if now > bake.deadline => Err(StepError {
+                    name: errors::COMMAND_FAILED,
+                    message: format!("the bake script did not finish before its timeout on {builder}"),
+                }),
+                CommandStatus::Running => Ok(wait(bake, poll)),
+                CommandStatus::Succeeded => {
+                    bake.script = Some(CommandResult {
+                        instance_id: builder.clone(),
+                        exit_code: invocation.exit_code,
+                        stdout_tail: tail(&invocation.stdout, crate::steps::SUCCESS_TAIL).to_string(),
+                        stderr_tail: tail(&invocation.stderr, crate::steps::SUCCESS_TAIL).to_string(),
+                    });
+                    // A retried step finds the image the first try created.
+                    let mine = BTreeMap::from([(tags::EXECUTION.to_string(), bake.execution_id.clone())]);
+                    let image_id = match account.find_images(&mine).await?.first() {
+                        Some(image) => image.id.clone(),
+                        None => {
+                            let name = image_name(&bake.deployment, &bake.environment, &bake.revision, now);
+                            account.create_image(&builder, &name, &bake_tags(&bake)).await?
+                        }
+                    };
+                    bake.image_id = Some(image_id);
+                    bake.phase = BakePhase::Image;
+                    bake.deadline = now.saturating_add(bake.settings.images.available_timeout_seconds as i64);
+                    Ok(wait(bake, poll))
+                }
+            }
+        }
+        BakePhase::Image => {
+            let Some(image_id) = bake.image_id.clone() else {
+                return Err(input_error("bake.image_id: no image was created".into()));
+            };
+            let image = account.describe_images(std::slice::from_ref(&image_id)).await?.into_iter().next();
+            match image.as_ref().map(|i| (i.state.as_str(), i)) {
+                Some(("available", image)) => {
+                    if !image.snapshot_ids.is_empty() {
+                        account.tag_resources(&image.snapshot_ids, &bake_tags(&bake)).await?;
+                    }
+                    bake.phase = BakePhase::Baked;
+                    bake.next = "done".into();
+                    Ok(bake)
+                }
+                Some(("pending", _)) if now < bake.deadline => Ok(wait(bake, poll)),
+                Some(("pending", _)) => Err(bake_failed(format!(
+                    "image {image_id} did not become available within {} s (images.available_timeout_seconds)",
+                    bake.settings.images.available_timeout_seconds
+                ))),
+                other => Err(bake_failed(format!("image {image_id} is {}", other.map_or("gone", |(state, _)| state)))),
+            }
+        }
+        BakePhase::Baked => {
+            bake.next = "done".into();
+            Ok(bake)
+        }
+    }
+}
+
+/// **bake cleanup**: always terminate the builder; after a failure also
+/// delete whatever image this execution made (deregister and snapshots).
+pub async fn cleanup(account: &dyn DeployAccount, mut bake: Bake, failed: bool) -> Result<Bake, StepError> {
+    if let Some(builder) = &bake.builder {
+        let live = account.describe_instances(std::slice::from_ref(builder)).await?.into_iter().any(|i| i.state != "terminated");
+        if live {
+            account.terminate_instances(std::slice::from_ref(builder)).await?;
+        }
+    }
+    if failed {
+        let mine = BTreeMap::from([(tags::EXECUTION.to_string(), bake.execution_id.clone())]);
+        let mut images = account.find_images(&mine).await?;
+        if let Some(id) = &bake.image_id
+            && !images.iter().any(|i| &i.id == id)
+        {
+            images.extend(account.describe_images(std::slice::from_ref(id)).await?);
+        }
+        for image in &images {
+            account.delete_image(image).await?;
+        }
+        bake.failed = true;
+    }
+    Ok(bake)
+}
+
+/// **publish**: a new launch template version from the current default with
+/// the baked AMI; the default too if asked. Never a launch configuration.
+pub async fn publish(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake, StepError> {
+    let Some(image_id) = bake.image_id.clone().filter(|_| bake.phase == BakePhase::Baked) else {
+        return Err(input_error("bake: the image is not baked yet".into()));
+    };
+    let current = account.describe_versions(&bake.template, &["$Default".into(), "$Latest".into()]).await?;
+    let default = current.iter().find(|v| v.is_default).or(current.first()).map(|v| v.version.to_string()).unwrap_or_else(|| "$Default".into());
+    // A retried publish finds the version the first try made.
+    let version = match current.iter().filter(|v| v.image_id.as_deref() == Some(image_id.as_str())).max_by_key(|v| v.version) {
+        Some(made) => made.version,
+        None => {
+            let description = format!("stepdeploy bake of {} ({})", bake.revision, bake.execution_id);
+            let description: String = description.chars().take(255).collect();
+            account.create_version(&bake.template, &default, &image_id, &description).await?.version
+        }
+    };
+    if bake.make_default {
+        account.set_default_version(&bake.template, version).await?;
+    }
+    bake.launch_template_version = Some(version);
+    Ok(bake)
+}
+
+/// What a prune keeps and deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunePlan {
+    /// Deleted, oldest first.
+    pub delete: Vec<Image>,
+    /// Kept though old, because something uses them.
+    pub kept_in_use: Vec<String>,
+}
+
+/// Which of an environment's baked images to delete: all but the newest
+/// `retain`, and never one in `in_use`. Pure.
+pub fn plan_prune(mut images: Vec<Image>, retain: usize, in_use: &BTreeSet<String>) -> PrunePlan {
+    images.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+    let old = images.split_off(retain.min(images.len()));
+    let (kept, mut delete): (Vec<Image>, Vec<Image>) = old.into_iter().partition(|i| in_use.contains(&i.id));
+    delete.reverse();
+    PrunePlan { delete, kept_in_use: kept.into_iter().map(|i| i.id).collect() }
+}
+
+/// **prune**: keep the newest `images.retain` baked images of the
+/// environment; never delete one a launch template version in use (the
+/// default, the latest, the group's) or any instance refers to.
+pub async fn prune(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake, StepError> {
+    let ours = BTreeMap::from([(tags::DEPLOYMENT.to_string(), bake.deployment.clone()), (tags::ENVIRONMENT.to_string(), bake.environment.clone())]);
+    let images = account.find_images(&ours).await?;
+    let retain = usize::try_from(bake.settings.images.retain).unwrap_or(1).max(1);
+    if images.len() <= retain {
+        return Ok(bake);
+    }
+    let mut versions = vec!["$Default".to_string(), "$Latest".to_string()];
+    match account.describe_group(&bake.settings.auto_scaling_group).await {
+        Ok(group) => versions.extend(group.launch_template.and_then(|lt| lt.version)),
+        Err(e) if e.kind == ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut in_use: BTreeSet<String> = account.describe_versions(&bake.template, &versions).await?.into_iter().filter_map(|v| v.image_id).collect();
+    let candidates = plan_prune(images.clone(), retain, &in_use);
+    let ids: Vec<String> = candidates.delete.iter().map(|i| i.id.clone()).collect();
+    in_use.extend(account.instances_using_images(&ids).await?.into_iter().filter_map(|i| i.image_id));
+    for image in plan_prune(images, retain, &in_use).delete {
+        account.delete_image(&image).await?;
+        bake.pruned.push(image.id);
+    }
+    Ok(bake)
+}
+
+/// Runs the bake step `name` (`bake` with `action` begin/advance/cleanup,
+/// `publish`, `prune`) on its payload and returns the bake record.
+pub async fn handle(name: &str, account: &dyn DeployAccount, config: Option<&Config>, payload: &Value, now: Timestamp) -> Result<Value, StepError> {
+    let record = || -> Result<Bake, StepError> {
+        serde_json::from_value(payload["bake"].clone()).map_err(|e| input_error(format!("bake: not a bake record: {e}")))
+    };
+    let bake = match (name, payload["action"].as_str()) {
+        ("bake", Some("begin")) => {
+            let Some(config) = config else {
+                return Err(StepError { name: errors::CONFIG_INVALID, message: "no config was loaded for the bake".into() });
+            };
+            let execution = payload["execution_id"].as_str().unwrap_or("unknown-execution");
+            begin(account, config, &payload["input"], execution, now).await?
+        }
+        ("bake", Some("advance")) => advance(account, record()?, now).await?,
+        ("bake", Some("cleanup")) => cleanup(account, record()?, payload.get("error").is_some_and(|e| !e.is_null())).await?,
+        ("bake", other) => return Err(input_error(format!("action: {other:?} is not allowed; expected \"begin\", \"advance\" or \"cleanup\""))),
+        ("publish", _) => publish(account, record()?).await?,
+        ("prune", _) => prune(account, record()?).await?,
+        (other, _) => return Err(input_error(format!("step: {other:?} is not a bake step"))),
+    };
+    serde_json::to_value(bake).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the bake record: {e}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(id: &str, created_at: Timestamp) -> Image {
+        Image {
+            id: id.into(),
+            name: id.into(),
+            state: "available".into(),
+            created_at: Some(created_at),
+            tags: BTreeMap::new(),
+            snapshot_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_and_everything_in_use() {
+        let images = (1..=6).map(|n| image(&format!("ami-{n}"), n * 100)).collect::<Vec<_>>();
+        let in_use = BTreeSet::from(["ami-2".to_string()]);
+        let plan = plan_prune(images, 3, &in_use);
+        assert_eq!(plan.delete.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["ami-1", "ami-3"], "oldest first, newest 3 kept");
+        assert_eq!(plan.kept_in_use, ["ami-2"]);
+        assert!(plan_prune(vec![image("ami-1", 1)], 1, &BTreeSet::new()).delete.is_empty());
+    }
+
+    #[test]
+    fn image_names_are_valid_ami_names() {
+        let name = image_name("opendebates", "prod01", "feature/votes#42 fix", 1_767_225_600);
+        assert_eq!(name, "stepdeploy-opendebates-prod01-feature-votes-42-fix-20260101T000000Z");
+        assert!(image_name("d", "e", &"x".repeat(300), 0).len() <= 128);
+    }
+}
