@@ -13,6 +13,7 @@ pub mod intrinsics;
 pub mod invoke;
 pub mod jsonata;
 pub mod model;
+pub mod nested;
 pub mod path;
 
 use std::collections::HashMap;

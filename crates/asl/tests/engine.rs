@@ -369,3 +369,48 @@ async fn map_tolerates_failures_up_to_its_threshold() {
     let (execution, _) = run(definition(1), json!([1, 2, 3, 4]), LocalFunctions::default()).await;
     assert_eq!(execution.error.as_deref(), Some("States.ExceedToleratedFailureThreshold"));
 }
+
+#[tokio::test]
+async fn a_sync_task_runs_a_child_execution_on_the_same_clock_and_surfaces_its_failure() {
+    use stepdeploy_asl::nested::StateMachineTasks;
+    let child = json!({"StartAt": "Wait", "States": {
+        "Wait": {"Type": "Wait", "Seconds": 30, "Next": "Check"},
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}], "Default": "Boom"},
+        "Done": {"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)", "by.$": "$$.Execution.Id"}, "End": true},
+        "Boom": {"Type": "Fail", "Error": "Child.Failed", "Cause": "not ok"}}});
+    let parent = |pattern: &str| {
+        json!({"StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": format!("arn:aws:states:::states:startExecution{pattern}"),
+                     "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:child", "Input.$": "$"},
+                     "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Failed"}], "End": true},
+            "Failed": {"Type": "Pass", "Parameters": {"child.$": "States.StringToJson($.error.Cause)"}, "End": true}}})
+    };
+    let clock = Arc::new(VirtualClock::starting_at(start()));
+    let tasks = StateMachineTasks::new(clock.clone(), Arc::new(NoTasks))
+        .with_machine("arn:aws:states:us-east-1:123456789012:stateMachine:child", Definition::from_value(&child).unwrap());
+    let engine = Engine::new(clock.clone(), Arc::new(tasks));
+
+    let ok = engine.run(&Definition::from_value(&parent(".sync:2")).unwrap(), json!({"ok": true, "n": 21}), "p1").await;
+    assert_eq!(ok.status, Status::Succeeded, "{ok:?}");
+    let output = ok.output.unwrap();
+    assert_eq!(output["Status"], "SUCCEEDED");
+    assert_eq!(output["Output"]["doubled"], 42);
+    assert!(output["Output"]["by"].as_str().unwrap().contains(":execution:child:child-1"), "{output}");
+    assert_eq!(output["StopDate"].as_i64().unwrap() - output["StartDate"].as_i64().unwrap(), 30_000, "the child's Wait ran on the parent's clock");
+
+    let v1 = engine.run(&Definition::from_value(&parent(".sync")).unwrap(), json!({"ok": true, "n": 1}), "p2").await;
+    assert_eq!(
+        v1.output.unwrap()["Output"],
+        json!("{\"doubled\":2,\"by\":\"arn:aws:states:us-east-1:123456789012:execution:child:child-2\"}"),
+        ".sync gives the output as a string"
+    );
+
+    let failed = engine.run(&Definition::from_value(&parent(".sync:2")).unwrap(), json!({"ok": false}), "p3").await;
+    let child = &failed.output.unwrap()["child"];
+    assert_eq!((child["Status"].as_str(), child["Error"].as_str(), child["Cause"].as_str()), (Some("FAILED"), Some("Child.Failed"), Some("not ok")));
+
+    let missing = json!({"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:nope"}, "End": true}}});
+    let missing = engine.run(&Definition::from_value(&missing).unwrap(), json!({}), "p4").await;
+    assert_eq!(missing.error.as_deref(), Some("StepFunctions.StateMachineDoesNotExistException"));
+}

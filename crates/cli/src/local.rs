@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{BAKE, DEPLOY_WORKER, FULL_DEPLOY, MAINTENANCE, SERIAL_DEPLOY, StepObserver, demo, run, run_with};
+use stepdeploy_local::{BAKE, DEPLOY_WORKER, FULL_DEPLOY, MAINTENANCE, REBAKE, RELEASE, SERIAL_DEPLOY, StepObserver, demo, run, run_with};
 use stepdeploy_sim::demo::DemoFleet;
 use stepdeploy_sim::{CommandScript, Dist, ExternalEvent, Fault, Sim, SimSettings};
 
@@ -33,7 +33,7 @@ pub struct LocalArgs {
 }
 
 /// The workflows `local` runs.
-pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off", "bake"];
+pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off", "bake", "release", "rebake"];
 
 /// The faults `--fault` accepts, and the workflows each applies to.
 pub const FAULTS: &[(&str, &[&str])] = &[
@@ -42,8 +42,8 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("throttle", WORKFLOWS),
     ("external-scale-in", &["serial", "full"]),
     ("instance-dies", &["serial", "full"]),
-    ("bake-script-fails", &["bake"]),
-    ("image-never-available", &["bake"]),
+    ("bake-script-fails", &["bake", "release", "rebake"]),
+    ("image-never-available", &["bake", "release", "rebake"]),
 ];
 
 /// The revision the demo's worker deploy and migrations are given.
@@ -59,6 +59,8 @@ fn definition_and_input(workflow: &str, environment: &str) -> Result<(&'static s
         "maintenance-on" => (MAINTENANCE, json!({"environment": environment, "action": "on"})),
         "maintenance-off" => (MAINTENANCE, json!({"environment": environment, "action": "off"})),
         "bake" => (BAKE, json!({"environment": environment, "revision": DEMO_REVISION})),
+        "release" => (RELEASE, json!({"environment": environment, "revision": DEMO_REVISION})),
+        "rebake" => (REBAKE, json!({"environment": environment})),
         other => bail!("WORKFLOW: {other:?} is not a workflow; expected one of {}", WORKFLOWS.join(", ")),
     })
 }
@@ -159,6 +161,12 @@ fn step_progress(sim: Sim, start: i64) -> StepObserver {
     Arc::new(move |step: &str, record: &Value| {
         let at = sim.now() - start;
         let line = match step {
+            "prepare" if record.get("revision_source").is_some() => Some(format!(
+                "plan: bake {} (from the {}), then deploy: {}",
+                record["revision"].as_str().unwrap_or("?"),
+                record["revision_source"].as_str().unwrap_or("?"),
+                record["deploy"].as_str().unwrap_or("?")
+            )),
             "prepare" => Some(format!("lock taken by {}", record["execution_id"].as_str().unwrap_or("?"))),
             "command" => {
                 let command = &record["command"];
@@ -182,13 +190,10 @@ fn step_progress(sim: Sim, start: i64) -> StepObserver {
                 }
                 (Some("script"), _) => format!("bake script running on {}", record["builder"].as_str().unwrap_or("?")),
                 (Some("image"), _) => format!("image {} pending", record["image_id"].as_str().unwrap_or("?")),
-                (Some("baked"), _) if record["next"] == "done" && !record["builder"].is_null() => {
-                    format!(
-                        "image {} available; builder {} terminated",
-                        record["image_id"].as_str().unwrap_or("?"),
-                        record["builder"].as_str().unwrap_or("?")
-                    )
+                (Some("baked"), _) if record["builder_terminated"] == true => {
+                    format!("builder {} terminated", record["builder"].as_str().unwrap_or("?"))
                 }
+                (Some("baked"), _) => format!("image {} available", record["image_id"].as_str().unwrap_or("?")),
                 _ => return,
             }),
             "publish" => Some(format!("launch template version {} published", record["launch_template_version"])),
@@ -231,7 +236,11 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     }
     let start = sim.now();
     let total = args.instances;
-    let change = if matches!(args.workflow.as_str(), "serial" | "full") { ", launch template version 1 -> 2" } else { "" };
+    let change = match args.workflow.as_str() {
+        "serial" | "full" => ", launch template version 1 -> 2",
+        "release" | "rebake" => ", bake version 3, then a serial deploy of it",
+        _ => "",
+    };
     eprintln!("{} on {environment} ({total} simulated web instance(s){change}, seed {})", args.workflow, args.seed);
     let (group, sim_for_progress) = (fleet.group.clone(), sim.clone());
     let progress = Arc::new(move |d: &Deployment| {
@@ -256,12 +265,17 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     let (_, summary) = run_with(&sim, config, definition, input, &fleet.group, progress, step_progress(sim.clone(), start)).await;
     let by_version = |image: &str| summary.fleet.by_image.get(image).copied().unwrap_or(0);
     let page = page_is_up(&sim, &fleet.listener_arn);
+    let label = |image: &str| match image {
+        i if i == fleet.old.image_id => "version 1".to_string(),
+        i if i == fleet.new.image_id => "version 2".to_string(),
+        other => other.to_string(),
+    };
+    let instances = summary.fleet.by_image.iter().map(|(image, n)| format!("{n} on {}", label(image))).collect::<Vec<_>>().join(", ");
     eprintln!(
-        "{} after {} virtual s: {} on version 2, {} on version 1, {} healthy; maintenance page {}; {} state transitions, {} AWS calls{}",
+        "{} after {} virtual s: {}, {} healthy; maintenance page {}; {} state transitions, {} AWS calls{}",
         summary.status,
         summary.virtual_seconds,
-        by_version(&fleet.new.image_id),
-        by_version(&fleet.old.image_id),
+        if instances.is_empty() { "no instance".to_string() } else { instances },
         summary.fleet.healthy,
         if page { "up" } else { "down" },
         summary.transitions,

@@ -30,7 +30,7 @@ enum Command {
     Asl(AslCommand),
     /// Run a workflow's real state machine on a simulated fleet, with live progress.
     Local {
-        /// The workflow: serial, full, worker, maintenance-on or maintenance-off.
+        /// The workflow: serial, full, worker, maintenance-on, maintenance-off, bake, release or rebake.
         workflow: String,
         /// Rehearse a config file's environment settings (policy, timeouts, page, commands) on the simulated fleet.
         #[arg(long)]

@@ -90,9 +90,9 @@ fn a_config_file_is_rehearsed_on_the_simulated_fleet_with_its_own_policy() {
 
 #[test]
 fn an_unknown_workflow_or_a_fault_that_does_not_apply_is_a_clear_error() {
-    let (code, _, stderr) = local(&["rebake"]);
+    let (code, _, stderr) = local(&["canary"]);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("WORKFLOW: \"rebake\" is not a workflow; expected one of serial, full, worker"), "{stderr}");
+    assert!(stderr.contains("WORKFLOW: \"canary\" is not a workflow; expected one of serial, full, worker"), "{stderr}");
     let (code, _, stderr) = local(&["maintenance-on", "--fault", "unhealthy-new"]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("\"unhealthy-new\" does not apply to maintenance-on"), "{stderr}");
@@ -109,4 +109,17 @@ fn a_bake_runs_locally_and_reports_the_image_and_version() {
     let (code, summary, _) = local(&["bake", "--fault", "bake-script-fails", "--output", "json"]);
     assert_eq!((code, summary["error"].as_str()), (Some(1), Some("StepDeploy.CommandFailed")));
     assert!(summary.get("image_id").is_none());
+}
+
+#[test]
+fn a_release_and_a_rebake_run_locally() {
+    let (code, summary, progress) = local(&["release", "--instances", "2", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    let image = summary["image_id"].as_str().unwrap();
+    assert_eq!(summary["fleet"]["by_image"][image], 2, "{summary}");
+    assert!(progress.contains("plan: bake 2222222 (from the input)") && progress.contains("launch template version 3 published"), "{progress}");
+
+    let (code, summary, progress) = local(&["rebake", "--instances", "1", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    assert_eq!((summary["output"]["revision"].as_str(), summary["output"]["revision_source"].as_str()), (Some("1111111"), Some("fleet")));
 }

@@ -21,8 +21,8 @@ pub mod tags {
     pub const DEPLOYMENT: &str = "stepdeploy:deployment";
     /// The environment.
     pub const ENVIRONMENT: &str = "stepdeploy:environment";
-    /// The git revision baked.
-    pub const REVISION: &str = "stepdeploy:revision";
+    /// The git revision baked (the fleet model reads it from instances too).
+    pub const REVISION: &str = crate::fleet::REVISION_TAG;
     /// The execution that baked it.
     pub const EXECUTION: &str = "stepdeploy:execution";
     /// `builder` on builder instances.
@@ -86,6 +86,9 @@ pub struct Bake {
     /// Whether the bake failed and was cleaned up.
     #[serde(default)]
     pub failed: bool,
+    /// Whether cleanup has terminated the builder.
+    #[serde(default)]
+    pub builder_terminated: bool,
 }
 
 const BAKE_FIELDS: &[&str] = &["environment", "revision", "make_default"];
@@ -127,7 +130,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
     let Some(object) = input.as_object() else {
         return Err(input_error(format!("the execution input must be a JSON object, got {input}")));
     };
-    if let Some(unknown) = object.keys().find(|k| !BAKE_FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = crate::steps::unknown_field(object, BAKE_FIELDS) {
         return Err(input_error(format!("{unknown}: unknown field; expected one of {}", BAKE_FIELDS.join(", "))));
     }
     let environment = match input.get("environment") {
@@ -197,6 +200,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         launch_template_version: None,
         pruned: Vec::new(),
         failed: false,
+        builder_terminated: false,
         settings: env,
     };
     let mut builder_tags = bake_tags(&bake);
@@ -340,6 +344,7 @@ pub async fn cleanup(account: &dyn DeployAccount, mut bake: Bake, failed: bool) 
         if live {
             account.terminate_instances(std::slice::from_ref(builder)).await?;
         }
+        bake.builder_terminated = true;
     }
     if failed {
         let mine = BTreeMap::from([(tags::EXECUTION.to_string(), bake.execution_id.clone())]);
@@ -400,31 +405,53 @@ pub fn plan_prune(mut images: Vec<Image>, retain: usize, in_use: &BTreeSet<Strin
     PrunePlan { delete, kept_in_use: kept.into_iter().map(|i| i.id).collect() }
 }
 
-/// **prune**: keep the newest `images.retain` baked images of the
-/// environment; never delete one a launch template version in use (the
-/// default, the latest, the group's) or any instance refers to.
+/// **prune** after a bake.
 pub async fn prune(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake, StepError> {
-    let ours = BTreeMap::from([(tags::DEPLOYMENT.to_string(), bake.deployment.clone()), (tags::ENVIRONMENT.to_string(), bake.environment.clone())]);
+    bake.pruned = prune_images(account, &bake.deployment, &bake.environment, &bake.settings, &bake.template).await?;
+    Ok(bake)
+}
+
+/// **prune** of an environment (after a release's deploy).
+pub async fn prune_environment(account: &dyn DeployAccount, config: &Config, environment: &str) -> Result<Vec<String>, StepError> {
+    let env = config.environment(environment).map_err(|e| input_error(e.to_string()))?;
+    let Some(template) = env.launch_template.as_deref() else {
+        return Err(StepError { name: errors::CONFIG_INVALID, message: format!("environments.{environment}.launch_template: required to prune") });
+    };
+    prune_images(account, &config.deployment, environment, env, &LaunchTemplateRef::from_config(template)).await
+}
+
+/// Keeps the newest `images.retain` baked images of the environment; never
+/// deletes one a launch template version in use (the default, the latest,
+/// the group's) or any instance refers to. Returns the deleted ids.
+async fn prune_images(
+    account: &dyn DeployAccount,
+    deployment: &str,
+    environment: &str,
+    settings: &Environment,
+    template: &LaunchTemplateRef,
+) -> Result<Vec<String>, StepError> {
+    let ours = BTreeMap::from([(tags::DEPLOYMENT.to_string(), deployment.to_string()), (tags::ENVIRONMENT.to_string(), environment.to_string())]);
     let images = account.find_images(&ours).await?;
-    let retain = usize::try_from(bake.settings.images.retain).unwrap_or(1).max(1);
+    let retain = usize::try_from(settings.images.retain).unwrap_or(1).max(1);
     if images.len() <= retain {
-        return Ok(bake);
+        return Ok(Vec::new());
     }
     let mut versions = vec!["$Default".to_string(), "$Latest".to_string()];
-    match account.describe_group(&bake.settings.auto_scaling_group).await {
+    match account.describe_group(&settings.auto_scaling_group).await {
         Ok(group) => versions.extend(group.launch_template.and_then(|lt| lt.version)),
         Err(e) if e.kind == ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
-    let mut in_use: BTreeSet<String> = account.describe_versions(&bake.template, &versions).await?.into_iter().filter_map(|v| v.image_id).collect();
+    let mut in_use: BTreeSet<String> = account.describe_versions(template, &versions).await?.into_iter().filter_map(|v| v.image_id).collect();
     let candidates = plan_prune(images.clone(), retain, &in_use);
     let ids: Vec<String> = candidates.delete.iter().map(|i| i.id.clone()).collect();
     in_use.extend(account.instances_using_images(&ids).await?.into_iter().filter_map(|i| i.image_id));
+    let mut pruned = Vec::new();
     for image in plan_prune(images, retain, &in_use).delete {
         account.delete_image(&image).await?;
-        bake.pruned.push(image.id);
+        pruned.push(image.id);
     }
-    Ok(bake)
+    Ok(pruned)
 }
 
 /// Runs the bake step `name` (`bake` with `action` begin/advance/cleanup,

@@ -27,6 +27,9 @@ pub const BAKE_FAILED: &str = "StepDeploy.BakeFailed";
 pub const ALL: &[&str] =
     &[INVALID_INPUT, CONFIG_INVALID, ENVIRONMENT_LOCKED, AWS_TRANSIENT, AWS_ERROR, ROLLOUT_FAILED, ROLLBACK_FAILED, COMMAND_FAILED, BAKE_FAILED];
 
+/// Step Functions service errors a nested StartExecution may meet (retried with backoff).
+pub const STEP_FUNCTIONS_SERVICE_ERRORS: &[&str] = &["StepFunctions.ExecutionLimitExceededException", "StepFunctions.SdkClientException"];
+
 /// Lambda service errors Step Functions reports for invocations (retried with backoff).
 pub const LAMBDA_SERVICE_ERRORS: &[&str] =
     &["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"];

@@ -10,4 +10,5 @@ pub mod fleet;
 pub mod model;
 pub mod planner;
 pub mod ports;
+pub mod release;
 pub mod steps;

@@ -213,6 +213,15 @@ pub fn lock_parameter(deployment: &str, environment: &str) -> String {
     format!("/stepdeploy/{deployment}/{environment}/lock")
 }
 
+/// The field Step Functions adds to a nested execution's input to link it to its parent.
+pub const STARTED_BY: &str = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID";
+
+/// The first field of an execution input that isn't `allowed` (the parent
+/// link a nested execution gets is always allowed).
+pub fn unknown_field<'a>(object: &'a serde_json::Map<String, Value>, allowed: &[&str]) -> Option<&'a String> {
+    object.keys().find(|k| k.as_str() != STARTED_BY && !allowed.contains(&k.as_str()))
+}
+
 fn field_string(input: &Value, field: &str) -> Result<Option<String>, StepError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -260,11 +269,16 @@ fn flag(input: &Value, field: &str) -> Result<bool, StepError> {
     }
 }
 
+/// Validates a deploy's execution input against the config.
+pub(crate) fn validate_deploy_input(input: &Value, config: &Config) -> Result<(), StepError> {
+    parse_input(input, config, Strategy::Rolling).map(|_| ())
+}
+
 fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Result<(DeployInput, Environment), StepError> {
     let Some(object) = input.as_object() else {
         return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
     };
-    if let Some(unknown) = object.keys().find(|k| !DEPLOY_FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = unknown_field(object, DEPLOY_FIELDS) {
         return Err(StepError::input(format!("{unknown}: unknown field; expected one of {}", DEPLOY_FIELDS.join(", "))));
     }
     let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
@@ -498,7 +512,7 @@ pub async fn prepare_job(
     let Some(object) = input.as_object() else {
         return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
     };
-    if let Some(unknown) = object.keys().find(|k| !kind.fields().contains(&k.as_str())) {
+    if let Some(unknown) = unknown_field(object, kind.fields()) {
         return Err(StepError::input(format!("{unknown}: unknown field; expected one of {}", kind.fields().join(", "))));
     }
     let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
@@ -897,6 +911,12 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
             let config = config_for(account, config, &payload["input"]).await?;
             crate::bake::handle(name, account, Some(&config), payload, now).await
         }
+        "prune" if payload.get("bake").is_none_or(Value::is_null) => {
+            let config = config_for(account, config, payload).await?;
+            let environment = payload["environment"].as_str().unwrap_or_default();
+            let pruned = crate::bake::prune_environment(account, &config, environment).await?;
+            Ok(serde_json::json!({"environment": environment, "pruned": pruned}))
+        }
         "bake" | "publish" | "prune" => crate::bake::handle(name, account, None, payload, now).await,
         "prepare" => {
             let execution = payload["execution_id"].as_str().unwrap_or("unknown-execution").to_string();
@@ -904,9 +924,15 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
             let config = config_for(account, config, input).await?;
             let config = config.as_ref();
             match payload.get("job").filter(|j| !j.is_null()) {
+                Some(Value::String(kind)) if kind == "release" || kind == "rebake" => {
+                    let kind = if kind == "release" { crate::release::PlanKind::Release } else { crate::release::PlanKind::Rebake };
+                    crate::release::plan(account, config, input, &execution, kind).await
+                }
                 Some(kind) => {
                     let kind: JobKind = serde_json::from_value(kind.clone()).map_err(|_| {
-                        StepError::input(format!("job: {kind} is not allowed; expected \"worker\", \"maintenance\" or \"autoscaling_processes\""))
+                        StepError::input(format!(
+                            "job: {kind} is not allowed; expected \"worker\", \"maintenance\", \"autoscaling_processes\", \"release\" or \"rebake\""
+                        ))
                     })?;
                     render(&prepare_job(account, config, input, &execution, kind, now).await?)
                 }

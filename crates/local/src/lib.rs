@@ -12,6 +12,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{FunctionError, Handler, LambdaTasks, LocalFunctions};
+use stepdeploy_asl::nested::StateMachineTasks;
 use stepdeploy_asl::{Clock, Definition, Engine, Execution, Status};
 use stepdeploy_core::config::{Config, Environment};
 use stepdeploy_core::steps::{self, ConfigSource, DeployAccount, Deployment};
@@ -28,22 +29,56 @@ pub const DEPLOY_WORKER: &str = include_str!("../../../statemachines/deploy-work
 pub const MAINTENANCE: &str = include_str!("../../../statemachines/maintenance.asl.json");
 /// `statemachines/bake.asl.json`.
 pub const BAKE: &str = include_str!("../../../statemachines/bake.asl.json");
+/// `statemachines/release.asl.json`.
+pub const RELEASE: &str = include_str!("../../../statemachines/release.asl.json");
+/// `statemachines/rebake.asl.json`.
+pub const REBAKE: &str = include_str!("../../../statemachines/rebake.asl.json");
 /// `statemachines/autoscaling-processes.asl.json`.
 pub const AUTOSCALING_PROCESSES: &str = include_str!("../../../statemachines/autoscaling-processes.asl.json");
 
 /// The state machine's name (as in its file name) for a known definition, for execution ids.
 pub fn state_machine_name(definition: &str) -> &'static str {
-    [
-        (SERIAL_DEPLOY, "serial-deploy"),
-        (FULL_DEPLOY, "full-deploy"),
-        (DEPLOY_WORKER, "deploy-worker"),
-        (MAINTENANCE, "maintenance"),
-        (AUTOSCALING_PROCESSES, "autoscaling-processes"),
-        (BAKE, "bake"),
-    ]
-    .into_iter()
-    .find_map(|(known, name)| (known == definition).then_some(name))
-    .unwrap_or("local")
+    STATE_MACHINES.iter().find_map(|(name, known)| (*known == definition).then_some(*name)).unwrap_or("local")
+}
+
+/// Every state machine, by its file's name.
+pub const STATE_MACHINES: &[(&str, &str)] = &[
+    ("serial-deploy", SERIAL_DEPLOY),
+    ("full-deploy", FULL_DEPLOY),
+    ("deploy-worker", DEPLOY_WORKER),
+    ("maintenance", MAINTENANCE),
+    ("autoscaling-processes", AUTOSCALING_PROCESSES),
+    ("bake", BAKE),
+    ("release", RELEASE),
+    ("rebake", REBAKE),
+];
+
+/// A state machine's local ARN (what `${NameStateMachineArn}` becomes).
+pub fn state_machine_arn(name: &str) -> String {
+    format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}")
+}
+
+fn title_case(kebab: &str) -> String {
+    kebab
+        .split(['-', '_'])
+        .map(|word| {
+            let mut word = word.to_string();
+            if let Some(first) = word.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            word
+        })
+        .collect()
+}
+
+/// The Task invoker of local runs: the step functions, and nested
+/// executions of every state machine.
+pub fn local_tasks(clock: Arc<dyn Clock>, functions: LocalFunctions) -> Result<StateMachineTasks, stepdeploy_asl::DefinitionError> {
+    let mut tasks = StateMachineTasks::new(clock, Arc::new(LambdaTasks::new(functions)));
+    for (name, text) in STATE_MACHINES {
+        tasks = tasks.with_machine(&state_machine_arn(name), Definition::parse(text, &substitutions())?);
+    }
+    Ok(tasks)
 }
 
 /// The sim's clock as the engine's: a Wait moves the whole account forward.
@@ -102,14 +137,11 @@ pub fn functions_on(
 
 /// The `${Name}FunctionArn` substitutions for local function names.
 pub fn substitutions() -> HashMap<String, String> {
-    steps::STEP_NAMES
+    let functions = steps::STEP_NAMES
         .iter()
-        .map(|name| {
-            let mut title = name.to_string();
-            title[..1].make_ascii_uppercase();
-            (format!("{title}FunctionArn"), format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"))
-        })
-        .collect()
+        .map(|name| (format!("{}FunctionArn", title_case(name)), format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")));
+    let machines = STATE_MACHINES.iter().map(|(name, _)| (format!("{}StateMachineArn", title_case(name)), state_machine_arn(name)));
+    functions.chain(machines).collect()
 }
 
 /// A built-in environment for the demo fleet.
@@ -170,7 +202,7 @@ pub async fn run(sim: &Sim, config: Arc<Config>, definition: &str, input: Value,
 pub async fn run_with(
     sim: &Sim,
     config: Arc<Config>,
-    definition: &str,
+    definition_text: &str,
     input: Value,
     group: &str,
     observer: Observer,
@@ -192,10 +224,14 @@ pub async fn run_with(
     });
     let started = sim.now();
     let calls_before = sim.call_counts();
-    let engine = Engine::new(Arc::new(SimClock(sim.clone())), Arc::new(LambdaTasks::new(functions(sim.clone(), config, observe))))
-        .with_name(state_machine_name(definition));
-    let execution = match Definition::parse(definition, &substitutions()) {
-        Ok(definition) => engine.run(&definition, input, &format!("local-{}", sim.now())).await,
+    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.clone()));
+    let prepared = local_tasks(clock.clone(), functions(sim.clone(), config, observe))
+        .and_then(|tasks| Ok((tasks, Definition::parse(definition_text, &substitutions())?)));
+    let execution = match prepared {
+        Ok((tasks, definition)) => {
+            let engine = Engine::new(clock, Arc::new(tasks)).with_name(state_machine_name(definition_text));
+            engine.run(&definition, input, &format!("local-{}", sim.now())).await
+        }
         Err(e) => Execution {
             status: Status::Failed,
             output: None,

@@ -138,7 +138,10 @@ fn every_error_name_the_state_machines_use_is_defined() {
         for name in names {
             checked += 1;
             assert!(
-                name.starts_with("States.") || errors::ALL.contains(&name.as_str()) || errors::LAMBDA_SERVICE_ERRORS.contains(&name.as_str()),
+                name.starts_with("States.")
+                    || errors::ALL.contains(&name.as_str())
+                    || errors::LAMBDA_SERVICE_ERRORS.contains(&name.as_str())
+                    || errors::STEP_FUNCTIONS_SERVICE_ERRORS.contains(&name.as_str()),
                 "{name} is used in statemachines/ but not defined in crates/core/src/errors.rs"
             );
         }

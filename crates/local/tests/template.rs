@@ -45,6 +45,28 @@ fn placeholders(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The state machines a state machine's policies let it start (`!Ref X` resources of states:StartExecution).
+fn start_execution_grants(props: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for policy in props["Policies"].as_sequence().unwrap() {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Sequence(items) => items.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if actions.contains(&"states:StartExecution") {
+                let resources = match &statement["Resource"] {
+                    Value::Sequence(items) => items.clone(),
+                    other => vec![other.clone()],
+                };
+                out.extend(resources.iter().filter_map(tagged).filter(|(tag, _)| tag == "!Ref").map(|(_, target)| target));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn state_machines_are_wired_to_existing_definitions_and_granted_functions() {
     let template = template();
@@ -66,11 +88,18 @@ fn state_machines_are_wired_to_existing_definitions_and_granted_functions() {
             .iter()
             .filter_map(|p| tagged(&p["LambdaInvokePolicy"]["FunctionName"]).map(|(_, v)| v))
             .collect();
+        let startable = start_execution_grants(props);
         for (var, value) in props["DefinitionSubstitutions"].as_mapping().unwrap() {
-            let (tag, target) = tagged(value).unwrap_or_else(|| panic!("{name}: {var:?} is not a !GetAtt"));
-            assert_eq!(tag, "!GetAtt", "{name}: {var:?}");
-            let function = target.trim_end_matches(".Arn");
-            assert!(granted.contains(function), "{name} invokes {function} without a LambdaInvokePolicy");
+            let var = var.as_str().unwrap_or_default();
+            let (tag, target) = tagged(value).unwrap_or_else(|| panic!("{name}: {var:?} is not a !GetAtt or !Ref"));
+            if var.ends_with("StateMachineArn") {
+                assert_eq!(tag, "!Ref", "{name}: {var:?}");
+                assert!(startable.contains(&target), "{name} starts {target} without states:StartExecution on it");
+            } else {
+                assert_eq!(tag, "!GetAtt", "{name}: {var:?}");
+                let function = target.trim_end_matches(".Arn");
+                assert!(granted.contains(function), "{name} invokes {function} without a LambdaInvokePolicy");
+            }
         }
     }
     // Every state machine file is deployed.

@@ -190,6 +190,25 @@ impl Sim {
         self.lock().images_never_available = true;
     }
 
+    /// Removes a tag from an image or instance (as if something else made it). Records no API call.
+    pub fn remove_tag(&self, resource_id: &str, key: &str) {
+        let mut world = self.lock();
+        if let Some(image) = world.images.get_mut(resource_id) {
+            image.tags.remove(key);
+        }
+        if let Some(instance) = world.instances.get_mut(resource_id) {
+            instance.tags.remove(key);
+        }
+    }
+
+    /// The command lines SSM accepted, in the order sent. Records no API call.
+    pub fn commands_sent(&self) -> Vec<String> {
+        let world = self.lock();
+        let mut sent: Vec<(i64, String, String)> = world.commands.iter().map(|(id, c)| (c.sent_at, id.clone(), c.command.clone())).collect();
+        sent.sort();
+        sent.into_iter().map(|(_, _, command)| command).collect()
+    }
+
     /// A snapshot's tags, if it exists. Records no API call.
     pub fn snapshot_tags(&self, snapshot_id: &str) -> Option<BTreeMap<String, String>> {
         self.lock().snapshots.get(snapshot_id).cloned()
