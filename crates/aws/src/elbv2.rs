@@ -4,10 +4,12 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, PathPatternConditionConfig, Rule, RuleCondition, SourceIpConditionConfig,
-    TargetGroupTuple,
+    TargetDescription, TargetGroupTuple,
 };
 use stepdeploy_core::model::TargetState;
-use stepdeploy_core::ports::{FixedResponse, ListenerRule, ListenerRules, PortResult, RuleAction, RuleSpec, TargetHealth, TargetHealthReader};
+use stepdeploy_core::ports::{
+    FixedResponse, ListenerRule, ListenerRules, PortResult, RuleAction, RuleSpec, TargetHealth, TargetHealthReader, TargetRegistration,
+};
 
 use crate::error::{missing, port_error};
 
@@ -49,6 +51,35 @@ impl TargetHealthReader for AwsElbv2 {
                 })
             })
             .collect())
+    }
+}
+
+fn targets(ids: &[String]) -> Vec<TargetDescription> {
+    ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect()
+}
+
+#[async_trait]
+impl TargetRegistration for AwsElbv2 {
+    async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.client
+            .deregister_targets()
+            .target_group_arn(target_group_arn)
+            .set_targets(Some(targets(instance_ids)))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "DeregisterTargets", e))?;
+        Ok(())
+    }
+
+    async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.client
+            .register_targets()
+            .target_group_arn(target_group_arn)
+            .set_targets(Some(targets(instance_ids)))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "RegisterTargets", e))?;
+        Ok(())
     }
 }
 

@@ -112,6 +112,16 @@ mod account {
     }
 
     #[async_trait]
+    impl TargetRegistration for AwsAccount {
+        async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+            self.elbv2.deregister_targets(target_group_arn, instance_ids).await
+        }
+        async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+            self.elbv2.register_targets(target_group_arn, instance_ids).await
+        }
+    }
+
+    #[async_trait]
     impl InstanceLauncher for AwsAccount {
         async fn launch_instance(&self, request: &LaunchRequest) -> PortResult<String> {
             self.ec2.launch_instance(request).await

@@ -193,6 +193,23 @@ async fn elbv2_reports_target_health_for_the_whole_group() {
 }
 
 #[tokio::test]
+async fn elbv2_takes_targets_out_and_puts_them_back() {
+    let env = web_env(2).await;
+    let aws = AwsAccount::new(&env.config);
+    let first = aws.elbv2.describe_target_health(&env.target_group_arn).await.unwrap()[0].instance_id.clone();
+    aws.elbv2.deregister_targets(&env.target_group_arn, std::slice::from_ref(&first)).await.unwrap();
+    let after = aws.elbv2.describe_target_health(&env.target_group_arn).await.unwrap();
+    let state = after.iter().find(|t| t.instance_id == first).map(|t| t.state.clone());
+    assert!(matches!(state, None | Some(TargetState::Draining)), "deregistered: {state:?}");
+    aws.elbv2.register_targets(&env.target_group_arn, std::slice::from_ref(&first)).await.unwrap();
+    let back = aws.elbv2.describe_target_health(&env.target_group_arn).await.unwrap();
+    assert!(back.iter().any(|t| t.instance_id == first && t.state != TargetState::Draining), "registered again: {back:?}");
+    let bogus = env.target_group_arn.replace("targetgroup/", "targetgroup/missing-");
+    let err = aws.elbv2.register_targets(&bogus, std::slice::from_ref(&first)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+}
+
+#[tokio::test]
 async fn elbv2_creates_lists_and_deletes_listener_rules() {
     let env = web_env(1).await;
     let aws = AwsAccount::new(&env.config);

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{BAKE, DEPLOY_WORKER, FULL_DEPLOY, MAINTENANCE, REBAKE, RELEASE, SERIAL_DEPLOY, StepObserver, demo, run, run_with};
+use stepdeploy_local::{
+    BAKE, DEPLOY_WORKER, FULL_DEPLOY, IN_PLACE_DEPLOY, MAINTENANCE, REBAKE, RELEASE, SERIAL_DEPLOY, StepObserver, demo, run, run_with,
+};
 use stepdeploy_sim::demo::DemoFleet;
 use stepdeploy_sim::{CommandScript, Dist, ExternalEvent, Fault, Sim, SimSettings};
 
@@ -33,7 +35,7 @@ pub struct LocalArgs {
 }
 
 /// The workflows `local` runs.
-pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off", "bake", "release", "rebake"];
+pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off", "bake", "release", "rebake", "in-place"];
 
 /// The faults `--fault` accepts, and the workflows each applies to.
 pub const FAULTS: &[(&str, &[&str])] = &[
@@ -43,6 +45,7 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("external-scale-in", &["serial", "full"]),
     ("instance-dies", &["serial", "full"]),
     ("bake-script-fails", &["bake", "release", "rebake"]),
+    ("in-place-command-fails", &["in-place"]),
     ("image-never-available", &["bake", "release", "rebake"]),
 ];
 
@@ -61,6 +64,7 @@ fn definition_and_input(workflow: &str, environment: &str) -> Result<(&'static s
         "bake" => (BAKE, json!({"environment": environment, "revision": DEMO_REVISION})),
         "release" => (RELEASE, json!({"environment": environment, "revision": DEMO_REVISION})),
         "rebake" => (REBAKE, json!({"environment": environment})),
+        "in-place" => (IN_PLACE_DEPLOY, json!({"environment": environment, "revision": DEMO_REVISION, "min_healthy_percent": 50})),
         other => bail!("WORKFLOW: {other:?} is not a workflow; expected one of {}", WORKFLOWS.join(", ")),
     })
 }
@@ -144,6 +148,18 @@ fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<()> {
             duration_seconds: 120,
         }),
         "image-never-available" => fleet.sim.make_images_never_available(),
+        "in-place-command-fails" => {
+            let mut ids: Vec<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
+            ids.sort();
+            fleet.sim.script_command(CommandScript {
+                contains: "stepdeploy-deploy-web".into(),
+                instance_id: ids.last().cloned(),
+                exit_code: 1,
+                stdout: "pip install -r requirements.txt".into(),
+                stderr: "OSError: [Errno 28] No space left on device".into(),
+                duration_seconds: 30,
+            });
+        }
         "external-scale-in" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 }),
         _ => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::TerminateOne { group: fleet.group.clone() }),
     }
@@ -198,6 +214,19 @@ fn step_progress(sim: Sim, start: i64) -> StepObserver {
             }),
             "publish" => Some(format!("launch template version {} published", record["launch_template_version"])),
             "prune" => Some(format!("pruned {} old image(s)", record["pruned"].as_array().map_or(0, Vec::len))),
+            "inplace" => Some(match record["phase"].as_str() {
+                Some("draining") => format!("{} left the target groups; draining", list(&record["batch"])),
+                Some("command") => format!("deploy command running on {}", list(&record["batch"])),
+                Some("rejoining") => format!("{} rejoined; waiting until healthy", list(&record["batch"])),
+                _ if record["next"] == "done" => format!("all {} instance(s) updated", record["updated"].as_array().map_or(0, Vec::len)),
+                _ => format!(
+                    "{} updated, {} to go; healthy {} (floor {})",
+                    record["updated"].as_array().map_or(0, Vec::len),
+                    record["todo"].as_array().map_or(0, Vec::len),
+                    record["healthy"],
+                    record["min_healthy"]
+                ),
+            }),
             "finish" => Some("lock released".into()),
             _ => None,
         };

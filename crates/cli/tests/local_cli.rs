@@ -123,3 +123,16 @@ fn a_release_and_a_rebake_run_locally() {
     assert_eq!(code, Some(0), "{progress}");
     assert_eq!((summary["output"]["revision"].as_str(), summary["output"]["revision_source"].as_str()), (Some("1111111"), Some("fleet")));
 }
+
+#[test]
+fn an_in_place_deploy_runs_locally_above_its_floor() {
+    let (code, summary, progress) = local(&["in-place", "--instances", "4", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    assert_eq!(summary["output"]["updated"].as_array().map(Vec::len), Some(4));
+    assert!(summary["min_healthy_observed"].as_u64().unwrap() >= 2, "the demo runs it at min_healthy_percent 50: {summary}");
+    assert!(progress.contains("left the target groups") && progress.contains("all 4 instance(s) updated"), "{progress}");
+
+    let (code, summary, _) = local(&["in-place", "--instances", "4", "--fault", "in-place-command-fails", "--output", "json"]);
+    assert_eq!((code, summary["error"].as_str()), (Some(1), Some("StepDeploy.CommandFailed")));
+    assert!(summary["cause"].as_str().unwrap().contains("left out of the target groups for inspection"));
+}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod errors;
 pub mod fabulaws;
 pub mod fleet;
+pub mod inplace;
 pub mod model;
 pub mod planner;
 pub mod ports;

@@ -359,6 +359,15 @@ pub trait TargetHealthReader: Send + Sync {
     async fn describe_target_health(&self, target_group_arn: &str) -> PortResult<Vec<TargetHealth>>;
 }
 
+/// Takes instances out of and back into a target group (in-place deploys).
+#[async_trait]
+pub trait TargetRegistration: Send + Sync {
+    /// DeregisterTargets: the instances drain, then leave the group.
+    async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()>;
+    /// RegisterTargets: the instances rejoin and are health-checked again.
+    async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()>;
+}
+
 /// A fixed response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedResponse {

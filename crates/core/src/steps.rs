@@ -16,7 +16,7 @@ use crate::model::{LaunchTemplateRef, Target, Timestamp};
 use crate::planner::{InstanceHealth, Outcome, Policy, Progress, RolloutSpec, RolloutState, Strategy, Timing, plan};
 use crate::ports::{
     CommandRunner, CommandStatus, ErrorKind, FixedResponse, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates,
-    ListenerRule, ListenerRules, Parameters, PortError, ProcessControl, RuleAction, RuleSpec, TargetHealthReader,
+    ListenerRule, ListenerRules, Parameters, PortError, ProcessControl, RuleAction, RuleSpec, TargetHealthReader, TargetRegistration,
 };
 
 /// Everything the deploy steps need from an account.
@@ -32,6 +32,7 @@ pub trait DeployAccount:
     + Parameters
     + ListenerRules
     + CommandRunner
+    + TargetRegistration
 {
 }
 impl<
@@ -45,7 +46,8 @@ impl<
         + LaunchTemplates
         + Parameters
         + ListenerRules
-        + CommandRunner,
+        + CommandRunner
+        + TargetRegistration,
 > DeployAccount for T
 {
 }
@@ -222,7 +224,7 @@ pub fn unknown_field<'a>(object: &'a serde_json::Map<String, Value>, allowed: &[
     object.keys().find(|k| k.as_str() != STARTED_BY && !allowed.contains(&k.as_str()))
 }
 
-fn field_string(input: &Value, field: &str) -> Result<Option<String>, StepError> {
+pub(crate) fn field_string(input: &Value, field: &str) -> Result<Option<String>, StepError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
@@ -231,7 +233,7 @@ fn field_string(input: &Value, field: &str) -> Result<Option<String>, StepError>
     }
 }
 
-fn field_int(input: &Value, field: &str) -> Result<Option<i64>, StepError> {
+pub(crate) fn field_int(input: &Value, field: &str) -> Result<Option<i64>, StepError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().map(Some).ok_or_else(|| StepError::input(format!("{field}: {v} is not allowed; expected an integer"))),
@@ -261,7 +263,7 @@ struct DeployInput {
     revision: Option<String>,
 }
 
-fn flag(input: &Value, field: &str) -> Result<bool, StepError> {
+pub(crate) fn flag(input: &Value, field: &str) -> Result<bool, StepError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -312,7 +314,7 @@ fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Re
 ///
 /// Returns the processes an earlier run of this same execution recorded as
 /// suspended by it (a retried prepare must not forget them).
-async fn take_lock(
+pub(crate) async fn take_lock(
     params: &dyn Parameters,
     name: &str,
     execution_id: &str,
@@ -343,7 +345,7 @@ async fn take_lock(
 }
 
 /// The lock parameter's value: who holds it, since when, and what it suspended.
-fn lock_value(execution_id: &str, since: Timestamp, suspended: &[String]) -> String {
+pub(crate) fn lock_value(execution_id: &str, since: Timestamp, suspended: &[String]) -> String {
     serde_json::json!({"execution": execution_id, "since": since, "suspended": suspended}).to_string()
 }
 
@@ -859,7 +861,8 @@ pub enum ConfigSource<'a> {
 }
 
 /// The step Lambdas' names, as in `${Name}FunctionArn`.
-pub const STEP_NAMES: &[&str] = &["prepare", "replace", "rollback", "finish", "maintenance", "command", "processes", "bake", "publish", "prune"];
+pub const STEP_NAMES: &[&str] =
+    &["prepare", "replace", "rollback", "finish", "maintenance", "command", "processes", "bake", "publish", "prune", "inplace"];
 
 fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
     serde_json::from_value(payload["deployment"].clone()).map_err(|e| StepError::input(format!("deployment: not a deployment record: {e}")))
@@ -924,6 +927,7 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
             let config = config_for(account, config, input).await?;
             let config = config.as_ref();
             match payload.get("job").filter(|j| !j.is_null()) {
+                Some(Value::String(kind)) if kind == "in_place" => render(&crate::inplace::begin(account, config, input, &execution, now).await?),
                 Some(Value::String(kind)) if kind == "release" || kind == "rebake" => {
                     let kind = if kind == "release" { crate::release::PlanKind::Release } else { crate::release::PlanKind::Rebake };
                     crate::release::plan(account, config, input, &execution, kind).await
@@ -931,7 +935,7 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
                 Some(kind) => {
                     let kind: JobKind = serde_json::from_value(kind.clone()).map_err(|_| {
                         StepError::input(format!(
-                            "job: {kind} is not allowed; expected \"worker\", \"maintenance\", \"autoscaling_processes\", \"release\" or \"rebake\""
+                            "job: {kind} is not allowed; expected \"worker\", \"maintenance\", \"autoscaling_processes\", \"in_place\", \"release\" or \"rebake\""
                         ))
                     })?;
                     render(&prepare_job(account, config, input, &execution, kind, now).await?)
@@ -963,6 +967,7 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
             other => Err(StepError::input(format!("action: {other:?} is not allowed; expected \"start\" or \"poll\""))),
         },
         "processes" => on_job(payload, |job| processes(account, job)).await,
+        "inplace" => crate::inplace::handle(account, payload, now).await,
         other => Err(StepError::input(format!("step: {other:?} is not a step; expected one of {}", STEP_NAMES.join(", ")))),
     }
 }

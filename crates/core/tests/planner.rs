@@ -187,3 +187,40 @@ fn done_restores_the_original_size_bounds() {
     assert_eq!(decision.outcome, Outcome::Done);
     assert_eq!(decision.actions, [Action::SetSizeBounds { min_size: 0, max_size: 10 }]);
 }
+
+mod in_place_batches {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+    use stepdeploy_core::inplace::next_batch;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// A batch never takes healthy capacity below the floor, only takes
+        /// live instances still to update, respects the batch size, and is
+        /// never empty when some instance could go.
+        #[test]
+        fn a_batch_keeps_the_floor_and_makes_progress(
+            n in 1usize..30,
+            todo_mask in any::<u32>(),
+            healthy_mask in any::<u32>(),
+            live_mask in any::<u32>(),
+            min_healthy in 0u32..30,
+            batch_size in 1u32..10,
+        ) {
+            let ids: Vec<String> = (0..n).map(|i| format!("i-{i:02}")).collect();
+            let pick = |mask: u32| ids.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, id)| id.clone()).collect::<Vec<_>>();
+            let todo = pick(todo_mask);
+            let live: BTreeSet<String> = pick(live_mask).into_iter().collect();
+            let healthy: BTreeSet<String> = pick(healthy_mask).into_iter().filter(|id| live.contains(id)).collect();
+            let batch = next_batch(&todo, &healthy, &live, min_healthy, batch_size);
+            let taken_healthy = batch.iter().filter(|id| healthy.contains(*id)).count();
+            prop_assert!(healthy.len() - taken_healthy >= (min_healthy as usize).min(healthy.len()));
+            prop_assert!(batch.iter().all(|id| todo.contains(id) && live.contains(id)));
+            prop_assert!(batch.len() <= batch_size as usize);
+            let could_go = todo.iter().any(|id| live.contains(id) && (!healthy.contains(id) || healthy.len() as u32 > min_healthy));
+            prop_assert_eq!(!batch.is_empty(), could_go);
+        }
+    }
+}

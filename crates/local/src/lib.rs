@@ -29,6 +29,8 @@ pub const DEPLOY_WORKER: &str = include_str!("../../../statemachines/deploy-work
 pub const MAINTENANCE: &str = include_str!("../../../statemachines/maintenance.asl.json");
 /// `statemachines/bake.asl.json`.
 pub const BAKE: &str = include_str!("../../../statemachines/bake.asl.json");
+/// `statemachines/in-place-deploy.asl.json`.
+pub const IN_PLACE_DEPLOY: &str = include_str!("../../../statemachines/in-place-deploy.asl.json");
 /// `statemachines/release.asl.json`.
 pub const RELEASE: &str = include_str!("../../../statemachines/release.asl.json");
 /// `statemachines/rebake.asl.json`.
@@ -49,6 +51,7 @@ pub const STATE_MACHINES: &[(&str, &str)] = &[
     ("maintenance", MAINTENANCE),
     ("autoscaling-processes", AUTOSCALING_PROCESSES),
     ("bake", BAKE),
+    ("in-place-deploy", IN_PLACE_DEPLOY),
     ("release", RELEASE),
     ("rebake", REBAKE),
 ];
@@ -180,7 +183,7 @@ pub struct Summary {
     pub api_calls: BTreeMap<String, usize>,
     /// Virtual seconds the run took.
     pub virtual_seconds: i64,
-    /// The lowest healthy count seen after any reconcile step.
+    /// The lowest healthy count seen after any step.
     pub min_healthy_observed: Option<u32>,
 }
 
@@ -211,13 +214,15 @@ pub async fn run_with(
     let min_healthy = Arc::new(Mutex::new(None::<u32>));
     let (watch, sim_for_watch, group_name) = (min_healthy.clone(), sim.clone(), group.to_string());
     let observe: StepObserver = Arc::new(move |name: &str, record: &Value| {
+        // Sampled after every step of every workflow: in-place deploys take instances out too.
+        let healthy = sim_for_watch.healthy_in_group(&group_name).len() as u32;
+        {
+            let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
+            *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
+        }
         if name == "replace"
             && let Ok(deployment) = serde_json::from_value::<Deployment>(record.clone())
         {
-            let healthy = sim_for_watch.healthy_in_group(&group_name).len() as u32;
-            let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
-            *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
-            drop(low);
             observer(&deployment);
         }
         step_observer(name, record);

@@ -275,6 +275,7 @@ impl Sim {
                 inst.launched_at = past;
                 inst.in_service_at = past;
                 inst.healthy_at = inst.healthy_at.map(|_| past);
+                inst.ssm_online_at = past;
             }
         }
     }

@@ -8,7 +8,7 @@ use stepdeploy_core::model::{LaunchTemplateRef, Lifecycle};
 use stepdeploy_core::ports::{
     CommandRunner, CommandStatus, Decrement, Ec2Instance, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, Image, Images,
     InstanceLauncher, InstanceReader, Invocation, LaunchRequest, LaunchTemplates, ListenerRule, ListenerRules, Parameter, Parameters, PortResult,
-    ProcessControl, RuleAction, RuleSpec, TargetHealth, TargetHealthReader, TemplateVersion,
+    ProcessControl, RuleAction, RuleSpec, TargetHealth, TargetHealthReader, TargetRegistration, TemplateVersion,
 };
 
 use crate::world::{Inst, SimCommand, SimImage, TemplateVersionData, World};
@@ -667,5 +667,49 @@ impl ListenerRules for Sim {
             }
         }
         Ok(false)
+    }
+}
+
+#[async_trait]
+impl TargetRegistration for Sim {
+    async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+        const OP: &str = "DeregisterTargets";
+        let mut world = self.lock();
+        world.call(ELB, OP)?;
+        if !world.target_groups.contains(target_group_arn) {
+            return Err(World::not_found(ELB, OP, "TargetGroupNotFound", format!("Target groups '{target_group_arn}' not found")));
+        }
+        let now = world.now;
+        for id in instance_ids {
+            let Some(instance) = world.instances.get_mut(id) else {
+                return Err(World::invalid(ELB, OP, "InvalidTarget", format!("The following targets are not in a running state: {id}")));
+            };
+            instance.deregistered_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+        const OP: &str = "RegisterTargets";
+        let mut world = self.lock();
+        world.call(ELB, OP)?;
+        if !world.target_groups.contains(target_group_arn) {
+            return Err(World::not_found(ELB, OP, "TargetGroupNotFound", format!("Target groups '{target_group_arn}' not found")));
+        }
+        let now = world.now;
+        for id in instance_ids {
+            let health = {
+                let dist = world.settings.health_seconds;
+                dist.sample(&mut world.rng)
+            };
+            let Some(instance) = world.instances.get_mut(id).filter(|i| !i.is_terminated(now)) else {
+                return Err(World::invalid(ELB, OP, "InvalidTarget", format!("The following targets are not in a running state: {id}")));
+            };
+            // Registering a registered target changes nothing; a returning one is health-checked anew.
+            if instance.deregistered_at.take().is_some() && instance.healthy_at.is_some() {
+                instance.healthy_at = Some(now + health);
+            }
+        }
+        Ok(())
     }
 }

@@ -102,6 +102,10 @@ pub(crate) struct Inst {
     pub terminating_since: Option<Timestamp>,
     pub terminated_at: Option<Timestamp>,
     pub standby: bool,
+    /// Deregistered from its target groups at this time (drains, then leaves).
+    pub deregistered_at: Option<Timestamp>,
+    /// How long draining takes.
+    pub drain_seconds: i64,
 }
 
 impl Inst {
@@ -121,6 +125,8 @@ impl Inst {
             terminating_since: None,
             terminated_at: None,
             standby: false,
+            deregistered_at: None,
+            drain_seconds: 0,
         }
     }
 
@@ -166,6 +172,9 @@ impl Inst {
         }
         if self.terminating_since.is_some() {
             return Some(TargetState::Draining);
+        }
+        if let Some(at) = self.deregistered_at {
+            return (now < at + self.drain_seconds).then_some(TargetState::Draining);
         }
         match self.healthy_at {
             Some(at) if at <= now => Some(TargetState::Healthy),
@@ -418,6 +427,8 @@ impl World {
                         terminating_since: None,
                         terminated_at: None,
                         standby: false,
+                        deregistered_at: None,
+                        drain_seconds: self.settings.deregistration_delay_seconds,
                     },
                 );
                 launched.push(id);
