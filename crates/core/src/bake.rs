@@ -13,7 +13,7 @@ use crate::config::{Config, Environment};
 use crate::errors;
 use crate::model::{LaunchTemplateRef, Timestamp};
 use crate::ports::{CommandStatus, ErrorKind, Image, LaunchRequest};
-use crate::steps::{CommandResult, DeployAccount, StepError, tail};
+use crate::steps::{CommandResult, DeployAccount, StepError, command_failure, result_of};
 
 /// Tag keys a bake puts on its builder, image and snapshots.
 pub mod tags {
@@ -269,28 +269,14 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
                 return Err(bake_failed(format!("SSM has no invocation of {command_id} on {builder}")));
             };
             match invocation.status {
-                CommandStatus::Failed => Err(StepError {
-                    name: errors::COMMAND_FAILED,
-                    message: format!(
-                        "bake script failed on {builder} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
-                        invocation.status_detail,
-                        invocation.exit_code.map_or("unknown".into(), |c| c.to_string()),
-                        tail(&invocation.stdout, crate::steps::OUTPUT_TAIL),
-                        tail(&invocation.stderr, crate::steps::OUTPUT_TAIL)
-                    ),
-                }),
+                CommandStatus::Failed => Err(command_failure("bake script", &invocation)),
                 CommandStatus::Running if now > bake.deadline => Err(StepError {
                     name: errors::COMMAND_FAILED,
                     message: format!("the bake script did not finish before its timeout on {builder}"),
                 }),
                 CommandStatus::Running => Ok(wait(bake, poll)),
                 CommandStatus::Succeeded => {
-                    bake.script = Some(CommandResult {
-                        instance_id: builder.clone(),
-                        exit_code: invocation.exit_code,
-                        stdout_tail: tail(&invocation.stdout, crate::steps::SUCCESS_TAIL).to_string(),
-                        stderr_tail: tail(&invocation.stderr, crate::steps::SUCCESS_TAIL).to_string(),
-                    });
+                    bake.script = Some(result_of(&invocation));
                     // A retried step finds the image the first try created.
                     let mine = BTreeMap::from([(tags::EXECUTION.to_string(), bake.execution_id.clone())]);
                     let image_id = match account.find_images(&mine).await?.first() {

@@ -16,8 +16,8 @@ use crate::model::{Lifecycle, Timestamp};
 use crate::planner::{Policy, assess};
 use crate::ports::CommandStatus;
 use crate::steps::{
-    CommandOutcome, CommandResult, CommandRun, DeployAccount, Job, OUTPUT_TAIL, SUCCESS_TAIL, StepError, field_int, field_string, flag,
-    lock_parameter, lock_value, tail, take_lock, unknown_field,
+    CommandRun, DeployAccount, Job, StepError, command_failure, field_int, field_string, flag, lock_parameter, lock_value, record_outcome, take_lock,
+    unknown_field,
 };
 
 /// The processes an in-place deploy suspends: everything that would launch,
@@ -261,19 +261,10 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                         account.register_targets(arn, &ok).await?;
                     }
                 }
-                let first = failures[0];
-                return Err(StepError {
-                    name: errors::COMMAND_FAILED,
-                    message: format!(
-                        "in_place_deploy failed on {} ({}, exit code {}); left out of the target groups for inspection: {}. stdout tail: {} | stderr tail: {}",
-                        first.instance_id,
-                        first.status_detail,
-                        first.exit_code.map_or("unknown".into(), |c| c.to_string()),
-                        failures.iter().map(|f| f.instance_id.as_str()).collect::<Vec<_>>().join(", "),
-                        tail(&first.stdout, OUTPUT_TAIL),
-                        tail(&first.stderr, OUTPUT_TAIL)
-                    ),
-                });
+                let mut error = command_failure(&run.name, failures[0]);
+                let left_out = failures.iter().map(|f| f.instance_id.as_str()).collect::<Vec<_>>().join(", ");
+                error.message = format!("{} | left out of the target groups for inspection: {left_out}", error.message);
+                return Err(error);
             }
             if running {
                 if now > run.deadline {
@@ -287,18 +278,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
             for arn in &deploy.target_group_arns {
                 account.register_targets(arn, &deploy.batch).await?;
             }
-            let results = invocations
-                .iter()
-                .map(|i| CommandResult {
-                    instance_id: i.instance_id.clone(),
-                    exit_code: i.exit_code,
-                    stdout_tail: tail(&i.stdout, SUCCESS_TAIL).to_string(),
-                    stderr_tail: tail(&i.stderr, SUCCESS_TAIL).to_string(),
-                })
-                .collect();
-            if !deploy.job.commands_done.iter().any(|c| c.command_id == run.command_id) {
-                deploy.job.commands_done.push(CommandOutcome { name: run.name.clone(), command_id: run.command_id.clone(), results });
-            }
+            record_outcome(&mut deploy.job, &run, &invocations);
             deploy.phase = Phase::Rejoining;
             deploy.deadline = now.saturating_add(deploy.job.settings.health.timeout_seconds as i64);
             Ok(wait(deploy, poll))

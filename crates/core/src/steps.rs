@@ -15,8 +15,9 @@ use crate::fleet::{apply, read_snapshot};
 use crate::model::{LaunchTemplateRef, Target, Timestamp};
 use crate::planner::{InstanceHealth, Outcome, Policy, Progress, RolloutSpec, RolloutState, Strategy, Timing, plan};
 use crate::ports::{
-    CommandRunner, CommandStatus, ErrorKind, FixedResponse, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates,
-    ListenerRule, ListenerRules, Parameters, PortError, ProcessControl, RuleAction, RuleSpec, TargetHealthReader, TargetRegistration,
+    CommandRunner, CommandStatus, ErrorKind, FixedResponse, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, Invocation,
+    LaunchTemplates, ListenerRule, ListenerRules, Parameters, PortError, ProcessControl, RuleAction, RuleSpec, TargetHealthReader,
+    TargetRegistration,
 };
 
 /// Everything the deploy steps need from an account.
@@ -799,6 +800,40 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
     Ok(job)
 }
 
+/// The failure of a command on one instance, with its output tail.
+pub(crate) fn command_failure(name: &str, failed: &Invocation) -> StepError {
+    StepError {
+        name: errors::COMMAND_FAILED,
+        message: format!(
+            "{name} failed on {} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
+            failed.instance_id,
+            failed.status_detail,
+            failed.exit_code.map_or("unknown".into(), |c| c.to_string()),
+            tail(&failed.stdout, OUTPUT_TAIL),
+            tail(&failed.stderr, OUTPUT_TAIL)
+        ),
+    }
+}
+
+/// Records a finished command's results in the job (once per command id).
+pub(crate) fn record_outcome(job: &mut Job, run: &CommandRun, invocations: &[Invocation]) {
+    if job.commands_done.iter().any(|c| c.command_id == run.command_id) {
+        return;
+    }
+    let results = invocations.iter().map(result_of).collect();
+    job.commands_done.push(CommandOutcome { name: run.name.clone(), command_id: run.command_id.clone(), results });
+}
+
+/// One instance's result, with the tails a successful command keeps.
+pub(crate) fn result_of(invocation: &Invocation) -> CommandResult {
+    CommandResult {
+        instance_id: invocation.instance_id.clone(),
+        exit_code: invocation.exit_code,
+        stdout_tail: tail(&invocation.stdout, SUCCESS_TAIL).to_string(),
+        stderr_tail: tail(&invocation.stderr, SUCCESS_TAIL).to_string(),
+    }
+}
+
 /// How much of a successful command's output its record keeps (the state
 /// machine's payload is limited to 256 KiB).
 pub const SUCCESS_TAIL: usize = 500;
@@ -810,18 +845,7 @@ pub async fn command_poll(account: &dyn DeployAccount, mut job: Job, now: Timest
     };
     let invocations = account.invocations(&run.command_id, &run.instance_ids).await?;
     if let Some(failed) = invocations.iter().find(|i| i.status == CommandStatus::Failed) {
-        return Err(StepError {
-            name: errors::COMMAND_FAILED,
-            message: format!(
-                "{} failed on {} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
-                run.name,
-                failed.instance_id,
-                failed.status_detail,
-                failed.exit_code.map_or("unknown".into(), |c| c.to_string()),
-                tail(&failed.stdout, OUTPUT_TAIL),
-                tail(&failed.stderr, OUTPUT_TAIL)
-            ),
-        });
+        return Err(command_failure(&run.name, failed));
     }
     let done = invocations.iter().all(|i| i.status == CommandStatus::Succeeded);
     if !done && now > run.deadline {
@@ -830,17 +854,8 @@ pub async fn command_poll(account: &dyn DeployAccount, mut job: Job, now: Timest
             message: format!("{} did not finish before its timeout on {}", run.name, run.instance_ids.join(", ")),
         });
     }
-    if done && !job.commands_done.iter().any(|c| c.command_id == run.command_id) {
-        let results = invocations
-            .iter()
-            .map(|i| CommandResult {
-                instance_id: i.instance_id.clone(),
-                exit_code: i.exit_code,
-                stdout_tail: tail(&i.stdout, SUCCESS_TAIL).to_string(),
-                stderr_tail: tail(&i.stderr, SUCCESS_TAIL).to_string(),
-            })
-            .collect();
-        job.commands_done.push(CommandOutcome { name: run.name.clone(), command_id: run.command_id.clone(), results });
+    if done {
+        record_outcome(&mut job, &run, &invocations);
     }
     if let Some(run) = job.command.as_mut() {
         run.next = if done { "done".into() } else { "wait".into() };

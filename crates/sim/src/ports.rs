@@ -593,9 +593,7 @@ impl TargetHealthReader for Sim {
         const OP: &str = "DescribeTargetHealth";
         let mut world = self.lock();
         world.call(ELB, OP)?;
-        if !world.target_groups.contains(target_group_arn) {
-            return Err(World::not_found(ELB, OP, "TargetGroupNotFound", format!("Target groups '{target_group_arn}' not found")));
-        }
+        world.target_group_exists(OP, target_group_arn)?;
         let now = world.now;
         let grace = world.settings.health_check_grace_seconds;
         let groups_with_tg: Vec<&String> =
@@ -676,9 +674,7 @@ impl TargetRegistration for Sim {
         const OP: &str = "DeregisterTargets";
         let mut world = self.lock();
         world.call(ELB, OP)?;
-        if !world.target_groups.contains(target_group_arn) {
-            return Err(World::not_found(ELB, OP, "TargetGroupNotFound", format!("Target groups '{target_group_arn}' not found")));
-        }
+        world.target_group_exists(OP, target_group_arn)?;
         let now = world.now;
         for id in instance_ids {
             let Some(instance) = world.instances.get_mut(id) else {
@@ -693,9 +689,7 @@ impl TargetRegistration for Sim {
         const OP: &str = "RegisterTargets";
         let mut world = self.lock();
         world.call(ELB, OP)?;
-        if !world.target_groups.contains(target_group_arn) {
-            return Err(World::not_found(ELB, OP, "TargetGroupNotFound", format!("Target groups '{target_group_arn}' not found")));
-        }
+        world.target_group_exists(OP, target_group_arn)?;
         let now = world.now;
         for id in instance_ids {
             let health = {

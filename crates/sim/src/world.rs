@@ -487,4 +487,12 @@ impl World {
     pub fn invalid(service: &'static str, operation: &'static str, code: &str, what: String) -> PortError {
         PortError::new(ErrorKind::Invalid, service, operation, Some(code), what)
     }
+
+    /// `TargetGroupNotFound` unless the target group exists.
+    pub fn target_group_exists(&self, operation: &'static str, arn: &str) -> Result<(), PortError> {
+        if self.target_groups.contains(arn) {
+            return Ok(());
+        }
+        Err(World::not_found("elbv2", operation, "TargetGroupNotFound", format!("Target groups '{arn}' not found")))
+    }
 }
