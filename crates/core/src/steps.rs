@@ -144,6 +144,30 @@ pub struct Job {
     pub suspended_processes: Option<Vec<String>>,
 }
 
+impl Job {
+    /// A fresh record of `environment` held by `execution_id`: nothing suspended, no page, no command.
+    pub fn new(environment: &str, execution_id: &str, lock_parameter: String, settings: &Environment) -> Job {
+        Job {
+            environment: environment.to_string(),
+            execution_id: execution_id.to_string(),
+            group: settings.auto_scaling_group.clone(),
+            lock_parameter,
+            suspended_by_us: Vec::new(),
+            failure: None,
+            settings: settings.clone(),
+            run_migrations: false,
+            revision: None,
+            maintenance_on: false,
+            hold_maintenance: false,
+            command: None,
+            commands_done: Vec::new(),
+            action: None,
+            processes: Vec::new(),
+            suspended_processes: None,
+        }
+    }
+}
+
 /// The deploy record the state machine carries between steps: a [`Job`]
 /// plus the rollout (its fields sit at the same JSON level).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -419,22 +443,10 @@ pub async fn prepare(
         };
         Ok::<_, StepError>(Deployment {
             job: Job {
-                environment: input.environment.clone(),
-                execution_id: execution_id.to_string(),
-                group: env.auto_scaling_group.clone(),
-                lock_parameter: lock.clone(),
                 suspended_by_us,
-                failure: None,
-                settings: env.clone(),
                 run_migrations: input.run_migrations,
                 revision: input.revision.clone(),
-                maintenance_on: false,
-                hold_maintenance: false,
-                command: None,
-                commands_done: Vec::new(),
-                action: None,
-                processes: Vec::new(),
-                suspended_processes: None,
+                ..Job::new(&input.environment, execution_id, lock.clone(), &env)
             },
             template: template.clone(),
             rollout: RolloutState::begin(&snapshot, spec, now),
@@ -520,24 +532,7 @@ pub async fn prepare_job(
     }
     let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
     let env = config.environment(&environment).map_err(|e| StepError::input(e.to_string()))?.clone();
-    let mut job = Job {
-        environment: environment.clone(),
-        execution_id: execution_id.to_string(),
-        group: env.auto_scaling_group.clone(),
-        lock_parameter: lock_parameter(&config.deployment, &environment),
-        suspended_by_us: Vec::new(),
-        failure: None,
-        settings: env.clone(),
-        run_migrations: false,
-        revision: None,
-        maintenance_on: false,
-        hold_maintenance: false,
-        command: None,
-        commands_done: Vec::new(),
-        action: None,
-        processes: Vec::new(),
-        suspended_processes: None,
-    };
+    let mut job = Job::new(&environment, execution_id, lock_parameter(&config.deployment, &environment), &env);
     match kind {
         JobKind::Worker => {
             job.run_migrations = match input.get("run_migrations") {
