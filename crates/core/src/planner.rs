@@ -542,7 +542,16 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     if desired != desired_after_terminations {
         actions.push(Action::SetDesiredCapacity { desired_capacity: desired });
     }
-    finish(actions, Outcome::Wait { seconds: state.poll_seconds })
+    // Poll again when the first instance in warm-up is due, if that is sooner than the poll interval.
+    let warm_due = health
+        .iter()
+        .filter(|h| !h.healthy)
+        .filter_map(|h| healthy_since.get(&h.id))
+        .map(|since| since.saturating_add(state.warmup_seconds as i64).saturating_sub(now))
+        .filter(|due| *due > 0)
+        .min();
+    let seconds = warm_due.map_or(state.poll_seconds, |due| (due as u64).clamp(1, state.poll_seconds.max(1)));
+    finish(actions, Outcome::Wait { seconds })
 }
 
 #[cfg(test)]

@@ -1,0 +1,207 @@
+//! Deploy makespan against the lower bound, the Fabulaws baseline, and cost
+//! per deploy, on the simulated account in virtual time.
+//!
+//!   cargo bench -p stepdeploy-local --bench deploy [-- --quick] [-- --seeds N]
+//!
+//! Prints one table row per case, then one JSON line with the summary
+//! figures (`makespan_ratio_max`, `transitions_n100`, `cost_usd_n100`,
+//! `api_calls_per_poll`, `min_healthy_ok`, `fabulaws_speedup_min`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use stepdeploy_core::model::LaunchTemplateRef;
+use stepdeploy_core::planner::Policy;
+use stepdeploy_core::ports::{Decrement, GroupUpdate, GroupWriter};
+use stepdeploy_local::{SERIAL_DEPLOY, demo, run};
+use stepdeploy_sim::{Dist, SimSettings};
+
+/// Boot-to-healthy, drawn per instance.
+const BOOT_MEAN: f64 = 90.0;
+/// Target group deregistration delay.
+const DEREGISTRATION: i64 = 30;
+/// Step Functions standard workflows: $0.025 per 1,000 state transitions.
+const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
+/// Lambda arm64: $0.20 per million requests, $0.0000133334 per GB-second.
+const USD_PER_REQUEST: f64 = 0.20 / 1_000_000.0;
+const USD_PER_GB_SECOND: f64 = 0.000_013_333_4;
+/// The functions' memory size (template.yaml Globals).
+const MEMORY_GB: f64 = 128.0 / 1024.0;
+/// Billed-duration model: each invocation costs this much on top of its AWS calls...
+const INVOCATION_OVERHEAD_MS: f64 = 10.0;
+/// ...and each AWS API call from a Lambda this much (a typical in-region latency).
+const API_CALL_MS: f64 = 50.0;
+
+fn settings() -> SimSettings {
+    SimSettings {
+        boot_seconds: Dist::around(BOOT_MEAN, 0.2),
+        health_seconds: Dist::Fixed(0.0),
+        deregistration_delay_seconds: DEREGISTRATION,
+        ..SimSettings::default()
+    }
+}
+
+struct Case {
+    n: u32,
+    min: i64,
+    max: i64,
+    makespan: i64,
+    bound: i64,
+    min_healthy: u32,
+    floor: u32,
+    transitions: u64,
+    invocations: usize,
+    api_calls: usize,
+    cost_usd: f64,
+    fabulaws_makespan: i64,
+    fabulaws_min_healthy: u32,
+}
+
+async fn ours(n: u32, min: i64, max: i64, seed: u64) -> Case {
+    let (fleet, config) = demo(seed, n, settings());
+    let input = json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": min, "max_healthy_percent": max});
+    let (execution, summary) = run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await;
+    assert_eq!(summary.status, "SUCCEEDED", "N={n} ({min}, {max}): {summary:?}");
+    let policy = Policy::new(min, max, None).unwrap_or_else(|e| panic!("{e}"));
+    let waves = i64::from(policy.waves(n));
+    let invocations = execution.history.iter().filter(|e| e.kind == "TaskScheduled").count();
+    let api_calls: usize = summary.api_calls.values().sum();
+    let billed_seconds = (invocations as f64 * INVOCATION_OVERHEAD_MS + api_calls as f64 * API_CALL_MS) / 1000.0;
+    let cost_usd =
+        summary.transitions as f64 * USD_PER_TRANSITION + invocations as f64 * USD_PER_REQUEST + billed_seconds * MEMORY_GB * USD_PER_GB_SECOND;
+    let (fabulaws_makespan, fabulaws_min_healthy) = fabulaws(n, seed).await;
+    Case {
+        n,
+        min,
+        max,
+        makespan: summary.virtual_seconds,
+        bound: waves * (BOOT_MEAN as i64 + DEREGISTRATION),
+        min_healthy: summary.min_healthy_observed.unwrap_or(0),
+        floor: policy.bounds(n).min_healthy,
+        transitions: summary.transitions,
+        invocations,
+        api_calls,
+        cost_usd,
+        fabulaws_makespan,
+        fabulaws_min_healthy,
+    }
+}
+
+/// The Fabulaws serial algorithm, as a planner only this benchmark uses:
+/// point the group at the new version, then for each old instance terminate
+/// it (the group launches a replacement), sleep 45 s, and wait until the
+/// group is back at full healthy capacity. Returns (makespan, lowest healthy).
+async fn fabulaws(n: u32, seed: u64) -> (i64, u32) {
+    const POLL: i64 = 15;
+    let (fleet, _) = demo(seed, n, settings());
+    let sim = &fleet.sim;
+    let started = sim.now();
+    let version = LaunchTemplateRef { version: Some("2".into()), ..fleet.template.clone() };
+    let update = GroupUpdate { min_size: None, max_size: None, desired_capacity: None, launch_template: Some(version) };
+    sim.update_group(&fleet.group, &update).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut lowest = sim.healthy_in_group(&fleet.group).len() as u32;
+    let old: Vec<String> = sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
+    for id in old {
+        sim.terminate_instance(&id, Decrement(false)).await.unwrap_or_else(|e| panic!("{e}"));
+        sim.advance(45);
+        lowest = lowest.min(sim.healthy_in_group(&fleet.group).len() as u32);
+        while (sim.healthy_in_group(&fleet.group).len() as u32) < n {
+            sim.advance(POLL);
+            lowest = lowest.min(sim.healthy_in_group(&fleet.group).len() as u32);
+        }
+    }
+    (sim.now() - started, lowest)
+}
+
+/// AWS calls of one reconcile poll, for fleets of different sizes.
+async fn calls_per_poll() -> BTreeMap<u32, usize> {
+    let mut out = BTreeMap::new();
+    for n in [1, 20, 100] {
+        let (fleet, config) = demo(1, n, settings());
+        let env = &config.environments["demo"];
+        let before = fleet.sim.calls().len();
+        stepdeploy_core::fleet::read_snapshot(&fleet.sim, &fleet.sim, &fleet.sim, &fleet.group, &env.target_group_arns, fleet.sim.now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        out.insert(n, fleet.sim.calls().len() - before);
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let seeds: u64 =
+        args.iter().position(|a| a == "--seeds").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(if quick { 1 } else { 5 });
+    let policies = [(100, 200), (90, 110), (50, 100)];
+    println!(
+        "Deploy makespan, virtual time: boot-to-healthy {BOOT_MEAN} s ± 20 %, deregistration {DEREGISTRATION} s, poll 15 s, warm-up 10 s; worst of {seeds} seed(s)"
+    );
+    println!(
+        "| N | policy (min, max) | makespan | bound | ratio | lowest healthy (floor) | Fabulaws makespan | speed-up | Fabulaws lowest healthy | transitions | Lambda invocations | AWS calls | cost |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut ratio_max: f64 = 0.0;
+    let mut speedup_min = f64::INFINITY;
+    let mut floors_kept = true;
+    let mut n100_transitions = 0;
+    let mut n100_cost: f64 = 0.0;
+    for n in [1u32, 5, 20, 100] {
+        for (min, max) in policies {
+            let mut worst: Option<Case> = None;
+            for seed in 1..=seeds {
+                let case = ours(n, min, max, seed).await;
+                floors_kept &= case.min_healthy >= case.floor;
+                let ratio = case.makespan as f64 / case.bound as f64;
+                if worst.as_ref().is_none_or(|w| ratio > w.makespan as f64 / w.bound as f64) {
+                    worst = Some(case);
+                }
+            }
+            let Some(c) = worst else { continue };
+            let ratio = c.makespan as f64 / c.bound as f64;
+            let speedup = c.fabulaws_makespan as f64 / c.makespan as f64;
+            ratio_max = ratio_max.max(ratio);
+            speedup_min = speedup_min.min(speedup);
+            if n == 100 && (min, max) == (100, 200) {
+                n100_transitions = c.transitions;
+            }
+            if n == 100 {
+                n100_cost = n100_cost.max(c.cost_usd);
+            }
+            println!(
+                "| {} | ({}, {}) | {} s | {} s | {:.2} | {} ({}) | {} s | {:.1}x | {} | {} | {} | {} | ${:.5} |",
+                c.n,
+                c.min,
+                c.max,
+                c.makespan,
+                c.bound,
+                ratio,
+                c.min_healthy,
+                c.floor,
+                c.fabulaws_makespan,
+                speedup,
+                c.fabulaws_min_healthy,
+                c.transitions,
+                c.invocations,
+                c.api_calls,
+                c.cost_usd
+            );
+        }
+    }
+    let per_poll = calls_per_poll().await;
+    println!("AWS calls per reconcile poll by fleet size: {per_poll:?}");
+    let constant = per_poll.values().min() == per_poll.values().max();
+    println!(
+        "{}",
+        json!({
+            "makespan_ratio_max": (ratio_max * 100.0).round() / 100.0,
+            "fabulaws_speedup_min": (speedup_min * 10.0).round() / 10.0,
+            "min_healthy_ok": floors_kept,
+            "transitions_n100": n100_transitions,
+            "cost_usd_n100": (n100_cost * 1e5).round() / 1e5,
+            "api_calls_per_poll_constant": constant,
+        })
+    );
+}
