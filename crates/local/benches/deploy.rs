@@ -53,6 +53,8 @@ struct Case {
     transitions: u64,
     invocations: usize,
     api_calls: usize,
+    calls_by_operation: BTreeMap<String, usize>,
+    gb_seconds: f64,
     cost_usd: f64,
     fabulaws_makespan: i64,
     fabulaws_min_healthy: u32,
@@ -68,8 +70,8 @@ async fn ours(n: u32, min: i64, max: i64, seed: u64) -> Case {
     let invocations = execution.history.iter().filter(|e| e.kind == "TaskScheduled").count();
     let api_calls: usize = summary.api_calls.values().sum();
     let billed_seconds = (invocations as f64 * INVOCATION_OVERHEAD_MS + api_calls as f64 * API_CALL_MS) / 1000.0;
-    let cost_usd =
-        summary.transitions as f64 * USD_PER_TRANSITION + invocations as f64 * USD_PER_REQUEST + billed_seconds * MEMORY_GB * USD_PER_GB_SECOND;
+    let gb_seconds = billed_seconds * MEMORY_GB;
+    let cost_usd = summary.transitions as f64 * USD_PER_TRANSITION + invocations as f64 * USD_PER_REQUEST + gb_seconds * USD_PER_GB_SECOND;
     let (fabulaws_makespan, fabulaws_min_healthy) = fabulaws(n, seed).await;
     Case {
         n,
@@ -82,6 +84,8 @@ async fn ours(n: u32, min: i64, max: i64, seed: u64) -> Case {
         transitions: summary.transitions,
         invocations,
         api_calls,
+        calls_by_operation: summary.api_calls.clone(),
+        gb_seconds,
         cost_usd,
         fabulaws_makespan,
         fabulaws_min_healthy,
@@ -140,14 +144,15 @@ async fn main() {
         "Deploy makespan, virtual time: boot-to-healthy {BOOT_MEAN} s ± 20 %, deregistration {DEREGISTRATION} s, poll 15 s, warm-up 10 s; worst of {seeds} seed(s)"
     );
     println!(
-        "| N | policy (min, max) | makespan | bound | ratio | lowest healthy (floor) | Fabulaws makespan | speed-up | Fabulaws lowest healthy | transitions | Lambda invocations | AWS calls | cost |"
+        "| N | policy (min, max) | makespan | bound | ratio | lowest healthy (floor) | Fabulaws makespan | speed-up | Fabulaws lowest healthy | transitions | Lambda invocations | GB-s | AWS calls | cost |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut ratio_max: f64 = 0.0;
     let mut speedup_min = f64::INFINITY;
     let mut floors_kept = true;
     let mut n100_transitions = 0;
     let mut n100_cost: f64 = 0.0;
+    let mut by_operation = Vec::new();
     for n in [1u32, 5, 20, 100] {
         for (min, max) in policies {
             let mut worst: Option<Case> = None;
@@ -169,9 +174,10 @@ async fn main() {
             }
             if n == 100 {
                 n100_cost = n100_cost.max(c.cost_usd);
+                by_operation.push(format!("N=100 ({min}, {max}): {:?}", c.calls_by_operation));
             }
             println!(
-                "| {} | ({}, {}) | {} s | {} s | {:.2} | {} ({}) | {} s | {:.1}x | {} | {} | {} | {} | ${:.5} |",
+                "| {} | ({}, {}) | {} s | {} s | {:.2} | {} ({}) | {} s | {:.1}x | {} | {} | {} | {:.2} | {} | ${:.5} |",
                 c.n,
                 c.min,
                 c.max,
@@ -185,10 +191,15 @@ async fn main() {
                 c.fabulaws_min_healthy,
                 c.transitions,
                 c.invocations,
+                c.gb_seconds,
                 c.api_calls,
                 c.cost_usd
             );
         }
+    }
+    println!("AWS API calls by operation:");
+    for line in &by_operation {
+        println!("  {line}");
     }
     let per_poll = calls_per_poll().await;
     println!("AWS calls per reconcile poll by fleet size: {per_poll:?}");
