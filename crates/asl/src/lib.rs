@@ -9,6 +9,7 @@
 pub mod choice;
 pub mod error;
 mod exec;
+pub mod graph;
 pub mod intrinsics;
 pub mod invoke;
 pub mod jsonata;

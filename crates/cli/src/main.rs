@@ -28,6 +28,14 @@ enum Command {
     /// Run and validate Amazon States Language definitions locally.
     #[command(subcommand)]
     Asl(AslCommand),
+    /// Draw a workflow (a state machine definition) as a graph.
+    Graph {
+        /// The definition (.asl.json).
+        definition: PathBuf,
+        /// mermaid (for Markdown) or dot (Graphviz).
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormat,
+    },
     /// Run a workflow's real state machine on a simulated fleet, with live progress.
     Local {
         /// The workflow: serial, full, worker, maintenance-on, maintenance-off, bake, release or rebake.
@@ -87,6 +95,14 @@ enum AslCommand {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GraphFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OutputFormat {
     /// For people.
     Text,
@@ -139,6 +155,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }))
         }
         Command::Asl(AslCommand::Validate { files }) => asl::validate(&files),
+        Command::Graph { definition, format } => {
+            let text = std::fs::read_to_string(&definition).with_context(|| format!("cannot read {}", definition.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", definition.display()))?;
+            if !value["States"].is_object() {
+                anyhow::bail!("{}: States: missing; expected an Amazon States Language definition", definition.display());
+            }
+            let format = match format {
+                GraphFormat::Mermaid => stepdeploy_asl::graph::Format::Mermaid,
+                GraphFormat::Dot => stepdeploy_asl::graph::Format::Dot,
+            };
+            print!("{}", stepdeploy_asl::graph::draw(&value, format));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Local { workflow, config, env, instances, faults, seed, output } => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(local::run_local(local::LocalArgs {
