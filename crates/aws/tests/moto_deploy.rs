@@ -15,9 +15,9 @@ use stepdeploy_core::ports::{GroupReader, InstanceReader, Parameters};
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{SERIAL_DEPLOY, functions_on, substitutions};
 
-#[tokio::test]
-async fn a_serial_deploy_replaces_the_group_on_moto() {
-    let env = common::web_env(2).await;
+/// Runs `definition` with `input` on moto through the AWS adapters, for the
+/// deployment `deployment` whose "staging" environment is `env`'s group.
+async fn run_on_moto(env: &common::WebEnv, deployment: &str, definition: &str, name: &str, input: serde_json::Value) -> stepdeploy_asl::Execution {
     let account = AwsAccount::new(&env.config);
     let environment = Environment {
         region: "us-east-1".into(),
@@ -27,13 +27,21 @@ async fn a_serial_deploy_replaces_the_group_on_moto() {
         launch_template: Some(env.template_id.clone()),
         ..Environment::default()
     };
-    let config = Arc::new(Config { deployment: "moto".into(), environments: [("staging".to_string(), environment)].into_iter().collect() });
+    let config = Arc::new(Config { deployment: deployment.into(), environments: [("staging".to_string(), environment)].into_iter().collect() });
     let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
     let now_clock = clock.clone();
-    let functions = functions_on(Arc::new(account.clone()), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_, _| {}));
-    let engine = Engine::new(clock, Arc::new(LambdaTasks::new(functions)));
-    let definition = Definition::parse(SERIAL_DEPLOY, &substitutions()).unwrap();
-    let execution = engine.run(&definition, json!({"environment": "staging", "launch_template_version": "2"}), "moto-serial").await;
+    let functions = functions_on(Arc::new(account), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_, _| {}));
+    let engine = Engine::new(clock, Arc::new(LambdaTasks::new(functions))).with_name(name);
+    let definition = Definition::parse(definition, &substitutions()).unwrap();
+    engine.run(&definition, input, &format!("moto-{name}")).await
+}
+
+#[tokio::test]
+async fn a_serial_deploy_replaces_the_group_on_moto() {
+    let env = common::web_env(2).await;
+    let account = AwsAccount::new(&env.config);
+    let input = json!({"environment": "staging", "launch_template_version": "2"});
+    let execution = run_on_moto(&env, "moto", SERIAL_DEPLOY, "serial-deploy", input).await;
     assert_eq!(execution.status, Status::Succeeded, "{:?}: {:?}", execution.error, execution.cause);
 
     let group = account.describe_group(&env.group).await.unwrap();
@@ -56,21 +64,9 @@ async fn a_bake_publishes_a_launch_template_version_on_moto() {
 
     let env = common::web_env(1).await;
     let account = AwsAccount::new(&env.config);
-    let environment = Environment {
-        region: "us-east-1".into(),
-        auto_scaling_group: env.group.clone(),
-        target_group_arns: vec![env.target_group_arn.clone()],
-        launch_template: Some(env.template_id.clone()),
-        ..Environment::default()
-    };
     let deployment = common::unique("bake");
-    let config = Arc::new(Config { deployment: deployment.clone(), environments: [("staging".to_string(), environment)].into_iter().collect() });
-    let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
-    let now_clock = clock.clone();
-    let functions = functions_on(Arc::new(account.clone()), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_, _| {}));
-    let engine = Engine::new(clock, Arc::new(LambdaTasks::new(functions))).with_name("bake");
-    let definition = Definition::parse(BAKE, &substitutions()).unwrap();
-    let execution = engine.run(&definition, json!({"environment": "staging", "revision": "4f2c9e1", "make_default": true}), "moto-bake").await;
+    let input = json!({"environment": "staging", "revision": "4f2c9e1", "make_default": true});
+    let execution = run_on_moto(&env, &deployment, BAKE, "bake", input).await;
     assert_eq!(execution.status, Status::Succeeded, "{:?}: {:?}", execution.error, execution.cause);
     let output = execution.output.unwrap();
     let image_id = output["image_id"].as_str().unwrap().to_string();
