@@ -13,7 +13,7 @@ use crate::config::{Config, Environment};
 use crate::errors;
 use crate::model::{LaunchTemplateRef, Timestamp};
 use crate::ports::{CommandStatus, ErrorKind, Image, LaunchRequest};
-use crate::steps::{CommandResult, DeployAccount, StepError, command_failure, result_of};
+use crate::steps::{CommandResult, DeployAccount, StepError, command_failure, flag, open_input, result_of, revision_or_branch};
 
 /// Tag keys a bake puts on its builder, image and snapshots.
 pub mod tags {
@@ -93,10 +93,6 @@ pub struct Bake {
 
 const BAKE_FIELDS: &[&str] = &["environment", "revision", "make_default"];
 
-fn input_error(message: String) -> StepError {
-    StepError { name: errors::INVALID_INPUT, message }
-}
-
 fn bake_failed(message: String) -> StepError {
     StepError { name: errors::BAKE_FAILED, message }
 }
@@ -127,31 +123,10 @@ fn wait(mut bake: Bake, seconds: u64) -> Bake {
 /// **bake begin**: validate the input, find the source AMI, launch the
 /// builder (or find the one an earlier try of this execution launched).
 pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, execution_id: &str, now: Timestamp) -> Result<Bake, StepError> {
-    let Some(object) = input.as_object() else {
-        return Err(input_error(format!("the execution input must be a JSON object, got {input}")));
-    };
-    if let Some(unknown) = crate::steps::unknown_field(object, BAKE_FIELDS) {
-        return Err(input_error(format!("{unknown}: unknown field; expected one of {}", BAKE_FIELDS.join(", "))));
-    }
-    let environment = match input.get("environment") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        None | Some(Value::Null) => return Err(input_error("environment: required, e.g. \"staging\"".into())),
-        Some(other) => return Err(input_error(format!("environment: {other} is not allowed; expected a non-empty string"))),
-    };
-    let env = config.environment(&environment).map_err(|e| input_error(e.to_string()))?.clone();
-    let revision = match input.get("revision") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        None | Some(Value::Null) => env
-            .branch
-            .clone()
-            .ok_or_else(|| input_error(format!("revision: required (environments.{environment}.branch is not set), e.g. \"4f2c9e1\"")))?,
-        Some(other) => return Err(input_error(format!("revision: {other} is not allowed; expected a git revision"))),
-    };
-    let make_default = match input.get("make_default") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(input_error(format!("make_default: {other} is not allowed; expected true or false"))),
-    };
+    let (environment, env) = open_input(input, config, BAKE_FIELDS)?;
+    let env = env.clone();
+    let revision = revision_or_branch(input, &environment, &env)?;
+    let make_default = flag(input, "make_default")?;
     let template_name = env.launch_template.clone().ok_or_else(|| StepError {
         name: errors::CONFIG_INVALID,
         message: format!("environments.{environment}.launch_template: required to bake"),
@@ -228,7 +203,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
 pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp) -> Result<Bake, StepError> {
     let poll = bake.settings.images.poll_interval_seconds;
     let Some(builder) = bake.builder.clone() else {
-        return Err(input_error("bake.builder: no builder was launched".into()));
+        return Err(StepError::input("bake.builder: no builder was launched".into()));
     };
     match bake.phase {
         BakePhase::Online => {
@@ -262,7 +237,7 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
         }
         BakePhase::Script => {
             let Some(command_id) = bake.command_id.clone() else {
-                return Err(input_error("bake.command_id: the bake script was not started".into()));
+                return Err(StepError::input("bake.command_id: the bake script was not started".into()));
             };
             let invocation = account.invocations(&command_id, std::slice::from_ref(&builder)).await?.into_iter().next();
             let Some(invocation) = invocation else {
@@ -295,7 +270,7 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
         }
         BakePhase::Image => {
             let Some(image_id) = bake.image_id.clone() else {
-                return Err(input_error("bake.image_id: no image was created".into()));
+                return Err(StepError::input("bake.image_id: no image was created".into()));
             };
             let image = account.describe_images(std::slice::from_ref(&image_id)).await?.into_iter().next();
             match image.as_ref().map(|i| (i.state.as_str(), i)) {
@@ -352,7 +327,7 @@ pub async fn cleanup(account: &dyn DeployAccount, mut bake: Bake, failed: bool) 
 /// the baked AMI; the default too if asked. Never a launch configuration.
 pub async fn publish(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake, StepError> {
     let Some(image_id) = bake.image_id.clone().filter(|_| bake.phase == BakePhase::Baked) else {
-        return Err(input_error("bake: the image is not baked yet".into()));
+        return Err(StepError::input("bake: the image is not baked yet".into()));
     };
     let current = account.describe_versions(&bake.template, &["$Default".into(), "$Latest".into()]).await?;
     let default = current.iter().find(|v| v.is_default).or(current.first()).map(|v| v.version.to_string()).unwrap_or_else(|| "$Default".into());
@@ -399,7 +374,7 @@ pub async fn prune(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake, 
 
 /// **prune** of an environment (after a release's deploy).
 pub async fn prune_environment(account: &dyn DeployAccount, config: &Config, environment: &str) -> Result<Vec<String>, StepError> {
-    let env = config.environment(environment).map_err(|e| input_error(e.to_string()))?;
+    let env = config.environment(environment).map_err(|e| StepError::input(e.to_string()))?;
     let Some(template) = env.launch_template.as_deref() else {
         return Err(StepError { name: errors::CONFIG_INVALID, message: format!("environments.{environment}.launch_template: required to prune") });
     };
@@ -444,7 +419,7 @@ async fn prune_images(
 /// `publish`, `prune`) on its payload and returns the bake record.
 pub async fn handle(name: &str, account: &dyn DeployAccount, config: Option<&Config>, payload: &Value, now: Timestamp) -> Result<Value, StepError> {
     let record = || -> Result<Bake, StepError> {
-        serde_json::from_value(payload["bake"].clone()).map_err(|e| input_error(format!("bake: not a bake record: {e}")))
+        serde_json::from_value(payload["bake"].clone()).map_err(|e| StepError::input(format!("bake: not a bake record: {e}")))
     };
     let bake = match (name, payload["action"].as_str()) {
         ("bake", Some("begin")) => {
@@ -456,10 +431,10 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: Option<&Con
         }
         ("bake", Some("advance")) => advance(account, record()?, now).await?,
         ("bake", Some("cleanup")) => cleanup(account, record()?, payload.get("error").is_some_and(|e| !e.is_null())).await?,
-        ("bake", other) => return Err(input_error(format!("action: {other:?} is not allowed; expected \"begin\", \"advance\" or \"cleanup\""))),
+        ("bake", other) => return Err(StepError::input(format!("action: {other:?} is not allowed; expected \"begin\", \"advance\" or \"cleanup\""))),
         ("publish", _) => publish(account, record()?).await?,
         ("prune", _) => prune(account, record()?).await?,
-        (other, _) => return Err(input_error(format!("step: {other:?} is not a bake step"))),
+        (other, _) => return Err(StepError::input(format!("step: {other:?} is not a bake step"))),
     };
     serde_json::to_value(bake).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the bake record: {e}") })
 }

@@ -16,8 +16,8 @@ use crate::model::{Lifecycle, Timestamp};
 use crate::planner::{Policy, assess};
 use crate::ports::CommandStatus;
 use crate::steps::{
-    CommandRun, DeployAccount, Job, StepError, command_failure, field_int, field_string, flag, lock_parameter, lock_value, record_outcome, take_lock,
-    unknown_field,
+    CommandRun, DeployAccount, Job, StepError, command_failure, field_int, field_string, flag, lock_parameter, lock_value, open_input,
+    record_outcome, take_lock,
 };
 
 /// The processes an in-place deploy suspends: everything that would launch,
@@ -94,30 +94,20 @@ pub fn next_batch(todo: &[String], healthy: &BTreeSet<String>, live: &BTreeSet<S
     batch
 }
 
-fn input_error(message: String) -> StepError {
-    StepError { name: errors::INVALID_INPUT, message }
-}
-
 /// **prepare** of an in-place deploy: validate, check the floor leaves room,
 /// take the lock, suspend the processes, list the instances.
 pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, execution_id: &str, now: Timestamp) -> Result<InPlace, StepError> {
-    let Some(object) = input.as_object() else {
-        return Err(input_error(format!("the execution input must be a JSON object, got {input}")));
-    };
-    if let Some(unknown) = unknown_field(object, FIELDS) {
-        return Err(input_error(format!("{unknown}: unknown field; expected one of {}", FIELDS.join(", "))));
-    }
-    let environment = field_string(input, "environment")?.ok_or_else(|| input_error("environment: required, e.g. \"staging\"".into()))?;
-    let env = config.environment(&environment).map_err(|e| input_error(e.to_string()))?.clone();
+    let (environment, env) = open_input(input, config, FIELDS)?;
+    let env = env.clone();
     let min_percent = field_int(input, "min_healthy_percent")?.unwrap_or(env.rollout.min_healthy_percent);
     let policy = Policy::new(min_percent, env.rollout.max_healthy_percent, field_int(input, "batch_size")?.or(env.rollout.batch_size))
-        .map_err(|e| input_error(e.to_string()))?;
+        .map_err(|e| StepError::input(e.to_string()))?;
     let revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
     let group = account.describe_group(&env.auto_scaling_group).await?;
     let desired = group.desired_capacity;
     let min_healthy = (u64::from(desired) * u64::from(policy.min_healthy_percent)).div_ceil(100) as u32;
     if desired > 0 && min_healthy >= desired {
-        return Err(input_error(format!(
+        return Err(StepError::input(format!(
             "min_healthy_percent: {} leaves no instance of {desired} free to leave the load balancer; an in-place deploy needs it lower (e.g. 50)",
             policy.min_healthy_percent
         )));
@@ -231,7 +221,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
         }
         Phase::Command => {
             let Some(run) = deploy.job.command.clone() else {
-                return Err(input_error("deployment.command: the deploy command was not started".into()));
+                return Err(StepError::input("deployment.command: the deploy command was not started".into()));
             };
             let invocations = account.invocations(&run.command_id, &run.instance_ids).await?;
             let failures: Vec<_> = invocations.iter().filter(|i| i.status == CommandStatus::Failed).collect();
@@ -290,7 +280,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
 /// Runs the in-place step on its payload.
 pub async fn handle(account: &dyn DeployAccount, payload: &Value, now: Timestamp) -> Result<Value, StepError> {
     let deploy: InPlace =
-        serde_json::from_value(payload["deployment"].clone()).map_err(|e| input_error(format!("deployment: not an in-place record: {e}")))?;
+        serde_json::from_value(payload["deployment"].clone()).map_err(|e| StepError::input(format!("deployment: not an in-place record: {e}")))?;
     let deploy = advance(account, deploy, now).await?;
     serde_json::to_value(deploy).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the in-place record: {e}") })
 }

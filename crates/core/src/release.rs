@@ -12,7 +12,7 @@ use crate::bake::tags;
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::ports::ErrorKind;
-use crate::steps::{DeployAccount, STARTED_BY, StepError, unknown_field, validate_deploy_input};
+use crate::steps::{DeployAccount, STARTED_BY, StepError, field_string, flag, one_of, open_input, revision_or_branch, validate_deploy_input};
 
 /// Which plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +36,6 @@ const RELEASE_FIELDS: &[&str] = &[
 ];
 const REBAKE_FIELDS: &[&str] = &["environment", "deploy", "break_stale_lock"];
 const PASSED_TO_DEPLOY: &[&str] = &["run_migrations", "min_healthy_percent", "max_healthy_percent", "batch_size", "break_stale_lock"];
-
-fn input_error(message: String) -> StepError {
-    StepError { name: errors::INVALID_INPUT, message }
-}
 
 /// The revision the group runs: the `stepdeploy:revision` tag most of its
 /// live instances carry, else that of the AMI most of them run.
@@ -74,38 +70,19 @@ pub async fn running_revision(account: &dyn DeployAccount, env: &Environment) ->
 /// Validates a release or rebake input and plans the nested executions'
 /// inputs: `{"environment", "revision", "revision_source", "deploy", "bake", "deploy_input"}`.
 pub async fn plan(account: &dyn DeployAccount, config: &Config, input: &Value, execution_id: &str, kind: PlanKind) -> Result<Value, StepError> {
-    let Some(object) = input.as_object() else {
-        return Err(input_error(format!("the execution input must be a JSON object, got {input}")));
-    };
     let fields = if kind == PlanKind::Release { RELEASE_FIELDS } else { REBAKE_FIELDS };
-    if let Some(unknown) = unknown_field(object, fields) {
-        return Err(input_error(format!("{unknown}: unknown field; expected one of {}", fields.join(", "))));
-    }
-    let environment = match object.get("environment") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        None | Some(Value::Null) => return Err(input_error("environment: required, e.g. \"staging\"".into())),
-        Some(other) => return Err(input_error(format!("environment: {other} is not allowed; expected a non-empty string"))),
-    };
-    let env = config.environment(&environment).map_err(|e| input_error(e.to_string()))?;
+    let (environment, env) = open_input(input, config, fields)?;
     let allowed: &[&str] = if kind == PlanKind::Release { &["serial", "full"] } else { &["serial", "full", "none"] };
-    let deploy = match object.get("deploy") {
+    let deploy = match input.get("deploy") {
         None | Some(Value::Null) => "serial".to_string(),
-        Some(Value::String(s)) if allowed.contains(&s.as_str()) => s.clone(),
-        Some(other) => {
-            let expected = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
-            return Err(input_error(format!("deploy: {other} is not allowed; expected one of {expected}")));
-        }
+        Some(_) => one_of(input, "deploy", allowed)?,
     };
-    let (revision, source) = match (kind, object.get("revision")) {
-        (PlanKind::Release, Some(Value::String(s))) if !s.trim().is_empty() => (s.clone(), "input"),
-        (PlanKind::Release, Some(other)) if !other.is_null() => {
-            return Err(input_error(format!("revision: {other} is not allowed; expected a git revision")));
-        }
-        (PlanKind::Release, _) => match &env.branch {
-            Some(branch) => (branch.clone(), "branch"),
-            None => return Err(input_error(format!("revision: required (environments.{environment}.branch is not set), e.g. \"4f2c9e1\""))),
+    let (revision, source) = match kind {
+        PlanKind::Release => match field_string(input, "revision")? {
+            Some(given) => (given, "input"),
+            None => (revision_or_branch(input, &environment, env)?, "branch"),
         },
-        (PlanKind::Rebake, _) => match (running_revision(account, env).await?, &env.branch) {
+        PlanKind::Rebake => match (running_revision(account, env).await?, &env.branch) {
             (Some(running), _) => (running, "fleet"),
             (None, Some(branch)) => (branch.clone(), "branch"),
             (None, None) => {
@@ -124,7 +101,7 @@ pub async fn plan(account: &dyn DeployAccount, config: &Config, input: &Value, e
     deploy_input.insert("environment".into(), json!(environment));
     deploy_input.insert("revision".into(), json!(revision));
     for field in PASSED_TO_DEPLOY {
-        if let Some(value) = object.get(*field).filter(|v| !v.is_null()) {
+        if let Some(value) = input.get(*field).filter(|v| !v.is_null()) {
             deploy_input.insert(field.to_string(), value.clone());
         }
     }
@@ -134,11 +111,7 @@ pub async fn plan(account: &dyn DeployAccount, config: &Config, input: &Value, e
         validate_deploy_input(&Value::Object(candidate), config)?;
     }
     deploy_input.insert(STARTED_BY.into(), json!(execution_id));
-    let make_default = match object.get("make_default") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(input_error(format!("make_default: {other} is not allowed; expected true or false"))),
-    };
+    let make_default = flag(input, "make_default")?;
     Ok(json!({
         "environment": environment,
         "revision": revision,

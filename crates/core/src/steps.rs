@@ -64,7 +64,8 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn input(message: String) -> StepError {
+    /// A bad execution input ([`errors::INVALID_INPUT`]).
+    pub(crate) fn input(message: String) -> StepError {
         StepError { name: errors::INVALID_INPUT, message }
     }
 }
@@ -249,6 +250,27 @@ pub fn unknown_field<'a>(object: &'a serde_json::Map<String, Value>, allowed: &[
     object.keys().find(|k| k.as_str() != STARTED_BY && !allowed.contains(&k.as_str()))
 }
 
+/// Opens an execution input: a JSON object with only `allowed` fields and
+/// an `environment` the config defines. Returns that environment's name and settings.
+pub(crate) fn open_input<'c>(input: &Value, config: &'c Config, allowed: &[&str]) -> Result<(String, &'c Environment), StepError> {
+    let Some(object) = input.as_object() else {
+        return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
+    };
+    if let Some(unknown) = unknown_field(object, allowed) {
+        return Err(StepError::input(format!("{unknown}: unknown field; expected one of {}", allowed.join(", "))));
+    }
+    let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
+    let env = config.environment(&environment).map_err(|e| StepError::input(e.to_string()))?;
+    Ok((environment, env))
+}
+
+/// The input's `revision`, else the environment's `branch`; an error when neither is set.
+pub(crate) fn revision_or_branch(input: &Value, environment: &str, env: &Environment) -> Result<String, StepError> {
+    field_string(input, "revision")?
+        .or_else(|| env.branch.clone())
+        .ok_or_else(|| StepError::input(format!("revision: required (environments.{environment}.branch is not set), e.g. \"4f2c9e1\"")))
+}
+
 pub(crate) fn field_string(input: &Value, field: &str) -> Result<Option<String>, StepError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -302,14 +324,8 @@ pub(crate) fn validate_deploy_input(input: &Value, config: &Config) -> Result<()
 }
 
 fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Result<(DeployInput, Environment), StepError> {
-    let Some(object) = input.as_object() else {
-        return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
-    };
-    if let Some(unknown) = unknown_field(object, DEPLOY_FIELDS) {
-        return Err(StepError::input(format!("{unknown}: unknown field; expected one of {}", DEPLOY_FIELDS.join(", "))));
-    }
-    let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
-    let env = config.environment(&environment).map_err(|e| StepError::input(e.to_string()))?.clone();
+    let (environment, env) = open_input(input, config, DEPLOY_FIELDS)?;
+    let env = env.clone();
     let version =
         field_string(input, "launch_template_version")?.ok_or_else(|| StepError::input("launch_template_version: required, e.g. \"7\"".into()))?;
     if version.parse::<u64>().is_err() && version != "$Latest" && version != "$Default" {
@@ -485,7 +501,7 @@ impl JobKind {
     }
 }
 
-fn one_of(input: &Value, field: &str, allowed: &[&str]) -> Result<String, StepError> {
+pub(crate) fn one_of(input: &Value, field: &str, allowed: &[&str]) -> Result<String, StepError> {
     let expected = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" or ");
     match input.get(field) {
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s.clone()),
@@ -524,14 +540,8 @@ pub async fn prepare_job(
     kind: JobKind,
     now: Timestamp,
 ) -> Result<Job, StepError> {
-    let Some(object) = input.as_object() else {
-        return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
-    };
-    if let Some(unknown) = unknown_field(object, kind.fields()) {
-        return Err(StepError::input(format!("{unknown}: unknown field; expected one of {}", kind.fields().join(", "))));
-    }
-    let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
-    let env = config.environment(&environment).map_err(|e| StepError::input(e.to_string()))?.clone();
+    let (environment, env) = open_input(input, config, kind.fields())?;
+    let env = env.clone();
     let mut job = Job::new(&environment, execution_id, lock_parameter(&config.deployment, &environment), &env);
     match kind {
         JobKind::Worker => {
