@@ -3,12 +3,16 @@
 
 mod asl;
 mod local;
+mod progress;
+#[cfg(feature = "aws")]
+mod remote;
+mod workflows;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::fabulaws;
 
@@ -22,6 +26,159 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a serial or full deploy on AWS and follow it.
+    Deploy {
+        /// serial (rolling, no downtime) or full (maintenance page, everything at once).
+        #[arg(value_enum)]
+        kind: DeployKind,
+        /// The environment.
+        environment: String,
+        /// The launch template version (a number, $Latest or $Default; default: $Default, which a bake sets).
+        #[arg(long)]
+        version: Option<String>,
+        /// The git revision: without --version, deploys the newest version baked from it; also fills {revision} in commands.
+        #[arg(long)]
+        revision: Option<String>,
+        /// Run the worker deploy and migrations before any web change.
+        #[arg(long)]
+        migrations: bool,
+        #[command(flatten)]
+        rollout: RolloutArgs,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Bake an AMI for a revision and publish it as a launch template version, on AWS.
+    Bake {
+        /// The environment.
+        environment: String,
+        /// The git revision (default: the environment's branch).
+        #[arg(long)]
+        revision: Option<String>,
+        /// Publish the version without making it the template's default.
+        #[arg(long)]
+        no_make_default: bool,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Bake a revision, then deploy it (one execution), on AWS.
+    Release {
+        /// The environment.
+        environment: String,
+        /// The git revision (default: the environment's branch).
+        #[arg(long)]
+        revision: Option<String>,
+        /// How to deploy the new image.
+        #[arg(long, value_enum, default_value = "serial")]
+        deploy: DeployKind,
+        /// Run the worker deploy and migrations before any web change.
+        #[arg(long)]
+        migrations: bool,
+        #[command(flatten)]
+        rollout: RolloutArgs,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Rebake the running revision onto a fresh base image and deploy it, on AWS.
+    Rebake {
+        /// The environment.
+        environment: String,
+        /// How to deploy the new image (none: bake only).
+        #[arg(long, default_value = "serial", value_parser = ["serial", "full", "none"])]
+        deploy: String,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Deploy the workers (then migrations), on AWS.
+    Worker {
+        /// The environment.
+        environment: String,
+        /// The git revision (default: the environment's branch).
+        #[arg(long)]
+        revision: Option<String>,
+        /// Skip migrations.
+        #[arg(long)]
+        no_migrations: bool,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Put the maintenance page up or take it down, on AWS.
+    Maintenance {
+        /// on or off.
+        #[arg(value_enum)]
+        action: OnOff,
+        /// The environment.
+        environment: String,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Suspend or resume the group's Auto Scaling processes, on AWS.
+    Autoscaling {
+        /// suspend or resume.
+        #[arg(value_enum)]
+        action: SuspendResume,
+        /// The environment.
+        environment: String,
+        /// A process (Launch, Terminate, AZRebalance, ...; repeatable; default: rollout.suspend_processes).
+        #[arg(long = "process")]
+        processes: Vec<String>,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Update the code on the running web instances over SSM, batch by batch, on AWS.
+    InPlace {
+        /// The environment.
+        environment: String,
+        /// The git revision (default: the environment's branch).
+        #[arg(long)]
+        revision: Option<String>,
+        #[command(flatten)]
+        rollout: RolloutArgs,
+        #[command(flatten)]
+        start: StartArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Follow an execution until it ends (exit 0 only if it succeeded).
+    Follow {
+        /// The execution's ARN.
+        execution_arn: String,
+        /// Seconds between polls.
+        #[arg(long, default_value_t = 5)]
+        poll_seconds: u64,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// An environment now: instances by version and health, lock, running executions, suspended processes, maintenance page.
+    Status {
+        /// The environment.
+        environment: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// An environment's recent executions, with outcome and duration.
+    History {
+        /// The environment.
+        environment: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
     /// Work with stepdeploy.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -59,6 +216,90 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DeployKind {
+    /// Rolling, no downtime.
+    Serial,
+    /// Maintenance page, everything at once.
+    Full,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    /// Page up.
+    On,
+    /// Page down.
+    Off,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SuspendResume {
+    /// Suspend.
+    Suspend,
+    /// Resume.
+    Resume,
+}
+
+/// Where and as whom (AWS commands).
+#[derive(Args, Clone)]
+struct AwsArgs {
+    /// The AWS profile (SSO, credential_process and role profiles work as in the AWS CLI; default: AWS_PROFILE).
+    #[arg(long)]
+    profile: Option<String>,
+    /// The region (default: AWS_REGION, the profile's, then the environment's `region` in the config).
+    #[arg(long)]
+    region: Option<String>,
+    /// Read the deployment and its state machine ARNs from this CloudFormation stack.
+    #[arg(long)]
+    stack: Option<String>,
+    /// The deployment (default: the config's `deployment`); its state machines are listed in /stepdeploy/<deployment>/state-machines.
+    #[arg(long, env = "STEPDEPLOY_DEPLOYMENT")]
+    deployment: Option<String>,
+    /// The config file (default: ./stepdeploy.yaml when present).
+    #[arg(long, env = "STEPDEPLOY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Output format (json: one JSON object on stdout; progress goes to stderr).
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+}
+
+/// How a start is confirmed and watched.
+#[derive(Args, Clone, Copy)]
+struct StartArgs {
+    /// Don't ask for confirmation on a production environment.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Start the execution and return (print its ARN) instead of following it.
+    #[arg(long)]
+    no_wait: bool,
+    /// Take over a lock older than lock.stale_after_seconds.
+    #[arg(long)]
+    break_stale_lock: bool,
+    /// Seconds between progress polls.
+    #[arg(long, default_value_t = 5)]
+    poll_seconds: u64,
+}
+
+/// Rollout overrides.
+#[derive(Args, Clone, Copy)]
+struct RolloutArgs {
+    /// Override rollout.min_healthy_percent.
+    #[arg(long)]
+    min_healthy_percent: Option<u32>,
+    /// Override rollout.max_healthy_percent (not for in-place).
+    #[arg(long)]
+    max_healthy_percent: Option<u32>,
+    /// Override rollout.batch_size.
+    #[arg(long)]
+    batch_size: Option<u32>,
+}
+
+impl From<RolloutArgs> for workflows::RolloutOverrides {
+    fn from(r: RolloutArgs) -> Self {
+        workflows::RolloutOverrides { min_healthy_percent: r.min_healthy_percent, max_healthy_percent: r.max_healthy_percent, batch_size: r.batch_size }
+    }
 }
 
 #[derive(Subcommand)]
@@ -128,6 +369,16 @@ enum ConfigCommand {
         /// The config file.
         file: PathBuf,
     },
+    /// Write an environment's settings from the config file to its SSM parameter, where the Lambdas read them.
+    Push {
+        /// The environment.
+        environment: String,
+        /// Don't ask for confirmation on a production environment.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,6 +392,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(remote) = remote_command(&cli.command) {
+        return run_remote(remote, cli.command);
+    }
     match cli.command {
         Command::Asl(AslCommand::Run { definition, input, input_file, virtual_time, output, lambda_endpoint, substitutions }) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -204,6 +458,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Config(ConfigCommand::Push { .. })
+        | Command::Deploy { .. }
+        | Command::Bake { .. }
+        | Command::Release { .. }
+        | Command::Rebake { .. }
+        | Command::Worker { .. }
+        | Command::Maintenance { .. }
+        | Command::Autoscaling { .. }
+        | Command::InPlace { .. }
+        | Command::Follow { .. }
+        | Command::Status { .. }
+        | Command::History { .. } => unreachable!("dispatched by run_remote"),
         Command::Config(ConfigCommand::Check { file }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             match Config::from_yaml_str(&text) {
@@ -226,4 +492,83 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// The AWS flags of a command that works on AWS.
+fn remote_command(command: &Command) -> Option<AwsArgs> {
+    match command {
+        Command::Deploy { aws, .. }
+        | Command::Bake { aws, .. }
+        | Command::Release { aws, .. }
+        | Command::Rebake { aws, .. }
+        | Command::Worker { aws, .. }
+        | Command::Maintenance { aws, .. }
+        | Command::Autoscaling { aws, .. }
+        | Command::InPlace { aws, .. }
+        | Command::Follow { aws, .. }
+        | Command::Status { aws, .. }
+        | Command::History { aws, .. }
+        | Command::Config(ConfigCommand::Push { aws, .. }) => Some(aws.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+fn run_remote(_: AwsArgs, _: Command) -> Result<ExitCode> {
+    anyhow::bail!("this stepdeploy was built without AWS support (--no-default-features); build it with the default features for the AWS commands")
+}
+
+#[cfg(feature = "aws")]
+fn run_remote(aws: AwsArgs, command: Command) -> Result<ExitCode> {
+    let options = remote::AwsOptions {
+        profile: aws.profile,
+        region: aws.region,
+        stack: aws.stack,
+        deployment: aws.deployment,
+        config: aws.config,
+        json: aws.output == OutputFormat::Json,
+    };
+    let start_options = |s: StartArgs| remote::StartOptions { yes: s.yes, no_wait: s.no_wait, poll_seconds: s.poll_seconds };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (request, start) = match command {
+            Command::Follow { execution_arn, poll_seconds, .. } => return remote::follow(&execution_arn, &options, poll_seconds).await,
+            Command::Status { environment, .. } => return remote::status(&environment, &options).await,
+            Command::History { environment, limit, .. } => return remote::history(&environment, limit, &options).await,
+            Command::Config(ConfigCommand::Push { environment, yes, .. }) => return remote::push(&environment, &options, yes).await,
+            Command::Deploy { kind, environment, version, revision, migrations, rollout, start, .. } => {
+                let deploy = workflows::DeployOptions {
+                    version,
+                    revision,
+                    run_migrations: migrations,
+                    rollout: rollout.into(),
+                    break_stale_lock: start.break_stale_lock,
+                };
+                (workflows::deploy(kind == DeployKind::Full, &environment, &deploy), start)
+            }
+            Command::Bake { environment, revision, no_make_default, start, .. } => {
+                (workflows::bake(&environment, revision.as_deref(), !no_make_default), start)
+            }
+            Command::Release { environment, revision, deploy, migrations, rollout, start, .. } => {
+                let options = workflows::DeployOptions { run_migrations: migrations, rollout: rollout.into(), break_stale_lock: start.break_stale_lock, ..Default::default() };
+                let how = if deploy == DeployKind::Full { "full" } else { "serial" };
+                (workflows::release(&environment, revision.as_deref(), how, &options), start)
+            }
+            Command::Rebake { environment, deploy, start, .. } => (workflows::rebake(&environment, &deploy, start.break_stale_lock), start),
+            Command::Worker { environment, revision, no_migrations, start, .. } => {
+                (workflows::worker(&environment, revision.as_deref(), !no_migrations, start.break_stale_lock), start)
+            }
+            Command::Maintenance { action, environment, start, .. } => {
+                (workflows::maintenance(&environment, action == OnOff::On, start.break_stale_lock), start)
+            }
+            Command::Autoscaling { action, environment, processes, start, .. } => {
+                (workflows::autoscaling(&environment, action == SuspendResume::Suspend, &processes, start.break_stale_lock), start)
+            }
+            Command::InPlace { environment, revision, rollout, start, .. } => {
+                (workflows::in_place(&environment, revision.as_deref(), &rollout.into(), start.break_stale_lock), start)
+            }
+            _ => anyhow::bail!("not an AWS command"),
+        };
+        remote::start(request, &options, start_options(start)).await
+    })
 }

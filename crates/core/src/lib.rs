@@ -12,4 +12,5 @@ pub mod model;
 pub mod planner;
 pub mod ports;
 pub mod release;
+pub mod status;
 pub mod steps;

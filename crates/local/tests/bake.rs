@@ -172,3 +172,24 @@ async fn bad_bake_input_fails_with_a_named_error_and_changes_nothing() {
         assert_eq!(fleet.sim.fingerprint(), before, "{input}");
     }
 }
+
+#[tokio::test]
+async fn deploy_by_revision_finds_the_newest_version_baked_from_it() {
+    use stepdeploy_core::bake::version_for_revision;
+    let (fleet, config) = demo(67, 2, SimSettings::default());
+    let first = bake(&fleet, config.clone(), json!({"environment": "demo", "revision": "aaa1111"})).await;
+    assert_eq!(first.status, "SUCCEEDED", "{first:?}");
+    let aaa = latest_version(&fleet);
+    let second = bake(&fleet, config.clone(), json!({"environment": "demo", "revision": "bbb2222"})).await;
+    assert_eq!(second.status, "SUCCEEDED", "{second:?}");
+    let bbb = latest_version(&fleet);
+    assert!(bbb > aaa);
+
+    assert_eq!(block_on(version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "aaa1111")).unwrap(), aaa);
+    assert_eq!(block_on(version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "bbb2222")).unwrap(), bbb);
+    let missing = block_on(version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "ccc3333")).unwrap_err();
+    assert_eq!(missing.name, errors::INVALID_INPUT);
+    assert!(missing.message.contains("\"ccc3333\"") && missing.message.contains("stepdeploy bake demo --revision ccc3333"), "{}", missing.message);
+    let other_env = block_on(version_for_revision(&fleet.sim, "demo", "staging", &fleet.template, "aaa1111")).unwrap_err();
+    assert_eq!(other_env.name, errors::INVALID_INPUT, "another environment's bake does not count");
+}

@@ -1,0 +1,567 @@
+//! The commands that work on AWS: start a workflow and follow it, status,
+//! history and config push. The AWS SDK lives here and in crates/aws only.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sfn::error::ProvideErrorMetadata;
+use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus as SfnStatus};
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use stepdeploy_aws::AwsAccount;
+use stepdeploy_core::config::{Config, Environment, load_environment, parameter_name};
+use stepdeploy_core::ports::Parameters;
+
+use crate::progress::{ExecutionStatus, Follow, HistoryEvent, Update, readable_cause};
+use crate::workflows::{MACHINES, StartRequest, console_url, execution_name, machine_of_output};
+
+/// Where and as whom: the flags every AWS command takes.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--stack`.
+    pub stack: Option<String>,
+    /// `--deployment`.
+    pub deployment: Option<String>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--output json`.
+    pub json: bool,
+}
+
+/// How a started execution is watched.
+#[derive(Debug, Clone, Copy)]
+pub struct StartOptions {
+    /// `--yes`: no confirmation for production.
+    pub yes: bool,
+    /// `--no-wait`: start and return.
+    pub no_wait: bool,
+    /// Seconds between history polls.
+    pub poll_seconds: u64,
+}
+
+/// A connected session: clients, the deployment and its state machines.
+struct Session {
+    sdk: SdkConfig,
+    deployment: String,
+    machines: BTreeMap<String, String>,
+}
+
+const DEFAULT_CONFIG: &str = "stepdeploy.yaml";
+
+fn read_local_config(path: Option<&Path>) -> Result<Option<Config>> {
+    let (path, explicit) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    if !explicit && !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("--config: cannot read {}", path.display()))?;
+    let config = Config::from_yaml_str(&text).map_err(|problems| anyhow!("{}: {} problem(s):\n{problems}", path.display(), problems.0.len()))?;
+    Ok(Some(config))
+}
+
+async fn sdk_config(options: &AwsOptions, fallback_region: Option<&str>) -> Result<SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = options.region.clone() {
+        loader = loader.region(Region::new(region));
+    }
+    let mut sdk = loader.load().await;
+    if sdk.region().is_none() {
+        match fallback_region {
+            Some(region) => sdk = sdk.into_builder().region(Region::new(region.to_string())).build(),
+            None => bail!("no AWS region: pass --region, set AWS_REGION, give the profile a region, or set the environment's `region` in the config"),
+        }
+    }
+    Ok(sdk)
+}
+
+impl Session {
+    async fn open(options: &AwsOptions, environment: Option<&str>) -> Result<Session> {
+        let local_config = read_local_config(options.config.as_deref())?;
+        let env_region = environment
+            .and_then(|name| local_config.as_ref().and_then(|c| c.environments.get(name)))
+            .map(|env| env.region.clone())
+            .filter(|r| !r.is_empty());
+        let sdk = sdk_config(options, env_region.as_deref()).await?;
+        let (deployment, machines) = match &options.stack {
+            Some(stack) => stack_outputs(&sdk, stack).await?,
+            None => {
+                let deployment = options.deployment.clone().or_else(|| local_config.as_ref().map(|c| c.deployment.clone())).ok_or_else(|| {
+                    anyhow!("no deployment: pass --deployment NAME or --stack NAME, or run where {DEFAULT_CONFIG} is (or pass --config FILE)")
+                })?;
+                let machines = machines_from_parameter(&sdk, &deployment).await?;
+                (deployment, machines)
+            }
+        };
+        Ok(Session { sdk, deployment, machines })
+    }
+
+    fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk)
+    }
+
+    fn account(&self) -> AwsAccount {
+        AwsAccount::new(&self.sdk)
+    }
+
+    fn machine(&self, key: &str) -> Result<&str> {
+        self.machines.get(key).map(String::as_str).ok_or_else(|| {
+            anyhow!(
+                "the deployment {:?} has no {key} state machine (it has: {}); deploy the current template.yaml",
+                self.deployment,
+                self.machines.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// The environment as the Lambdas will read it (its SSM parameter).
+    async fn environment(&self, name: &str) -> Result<Environment> {
+        let account = self.account();
+        let config = load_environment(&account, &self.deployment, name).await.map_err(|e| anyhow!("{}", e.message))?;
+        config.environments.get(name).cloned().ok_or_else(|| anyhow!("environment: {name:?} is not configured"))
+    }
+}
+
+/// Reads the state machine ARNs from SSM (template.yaml writes them there).
+async fn machines_from_parameter(sdk: &SdkConfig, deployment: &str) -> Result<BTreeMap<String, String>> {
+    let name = format!("/stepdeploy/{deployment}/state-machines");
+    let account = AwsAccount::new(sdk);
+    let parameter = account
+        .get_parameter(&name)
+        .await
+        .map_err(|e| anyhow!("cannot read the SSM parameter {name}: {e}"))?
+        .ok_or_else(|| anyhow!("deployment {deployment:?}: no SSM parameter {name}; deploy the stack (`sam deploy --guided`) or pass --stack NAME"))?;
+    let map: BTreeMap<String, String> =
+        serde_json::from_str(&parameter.value).map_err(|e| anyhow!("{name}: expected a JSON object of state machine ARNs: {e}"))?;
+    Ok(map)
+}
+
+/// Reads the deployment name and the state machine ARNs from a stack's parameters and outputs.
+async fn stack_outputs(sdk: &SdkConfig, stack: &str) -> Result<(String, BTreeMap<String, String>)> {
+    let client = aws_sdk_cloudformation::Client::new(sdk);
+    let described = client.describe_stacks().stack_name(stack).send().await.map_err(|e| aws_error(&format!("--stack {stack}: DescribeStacks"), e))?;
+    let stack_info = described.stacks().first().ok_or_else(|| anyhow!("--stack: {stack:?} was not found"))?;
+    let deployment = stack_info
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("Deployment"))
+        .and_then(|p| p.parameter_value())
+        .ok_or_else(|| anyhow!("--stack: {stack:?} has no Deployment parameter; is it a stepdeploy stack?"))?
+        .to_string();
+    let machines: BTreeMap<String, String> = stack_info
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((machine_of_output(o.output_key()?)?.to_string(), o.output_value()?.to_string())))
+        .collect();
+    if machines.is_empty() {
+        bail!("--stack: {stack:?} has no *StateMachineArn outputs; is it a stepdeploy stack?");
+    }
+    Ok((deployment, machines))
+}
+
+/// An SDK error with its code and message kept.
+fn aws_error<E, R>(what: &str, error: aws_sdk_sfn::error::SdkError<E, R>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error.code().unwrap_or("no error code").to_string();
+    let message = error.message().map(str::to_string).unwrap_or_else(|| aws_sdk_sfn::error::DisplayErrorContext(&error).to_string());
+    anyhow!("{what}: {code}: {message}")
+}
+
+fn confirm(environment: &str, what: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{environment:?} is a production environment: pass --yes to {what} (there is no terminal to ask)");
+    }
+    eprint!("{environment:?} is a production environment. {what}? Type the environment name to go ahead: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
+    if answer.trim() != environment {
+        bail!("not confirmed; nothing was started");
+    }
+    Ok(())
+}
+
+/// Starts a workflow, then follows it unless told not to.
+pub async fn start(request: StartRequest, aws: &AwsOptions, options: StartOptions) -> Result<ExitCode> {
+    let session = Session::open(aws, Some(&request.environment)).await?;
+    let env = session.environment(&request.environment).await?;
+    let arn = session.machine(request.machine)?.to_string();
+    let mut input = request.input.clone();
+    if let Some(revision) = &request.version_from_revision {
+        let template = env.launch_template.as_deref().ok_or_else(|| anyhow!("launch_template: not set for {:?}", request.environment))?;
+        let template = stepdeploy_core::model::LaunchTemplateRef::from_config(template);
+        let version = stepdeploy_core::bake::version_for_revision(&session.account(), &session.deployment, &request.environment, &template, revision)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+        input["launch_template_version"] = json!(version.to_string());
+        if !aws.json {
+            eprintln!("revision {revision} is launch template version {version}");
+        }
+    }
+    if env.production {
+        confirm(&request.environment, &format!("Start {} with {}", request.machine, input), options.yes)?;
+    }
+    let name = execution_name(&request.environment, &request.label, Utc::now());
+    let started = session
+        .sfn()
+        .start_execution()
+        .state_machine_arn(&arn)
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("StartExecution of {}", request.machine), e))?;
+    let execution_arn = started.execution_arn().to_string();
+    let link = console_url(&execution_arn).unwrap_or_default();
+    if options.no_wait {
+        if aws.json {
+            println!("{}", json!({"execution_arn": execution_arn, "name": name, "state_machine": request.machine, "input": input, "console_url": link}));
+        } else {
+            println!("started {name}\n  {execution_arn}\n  {link}\nfollow it with: stepdeploy follow {execution_arn}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !aws.json {
+        eprintln!("started {name} ({})\n  {link}", request.machine);
+    }
+    follow_execution(&session.sfn(), &execution_arn, aws.json, options.poll_seconds).await
+}
+
+/// `stepdeploy follow EXECUTION_ARN`.
+pub async fn follow(execution_arn: &str, aws: &AwsOptions, poll_seconds: u64) -> Result<ExitCode> {
+    let region = execution_arn.split(':').nth(3).filter(|r| !r.is_empty());
+    let sdk = sdk_config(aws, region).await?;
+    follow_execution(&aws_sdk_sfn::Client::new(&sdk), execution_arn, aws.json, poll_seconds).await
+}
+
+/// Polls the history until the execution ends, showing progress; the exit
+/// code is 0 only when it succeeded.
+async fn follow_execution(sfn: &aws_sdk_sfn::Client, execution_arn: &str, json: bool, poll_seconds: u64) -> Result<ExitCode> {
+    let mut follow = Follow::default();
+    let mut display = Display::new(json);
+    loop {
+        let events = new_events(sfn, execution_arn, follow.last_event_id).await?;
+        let updates = follow.apply_all(&events);
+        display.show(&follow, &updates);
+        if follow.status.is_final() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(poll_seconds.max(1))).await;
+    }
+    display.finish(&follow);
+    if json {
+        let mut summary = serde_json::to_value(&follow).unwrap_or(Value::Null);
+        summary["execution_arn"] = json!(execution_arn);
+        summary["elapsed_seconds"] = json!(follow.elapsed_seconds());
+        summary["cause_message"] = json!(follow.cause.as_deref().map(readable_cause));
+        println!("{summary}");
+    }
+    Ok(if follow.status == ExecutionStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The events after `after`, newest pages first so a long history is not
+/// re-read on every poll.
+async fn new_events(sfn: &aws_sdk_sfn::Client, execution_arn: &str, after: i64) -> Result<Vec<HistoryEvent>> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .max_results(100)
+            .include_execution_data(true)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("GetExecutionHistory", e))?;
+        let mut reached_seen = false;
+        for event in page.events() {
+            reached_seen |= event.id() <= after;
+            if event.id() > after {
+                events.push(convert(event));
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if reached_seen || token.is_none() {
+            break;
+        }
+    }
+    Ok(events)
+}
+
+fn timestamp(t: &aws_sdk_sfn::primitives::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
+}
+
+/// The SDK's event as the follower's.
+fn convert(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
+    let mut converted = HistoryEvent {
+        id: event.id(),
+        kind: event.r#type().as_str().to_string(),
+        timestamp: timestamp(event.timestamp()),
+        state: None,
+        payload: None,
+        error: None,
+        cause: None,
+    };
+    if let Some(d) = event.state_entered_event_details() {
+        converted.state = Some(d.name().to_string());
+        converted.payload = d.input().map(str::to_string);
+    }
+    if let Some(d) = event.state_exited_event_details() {
+        converted.state = Some(d.name().to_string());
+        converted.payload = d.output().map(str::to_string);
+    }
+    if let Some(d) = event.execution_succeeded_event_details() {
+        converted.payload = d.output().map(str::to_string);
+    }
+    if let Some(d) = event.task_submitted_event_details() {
+        converted.payload = d.output().map(str::to_string);
+    }
+    let failures = [
+        event.execution_failed_event_details().map(|d| (d.error(), d.cause())),
+        event.execution_timed_out_event_details().map(|d| (d.error(), d.cause())),
+        event.execution_aborted_event_details().map(|d| (d.error(), d.cause())),
+    ];
+    if let Some((error, cause)) = failures.into_iter().flatten().next() {
+        converted.error = error.map(str::to_string);
+        converted.cause = cause.map(str::to_string);
+    }
+    converted
+}
+
+/// Progress on the terminal: a bar on a TTY, plain lines otherwise; with
+/// `--output json` the lines go to stderr and stdout gets the summary.
+enum Display {
+    Lines { to_stderr: bool },
+    Bar(ProgressBar),
+}
+
+impl Display {
+    fn new(json: bool) -> Display {
+        if json || !std::io::stderr().is_terminal() || std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
+            return Display::Lines { to_stderr: json };
+        }
+        let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let template = if colour {
+            "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg}"
+        } else {
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}"
+        };
+        let bar = ProgressBar::new(0).with_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar.set_message("starting");
+        Display::Bar(bar)
+    }
+
+    fn show(&mut self, follow: &Follow, updates: &[Update]) {
+        for update in updates {
+            match self {
+                Display::Lines { to_stderr } => {
+                    if let Some(line) = follow.line(update) {
+                        if *to_stderr {
+                            eprintln!("{line}");
+                        } else {
+                            println!("{line}");
+                        }
+                    }
+                }
+                Display::Bar(bar) => match update {
+                    Update::Finished(_) => {}
+                    Update::Rollout(rollout) => {
+                        bar.set_length(u64::from(rollout.total));
+                        bar.set_position(u64::from(rollout.replaced));
+                        let what = if rollout.rolling_back { "rolling back" } else { "replaced" };
+                        bar.set_message(format!("{what} · {} healthy (floor {}) · {}", rollout.healthy, rollout.min_healthy, follow.state.as_deref().unwrap_or("")));
+                    }
+                    other => {
+                        if let Some(line) = follow.line(other) {
+                            bar.println(line);
+                        }
+                        if let Update::Entered(state) = other {
+                            let counts = follow.rollout.as_ref().map(|r| format!(" · {} healthy (floor {})", r.healthy, r.min_healthy)).unwrap_or_default();
+                            bar.set_message(format!("{state}{counts}"));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn finish(self, follow: &Follow) {
+        if let Display::Bar(bar) = self {
+            bar.finish_and_clear();
+            if let Some(line) = follow.line(&Update::Finished(follow.status)) {
+                println!("{line}");
+            }
+        }
+    }
+}
+
+/// `stepdeploy status ENV`.
+pub async fn status(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
+    let session = Session::open(aws, Some(environment)).await?;
+    let env = session.environment(environment).await?;
+    let now = Utc::now().timestamp();
+    let report = stepdeploy_core::status::environment_status(&session.account(), &session.deployment, environment, &env, now)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    let running = executions(&session, environment, Some(SfnStatus::Running), 50).await?;
+    if aws.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["running_executions"] = serde_json::to_value(&running)?;
+        println!("{value}");
+    } else {
+        print!("{}", report.to_text());
+        if running.is_empty() {
+            println!("  running executions: none");
+        }
+        for run in &running {
+            println!("  running: {} ({}, since {})", run.name, run.state_machine, run.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An execution of one of the deployment's state machines, for one environment.
+#[derive(Debug, Clone, serde::Serialize)]
+struct ExecutionSummary {
+    name: String,
+    execution_arn: String,
+    state_machine: String,
+    status: String,
+    started_at: DateTime<Utc>,
+    stopped_at: Option<DateTime<Utc>>,
+    duration_seconds: Option<i64>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+/// The deployment's executions for `environment`, newest first, at most `limit`.
+/// ListExecutions has no input, so each candidate's input is read.
+async fn executions(session: &Session, environment: &str, status: Option<SfnStatus>, limit: usize) -> Result<Vec<ExecutionSummary>> {
+    let sfn = session.sfn();
+    let mut listed: Vec<(String, ExecutionListItem)> = Vec::new();
+    for machine in MACHINES {
+        let Some(arn) = session.machines.get(*machine) else { continue };
+        let page = sfn
+            .list_executions()
+            .state_machine_arn(arn)
+            .set_status_filter(status.clone())
+            .max_results(limit.clamp(1, 100) as i32)
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("ListExecutions of {machine}"), e))?;
+        listed.extend(page.executions().iter().map(|e| (machine.to_string(), e.clone())));
+    }
+    listed.sort_by_key(|(_, e)| std::cmp::Reverse((e.start_date().secs(), e.start_date().subsec_nanos())));
+    let mut found = Vec::new();
+    for (machine, item) in listed {
+        if found.len() >= limit {
+            break;
+        }
+        let described = sfn
+            .describe_execution()
+            .execution_arn(item.execution_arn())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeExecution", e))?;
+        let input: Value = described.input().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(Value::Null);
+        if input["environment"].as_str() != Some(environment) {
+            continue;
+        }
+        let started_at = timestamp(item.start_date());
+        let stopped_at = item.stop_date().map(timestamp);
+        found.push(ExecutionSummary {
+            name: item.name().to_string(),
+            execution_arn: item.execution_arn().to_string(),
+            state_machine: machine,
+            status: item.status().as_str().to_string(),
+            started_at,
+            stopped_at,
+            duration_seconds: stopped_at.map(|s| (s - started_at).num_seconds()),
+            error: described.error().map(str::to_string),
+            cause: described.cause().map(readable_cause),
+        });
+    }
+    Ok(found)
+}
+
+/// `stepdeploy history ENV`.
+pub async fn history(environment: &str, limit: usize, aws: &AwsOptions) -> Result<ExitCode> {
+    let session = Session::open(aws, Some(environment)).await?;
+    let runs = executions(&session, environment, None, limit).await?;
+    if aws.json {
+        println!("{}", json!({"environment": environment, "executions": runs}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("{environment}: no executions");
+    }
+    for run in &runs {
+        let duration = run.duration_seconds.map(|s| format!("{}m{:02}s", s / 60, s % 60)).unwrap_or_else(|| "running".into());
+        println!("{}  {:<10} {:>8}  {:<22} {}", run.started_at.format("%Y-%m-%d %H:%M"), run.status, duration, run.state_machine, run.name);
+        if let Some(error) = &run.error {
+            let cause = run.cause.as_deref().unwrap_or_default();
+            let cause: String = cause.chars().take(200).collect();
+            println!("      {error}: {cause}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stepdeploy config push ENV`: writes the environment from the config file
+/// to the SSM parameter the Lambdas read.
+pub async fn push(environment: &str, aws: &AwsOptions, yes: bool) -> Result<ExitCode> {
+    let local = read_local_config(aws.config.as_deref())?
+        .ok_or_else(|| anyhow!("config push needs a config file: pass --config FILE (no {DEFAULT_CONFIG} here)"))?;
+    let env = local.environments.get(environment).cloned().ok_or_else(|| {
+        anyhow!("environment: {environment:?} is not in the config; expected one of: {}", local.environments.keys().cloned().collect::<Vec<_>>().join(", "))
+    })?;
+    let deployment = aws.deployment.clone().unwrap_or_else(|| local.deployment.clone());
+    let region = Some(env.region.as_str()).filter(|r| !r.is_empty());
+    let sdk = sdk_config(aws, region).await?;
+    if env.production {
+        confirm(environment, "Write its config", yes)?;
+    }
+    let name = parameter_name(&deployment, environment);
+    let value = serde_json::to_string(&env)?;
+    // The Lambdas parse it the same way: a push never leaves a parameter they reject.
+    Environment::from_json_str(&value, &name).map_err(|p| anyhow!("{name}: the config would not load back:\n{p}"))?;
+    let account = AwsAccount::new(&sdk);
+    let before = account.get_parameter(&name).await.map_err(|e| anyhow!("{e}"))?;
+    let unchanged = before.as_ref().is_some_and(|p| serde_json::from_str::<Value>(&p.value).ok() == serde_json::from_str::<Value>(&value).ok());
+    if !unchanged {
+        account.put_parameter(&name, &value).await.map_err(|e| anyhow!("{e}"))?;
+    }
+    let after = account.get_parameter(&name).await.map_err(|e| anyhow!("{e}"))?.map(|p| p.version);
+    if aws.json {
+        println!("{}", json!({"parameter": name, "version": after, "changed": !unchanged}));
+    } else if unchanged {
+        println!("{name}: unchanged (version {})", after.unwrap_or_default());
+    } else {
+        println!("{name}: written (version {})", after.unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
