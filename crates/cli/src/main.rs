@@ -3,9 +3,12 @@
 
 mod asl;
 mod local;
+// Without the `aws` feature only the local commands use anything.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod progress;
 #[cfg(feature = "aws")]
 mod remote;
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod workflows;
 
 use std::path::PathBuf;
@@ -298,7 +301,11 @@ struct RolloutArgs {
 
 impl From<RolloutArgs> for workflows::RolloutOverrides {
     fn from(r: RolloutArgs) -> Self {
-        workflows::RolloutOverrides { min_healthy_percent: r.min_healthy_percent, max_healthy_percent: r.max_healthy_percent, batch_size: r.batch_size }
+        workflows::RolloutOverrides {
+            min_healthy_percent: r.min_healthy_percent,
+            max_healthy_percent: r.max_healthy_percent,
+            batch_size: r.batch_size,
+        }
     }
 }
 
@@ -550,7 +557,12 @@ fn run_remote(aws: AwsArgs, command: Command) -> Result<ExitCode> {
                 (workflows::bake(&environment, revision.as_deref(), !no_make_default), start)
             }
             Command::Release { environment, revision, deploy, migrations, rollout, start, .. } => {
-                let options = workflows::DeployOptions { run_migrations: migrations, rollout: rollout.into(), break_stale_lock: start.break_stale_lock, ..Default::default() };
+                let options = workflows::DeployOptions {
+                    run_migrations: migrations,
+                    rollout: rollout.into(),
+                    break_stale_lock: start.break_stale_lock,
+                    ..Default::default()
+                };
                 let how = if deploy == DeployKind::Full { "full" } else { "serial" };
                 (workflows::release(&environment, revision.as_deref(), how, &options), start)
             }

@@ -128,9 +128,7 @@ impl Rollout {
         let waiting_on = step["not_healthy"]
             .as_array()
             .map(|list| {
-                list.iter()
-                    .filter_map(|i| Some(format!("{}: {}", i["id"].as_str()?, i["reason"].as_str().unwrap_or("not healthy"))))
-                    .collect()
+                list.iter().filter_map(|i| Some(format!("{}: {}", i["id"].as_str()?, i["reason"].as_str().unwrap_or("not healthy")))).collect()
             })
             .unwrap_or_default();
         Some(Rollout {
@@ -149,10 +147,7 @@ impl Rollout {
     /// One line: `3/6 replaced, 6 healthy (floor 5), old 3, new 3`.
     pub fn summary(&self) -> String {
         let what = if self.rolling_back { "rolled back" } else { "replaced" };
-        format!(
-            "{}/{} {what}, {} healthy (floor {}), old {}, new {}",
-            self.replaced, self.total, self.healthy, self.min_healthy, self.old, self.new
-        )
+        format!("{}/{} {what}, {} healthy (floor {}), old {}, new {}", self.replaced, self.total, self.healthy, self.min_healthy, self.old, self.new)
     }
 }
 

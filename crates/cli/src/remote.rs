@@ -140,11 +140,9 @@ impl Session {
 async fn machines_from_parameter(sdk: &SdkConfig, deployment: &str) -> Result<BTreeMap<String, String>> {
     let name = format!("/stepdeploy/{deployment}/state-machines");
     let account = AwsAccount::new(sdk);
-    let parameter = account
-        .get_parameter(&name)
-        .await
-        .map_err(|e| anyhow!("cannot read the SSM parameter {name}: {e}"))?
-        .ok_or_else(|| anyhow!("deployment {deployment:?}: no SSM parameter {name}; deploy the stack (`sam deploy --guided`) or pass --stack NAME"))?;
+    let parameter = account.get_parameter(&name).await.map_err(|e| anyhow!("cannot read the SSM parameter {name}: {e}"))?.ok_or_else(|| {
+        anyhow!("deployment {deployment:?}: no SSM parameter {name}; deploy the stack (`sam deploy --guided`) or pass --stack NAME")
+    })?;
     let map: BTreeMap<String, String> =
         serde_json::from_str(&parameter.value).map_err(|e| anyhow!("{name}: expected a JSON object of state machine ARNs: {e}"))?;
     Ok(map)
@@ -162,11 +160,8 @@ async fn stack_outputs(sdk: &SdkConfig, stack: &str) -> Result<(String, BTreeMap
         .and_then(|p| p.parameter_value())
         .ok_or_else(|| anyhow!("--stack: {stack:?} has no Deployment parameter; is it a stepdeploy stack?"))?
         .to_string();
-    let machines: BTreeMap<String, String> = stack_info
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((machine_of_output(o.output_key()?)?.to_string(), o.output_value()?.to_string())))
-        .collect();
+    let machines: BTreeMap<String, String> =
+        stack_info.outputs().iter().filter_map(|o| Some((machine_of_output(o.output_key()?)?.to_string(), o.output_value()?.to_string()))).collect();
     if machines.is_empty() {
         bail!("--stack: {stack:?} has no *StateMachineArn outputs; is it a stepdeploy stack?");
     }
@@ -235,7 +230,10 @@ pub async fn start(request: StartRequest, aws: &AwsOptions, options: StartOption
     let link = console_url(&execution_arn).unwrap_or_default();
     if options.no_wait {
         if aws.json {
-            println!("{}", json!({"execution_arn": execution_arn, "name": name, "state_machine": request.machine, "input": input, "console_url": link}));
+            println!(
+                "{}",
+                json!({"execution_arn": execution_arn, "name": name, "state_machine": request.machine, "input": input, "console_url": link})
+            );
         } else {
             println!("started {name}\n  {execution_arn}\n  {link}\nfollow it with: stepdeploy follow {execution_arn}");
         }
@@ -393,14 +391,20 @@ impl Display {
                         bar.set_length(u64::from(rollout.total));
                         bar.set_position(u64::from(rollout.replaced));
                         let what = if rollout.rolling_back { "rolling back" } else { "replaced" };
-                        bar.set_message(format!("{what} · {} healthy (floor {}) · {}", rollout.healthy, rollout.min_healthy, follow.state.as_deref().unwrap_or("")));
+                        bar.set_message(format!(
+                            "{what} · {} healthy (floor {}) · {}",
+                            rollout.healthy,
+                            rollout.min_healthy,
+                            follow.state.as_deref().unwrap_or("")
+                        ));
                     }
                     other => {
                         if let Some(line) = follow.line(other) {
                             bar.println(line);
                         }
                         if let Update::Entered(state) = other {
-                            let counts = follow.rollout.as_ref().map(|r| format!(" · {} healthy (floor {})", r.healthy, r.min_healthy)).unwrap_or_default();
+                            let counts =
+                                follow.rollout.as_ref().map(|r| format!(" · {} healthy (floor {})", r.healthy, r.min_healthy)).unwrap_or_default();
                             bar.set_message(format!("{state}{counts}"));
                         }
                     }
@@ -481,12 +485,7 @@ async fn executions(session: &Session, environment: &str, status: Option<SfnStat
         if found.len() >= limit {
             break;
         }
-        let described = sfn
-            .describe_execution()
-            .execution_arn(item.execution_arn())
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeExecution", e))?;
+        let described = sfn.describe_execution().execution_arn(item.execution_arn()).send().await.map_err(|e| aws_error("DescribeExecution", e))?;
         let input: Value = described.input().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(Value::Null);
         if input["environment"].as_str() != Some(environment) {
             continue;
@@ -537,7 +536,10 @@ pub async fn push(environment: &str, aws: &AwsOptions, yes: bool) -> Result<Exit
     let local = read_local_config(aws.config.as_deref())?
         .ok_or_else(|| anyhow!("config push needs a config file: pass --config FILE (no {DEFAULT_CONFIG} here)"))?;
     let env = local.environments.get(environment).cloned().ok_or_else(|| {
-        anyhow!("environment: {environment:?} is not in the config; expected one of: {}", local.environments.keys().cloned().collect::<Vec<_>>().join(", "))
+        anyhow!(
+            "environment: {environment:?} is not in the config; expected one of: {}",
+            local.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
     })?;
     let deployment = aws.deployment.clone().unwrap_or_else(|| local.deployment.clone());
     let region = Some(env.region.as_str()).filter(|r| !r.is_empty());
@@ -564,4 +566,94 @@ pub async fn push(environment: &str, aws: &AwsOptions, yes: bool) -> Result<Exit
         println!("{name}: written (version {})", after.unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    //! What moto can't show: GetExecutionHistory paging and AWS errors, on aws-smithy-mocks.
+
+    use aws_sdk_sfn::error::ErrorMetadata;
+    use aws_sdk_sfn::operation::get_execution_history::{GetExecutionHistoryError, GetExecutionHistoryOutput};
+    use aws_sdk_sfn::primitives::DateTime as SdkDateTime;
+    use aws_sdk_sfn::types::{HistoryEvent as SdkEvent, HistoryEventType, StateEnteredEventDetails};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    fn event(id: i64) -> SdkEvent {
+        SdkEvent::builder()
+            .id(id)
+            .r#type(HistoryEventType::TaskStateEntered)
+            .timestamp(SdkDateTime::from_secs(1_700_000_000 + id))
+            .state_entered_event_details(StateEnteredEventDetails::builder().name(format!("S{id}")).build().unwrap())
+            .build()
+            .unwrap()
+    }
+
+    fn page(ids: std::ops::RangeInclusive<i64>, token: Option<&str>) -> GetExecutionHistoryOutput {
+        // Newest first, as reverse_order asks.
+        let events: Vec<SdkEvent> = ids.rev().map(event).collect();
+        GetExecutionHistoryOutput::builder().set_events(Some(events)).set_next_token(token.map(str::to_string)).build().unwrap()
+    }
+
+    #[tokio::test]
+    async fn history_pages_are_read_newest_first_until_a_seen_event() {
+        let newest = mock!(aws_sdk_sfn::Client::get_execution_history)
+            .match_requests(|r| r.next_token().is_none() && r.reverse_order() == Some(true) && r.include_execution_data() == Some(true))
+            .then_output(|| page(101..=200, Some("older")));
+        let older =
+            mock!(aws_sdk_sfn::Client::get_execution_history).match_requests(|r| r.next_token() == Some("older")).then_output(|| page(1..=100, None));
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&newest, &older]);
+
+        let all = new_events(&client, "arn:x", 0).await.unwrap();
+        assert_eq!(all.len(), 200, "a fresh follow reads every page");
+        assert_eq!((newest.num_calls(), older.num_calls()), (1, 1));
+
+        let recent = new_events(&client, "arn:x", 150).await.unwrap();
+        assert_eq!(recent.iter().map(|e| e.id).min(), Some(151));
+        assert_eq!(recent.len(), 50);
+        assert_eq!(older.num_calls(), 1, "a poll stops at the first page that reaches what it has seen");
+        assert_eq!(recent[0].state.as_deref(), Some("S200"));
+        assert_eq!(recent[0].timestamp.timestamp(), 1_700_000_200);
+    }
+
+    #[tokio::test]
+    async fn an_aws_error_keeps_its_code_and_message() {
+        let denied = mock!(aws_sdk_sfn::Client::get_execution_history).then_error(|| {
+            GetExecutionHistoryError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("User: arn:aws:iam::1:user/ops is not authorized to perform: states:GetExecutionHistory")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sfn, [&denied]);
+        let error = new_events(&client, "arn:x", 0).await.unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "GetExecutionHistory: AccessDeniedException: User: arn:aws:iam::1:user/ops is not authorized to perform: states:GetExecutionHistory"
+        );
+    }
+
+    #[tokio::test]
+    async fn follow_stops_at_the_end_and_exits_by_the_outcome() {
+        let events = vec![
+            SdkEvent::builder().id(1).r#type(HistoryEventType::ExecutionStarted).timestamp(SdkDateTime::from_secs(1_700_000_000)).build().unwrap(),
+            SdkEvent::builder()
+                .id(2)
+                .r#type(HistoryEventType::ExecutionAborted)
+                .timestamp(SdkDateTime::from_secs(1_700_000_090))
+                .execution_aborted_event_details(
+                    aws_sdk_sfn::types::ExecutionAbortedEventDetails::builder().error("Operator").cause("stopped by ops").build(),
+                )
+                .build()
+                .unwrap(),
+        ];
+        let history = mock!(aws_sdk_sfn::Client::get_execution_history)
+            .then_output(move || GetExecutionHistoryOutput::builder().set_events(Some(events.clone())).build().unwrap());
+        let client = mock_client!(aws_sdk_sfn, [&history]);
+        let code = follow_execution(&client, "arn:x", true, 1).await.unwrap();
+        assert_eq!(code, ExitCode::FAILURE, "an aborted execution is not a success");
+        assert_eq!(history.num_calls(), 1, "an ended execution is not polled again");
+    }
 }

@@ -33,7 +33,9 @@ pub struct RolloutOverrides {
 
 impl RolloutOverrides {
     fn write(&self, input: &mut Map<String, Value>) {
-        for (key, value) in [("min_healthy_percent", self.min_healthy_percent), ("max_healthy_percent", self.max_healthy_percent), ("batch_size", self.batch_size)] {
+        for (key, value) in
+            [("min_healthy_percent", self.min_healthy_percent), ("max_healthy_percent", self.max_healthy_percent), ("batch_size", self.batch_size)]
+        {
             if let Some(value) = value {
                 input.insert(key.into(), json!(value));
             }
@@ -238,11 +240,17 @@ mod tests {
     fn the_other_workflows_take_the_readme_inputs() {
         assert_eq!(maintenance("s", true, false).input, json!({"environment": "s", "action": "on"}));
         assert_eq!(maintenance("s", false, false).label, "maintenance-off");
-        assert_eq!(autoscaling("s", false, &["AZRebalance".into()], false).input, json!({"environment": "s", "action": "resume", "processes": ["AZRebalance"]}));
+        assert_eq!(
+            autoscaling("s", false, &["AZRebalance".into()], false).input,
+            json!({"environment": "s", "action": "resume", "processes": ["AZRebalance"]})
+        );
         assert_eq!(worker("s", Some("abc"), false, false).input, json!({"environment": "s", "revision": "abc", "run_migrations": false}));
         assert_eq!(bake("s", None, true).input, json!({"environment": "s"}));
         assert_eq!(bake("s", Some("abc"), false).input, json!({"environment": "s", "revision": "abc", "make_default": false}));
-        assert_eq!(release("s", Some("abc"), "full", &DeployOptions::default()).input, json!({"environment": "s", "revision": "abc", "deploy": "full"}));
+        assert_eq!(
+            release("s", Some("abc"), "full", &DeployOptions::default()).input,
+            json!({"environment": "s", "revision": "abc", "deploy": "full"})
+        );
         assert_eq!(rebake("s", "serial", false).machine, "rebake");
         let rollout = RolloutOverrides { min_healthy_percent: Some(50), max_healthy_percent: Some(150), batch_size: None };
         assert_eq!(in_place("s", None, &rollout, false).input, json!({"environment": "s", "min_healthy_percent": 50}), "in-place takes no max");
@@ -256,7 +264,9 @@ mod tests {
         assert_eq!(machine_of_output("PrepareFunctionArn"), None);
         assert_eq!(machine_of_output("NoSuchStateMachineArn"), None);
         for machine in MACHINES {
-            assert!(std::fs::read_to_string(format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap().contains(&format!("\"{machine}\": ")));
+            assert!(
+                std::fs::read_to_string(format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap().contains(&format!("\"{machine}\": "))
+            );
         }
     }
 
@@ -264,7 +274,9 @@ mod tests {
     fn console_links_use_the_execution_region() {
         assert_eq!(
             console_url("arn:aws:states:eu-west-1:1:execution:sm:n").as_deref(),
-            Some("https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:1:execution:sm:n")
+            Some(
+                "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:1:execution:sm:n"
+            )
         );
         assert_eq!(console_url("nonsense"), None);
     }

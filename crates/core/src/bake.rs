@@ -431,19 +431,23 @@ pub async fn version_for_revision(
         (tags::REVISION.to_string(), revision.to_string()),
     ]);
     let images: BTreeSet<String> = account.find_images(&wanted).await?.into_iter().map(|i| i.id).collect();
-    let not_found = |why: String| StepError::input(format!("revision: {revision:?}: {why}; bake it first (`stepdeploy bake {environment} --revision {revision}`) or ship it in one go with `stepdeploy release`"));
+    let not_found = |why: String| {
+        StepError::input(format!(
+            "revision: {revision:?}: {why}; bake it first (`stepdeploy bake {environment} --revision {revision}`) or ship it in one go with `stepdeploy release`"
+        ))
+    };
     if images.is_empty() {
         return Err(not_found(format!("no image of {deployment}/{environment} carries {}={revision}", tags::REVISION)));
     }
     let latest = account.describe_versions(template, &["$Latest".to_string()]).await?.first().map(|v| v.version).unwrap_or(0);
     let recent: Vec<String> = (latest.saturating_sub(REVISION_LOOKBACK - 1).max(1)..=latest).map(|n| n.to_string()).collect();
     let versions = if recent.is_empty() { Vec::new() } else { account.describe_versions(template, &recent).await? };
-    versions
-        .iter()
-        .filter(|v| v.image_id.as_ref().is_some_and(|id| images.contains(id)))
-        .map(|v| v.version)
-        .max()
-        .ok_or_else(|| not_found(format!("none of the last {REVISION_LOOKBACK} launch template versions uses its image(s) {}", images.iter().cloned().collect::<Vec<_>>().join(", "))))
+    versions.iter().filter(|v| v.image_id.as_ref().is_some_and(|id| images.contains(id))).map(|v| v.version).max().ok_or_else(|| {
+        not_found(format!(
+            "none of the last {REVISION_LOOKBACK} launch template versions uses its image(s) {}",
+            images.iter().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })
 }
 
 /// How many recent launch template versions [`version_for_revision`] reads.

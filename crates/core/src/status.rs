@@ -189,7 +189,8 @@ impl EnvironmentStatus {
             out += &format!("  launch template: {template}\n");
         }
         for v in &self.versions {
-            let versions = if v.launch_template_versions.is_empty() { String::new() } else { format!(", version {}", v.launch_template_versions.join("/")) };
+            let versions =
+                if v.launch_template_versions.is_empty() { String::new() } else { format!(", version {}", v.launch_template_versions.join("/")) };
             out += &format!(
                 "  {} (revision {}{}): {} instances, {} healthy\n",
                 v.image_id.as_deref().unwrap_or("unknown AMI"),

@@ -47,7 +47,11 @@ async fn mid_rollout_it_shows_both_versions_and_why_new_instances_are_not_health
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
     let seen = seen.lock().unwrap();
     let mixed = seen.iter().find(|s| s.versions.len() == 2).expect("some step saw both versions");
-    assert!(mixed.lock.as_ref().is_some_and(|l| l.execution.contains(":execution:serial-deploy:local-")), "the deploy holds the lock: {:?}", mixed.lock);
+    assert!(
+        mixed.lock.as_ref().is_some_and(|l| l.execution.contains(":execution:serial-deploy:local-")),
+        "the deploy holds the lock: {:?}",
+        mixed.lock
+    );
     assert!(seen.iter().any(|s| s.instances.iter().any(|i| !i.healthy && i.reason.is_some())), "a booting instance is listed with why");
 
     let after = status_of(&fleet, &config);
