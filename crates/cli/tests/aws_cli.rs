@@ -398,3 +398,92 @@ async fn deploy_by_revision_resolves_the_baked_version_before_starting() {
     // Moto runs it to the end at once or within the poll; either is fine here.
     assert!(matches!(runs[0].status(), ExecutionStatus::Running | ExecutionStatus::Succeeded));
 }
+
+/// The AWS CLI and shellcheck come from `.venv-awscli` (scripts/test installs them).
+fn aws_cli_dir() -> std::path::PathBuf {
+    let dir = std::env::var("STEPDEPLOY_AWS_CLI_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-awscli/bin")));
+    assert!(dir.join("aws").exists(), "no AWS CLI in {}: run scripts/test (it installs it into .venv-awscli), or set STEPDEPLOY_AWS_CLI_DIR", dir.display());
+    dir
+}
+
+/// Runs a `scripts/` wrapper with the AWS CLI pointed at moto.
+fn script(name: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let endpoint = moto();
+    let path = format!("{}:{}", aws_cli_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let mut command = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/").to_string() + name);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", path)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/stepdeploy-test-config")
+        .env("STEPDEPLOY_POLL_SECONDS", "1")
+        .stdin(Stdio::null());
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    command.output().expect("the script runs")
+}
+
+#[tokio::test]
+async fn the_aws_cli_scripts_start_follow_and_report_like_the_binary() {
+    let d = Deployment::new(staging()).await;
+    let dep = [("STEPDEPLOY_DEPLOYMENT", d.name.as_str())];
+    let ok = script("deploy-serial", &["staging", "7", "4f2c9e1"], &dep);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(stdout.contains("SUCCEEDED"), "{stdout}");
+    let runs = d.executions("serial-deploy").await;
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].name().starts_with("staging-serial-deploy-20"), "{}", runs[0].name());
+    let described = d.sfn.describe_execution().execution_arn(runs[0].execution_arn()).send().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(described.input().unwrap()).unwrap(),
+        json!({"environment": "staging", "launch_template_version": "7", "revision": "4f2c9e1"})
+    );
+
+    let failed = script("deploy-full", &["staging", "$Default", "--migrations"], &dep);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("error: StepDeploy.RolloutFailed") && stderr.contains("cause: i-0a1 not healthy"), "{stderr}");
+
+    let bad = script("deploy-serial", &["staging", "seven"], &dep);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("VERSION: \"seven\" is not a launch template version"), "{}", text(&bad));
+    let injected = script("maintenance", &["staging\", \"action\": \"off", "on"], &dep);
+    assert_eq!(injected.status.code(), Some(2), "{}", text(&injected));
+    let no_deployment = script("maintenance", &["staging", "on"], &[]);
+    assert_eq!(no_deployment.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_deployment.stderr).contains("set STEPDEPLOY_DEPLOYMENT"), "{}", text(&no_deployment));
+    assert!(d.executions("maintenance").await.is_empty(), "bad usage started nothing");
+
+    let no_wait = script("maintenance", &["staging", "on"], &[dep[0], ("STEPDEPLOY_NO_WAIT", "1")]);
+    assert_eq!(no_wait.status.code(), Some(0), "{}", text(&no_wait));
+    assert!(String::from_utf8_lossy(&no_wait.stdout).trim().contains(":execution:"), "{}", text(&no_wait));
+    let missing = script("start-execution", &["bake", "staging"], &dep);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("lists no bake state machine"), "{}", text(&missing));
+}
+
+#[tokio::test]
+async fn the_aws_cli_scripts_read_the_stack_outputs() {
+    let d = Deployment::new(staging()).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&common::sdk_config().await);
+    let stack = common::unique("scripts");
+    let template = json!({
+        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": format!("/stepdeploy-test/{stack}"), "Type": "String", "Value": "x"}}},
+        "Outputs": {"MaintenanceStateMachineArn": {"Value": d.machines["maintenance"]}}
+    });
+    cfn.create_stack().stack_name(&stack).template_body(template.to_string()).send().await.unwrap();
+    let out = script("start-execution", &["maintenance", "staging", r#"{"environment": "staging", "action": "off"}"#], &[("STEPDEPLOY_STACK", &stack)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(d.executions("maintenance").await.len(), 1);
+    let wrong = script("start-execution", &["serial-deploy", "staging"], &[("STEPDEPLOY_STACK", &stack)]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("has no output SerialDeployStateMachineArn"), "{}", text(&wrong));
+}
