@@ -107,19 +107,31 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 /// Validates definitions; exit 2 if any is invalid.
-pub fn validate(files: &[PathBuf]) -> Result<ExitCode> {
+pub fn validate(files: &[PathBuf], json: bool) -> Result<ExitCode> {
     let mut bad = 0;
+    let mut results = Vec::new();
     for file in files {
         // Substitutions are unknown here: validate with each ${Name} standing for a placeholder ARN.
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         let placeholders = placeholder_substitutions(&text);
-        match Definition::parse(&text, &placeholders) {
-            Ok(d) => println!("{}: ok ({} states)", file.display(), d.machine().states.len()),
+        let (line, result) = match Definition::parse(&text, &placeholders) {
+            Ok(d) => {
+                let states = d.machine().states.len();
+                (format!("{}: ok ({states} states)", file.display()), serde_json::json!({"file": file, "ok": true, "states": states}))
+            }
             Err(e) => {
                 bad += 1;
-                println!("{}: {e}", file.display());
+                (format!("{}: {e}", file.display()), serde_json::json!({"file": file, "ok": false, "error": e.to_string()}))
             }
+        };
+        if json {
+            results.push(result);
+        } else {
+            println!("{line}");
         }
+    }
+    if json {
+        println!("{}", serde_json::json!({"valid": bad == 0, "files": results}));
     }
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(INVALID) })
 }

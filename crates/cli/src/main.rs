@@ -339,6 +339,9 @@ enum AslCommand {
         /// Definition files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Output format (json: one JSON object on stdout).
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
     },
 }
 
@@ -375,6 +378,9 @@ enum ConfigCommand {
     Check {
         /// The config file.
         file: PathBuf,
+        /// Output format (json: one JSON object on stdout).
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
     },
     /// Write an environment's settings from the config file to its SSM parameter, where the Lambdas read them.
     Push {
@@ -415,7 +421,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 substitutions,
             }))
         }
-        Command::Asl(AslCommand::Validate { files }) => asl::validate(&files),
+        Command::Asl(AslCommand::Validate { files, output }) => asl::validate(&files, output == OutputFormat::Json),
         Command::Graph { definition, format } => {
             let text = std::fs::read_to_string(&definition).with_context(|| format!("cannot read {}", definition.display()))?;
             let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", definition.display()))?;
@@ -477,8 +483,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Follow { .. }
         | Command::Status { .. }
         | Command::History { .. } => unreachable!("dispatched by run_remote"),
-        Command::Config(ConfigCommand::Check { file }) => {
+        Command::Config(ConfigCommand::Check { file, output }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            if output == OutputFormat::Json {
+                let (ok, environments, problems) = match Config::from_yaml_str(&text) {
+                    Ok(config) => (true, config.environments.keys().cloned().collect(), Vec::new()),
+                    Err(problems) => {
+                        let list = problems.0.iter().map(|p| serde_json::json!({"path": p.path, "message": p.message})).collect();
+                        (false, Vec::<String>::new(), list)
+                    }
+                };
+                println!("{}", serde_json::json!({"file": file, "ok": ok, "environments": environments, "problems": problems}));
+                return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            }
             match Config::from_yaml_str(&text) {
                 Ok(config) => {
                     println!(

@@ -71,6 +71,12 @@ fn an_invalid_definition_or_input_exits_2_naming_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("good.asl.json: ok (1 states)") && report.contains("bad.asl.json: 1 problem(s)"), "{report}");
+    let out = stepdeploy(&["asl", "validate", &good, &bad, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let report = last_json(&out);
+    assert_eq!(report["valid"], false);
+    assert_eq!((report["files"][0]["ok"].as_bool(), report["files"][1]["ok"].as_bool()), (Some(true), Some(false)));
+    assert!(report["files"][1]["error"].as_str().unwrap().contains("refers to \"B\""));
 }
 
 #[test]

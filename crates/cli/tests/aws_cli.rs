@@ -404,7 +404,11 @@ fn aws_cli_dir() -> std::path::PathBuf {
     let dir = std::env::var("STEPDEPLOY_AWS_CLI_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-awscli/bin")));
-    assert!(dir.join("aws").exists(), "no AWS CLI in {}: run scripts/test (it installs it into .venv-awscli), or set STEPDEPLOY_AWS_CLI_DIR", dir.display());
+    assert!(
+        dir.join("aws").exists(),
+        "no AWS CLI in {}: run scripts/test (it installs it into .venv-awscli), or set STEPDEPLOY_AWS_CLI_DIR",
+        dir.display()
+    );
     dir
 }
 
@@ -480,7 +484,8 @@ async fn the_aws_cli_scripts_read_the_stack_outputs() {
         "Outputs": {"MaintenanceStateMachineArn": {"Value": d.machines["maintenance"]}}
     });
     cfn.create_stack().stack_name(&stack).template_body(template.to_string()).send().await.unwrap();
-    let out = script("start-execution", &["maintenance", "staging", r#"{"environment": "staging", "action": "off"}"#], &[("STEPDEPLOY_STACK", &stack)]);
+    let out =
+        script("start-execution", &["maintenance", "staging", r#"{"environment": "staging", "action": "off"}"#], &[("STEPDEPLOY_STACK", &stack)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(d.executions("maintenance").await.len(), 1);
     let wrong = script("start-execution", &["serial-deploy", "staging"], &[("STEPDEPLOY_STACK", &stack)]);

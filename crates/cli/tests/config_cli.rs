@@ -64,10 +64,18 @@ fn check_of_a_bad_value_exits_1_naming_the_field_path() {
     let check = stepdeploy(&["config", "check", file.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(1));
     assert_eq!(text(&check.stdout).trim(), "environments.prod01.rollout.min_healthy_percent: 120 is not in 0..=100");
+    let json = stepdeploy(&["config", "check", file.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["problems"][0]["path"], "environments.prod01.rollout.min_healthy_percent");
 
     std::fs::write(&file, text(&std::fs::read(&file).unwrap()).replace("120", "50")).unwrap();
     let check = stepdeploy(&["config", "check", file.to_str().unwrap()]);
     assert!(check.status.success(), "{}", text(&check.stdout));
+    let json = stepdeploy(&["config", "check", file.to_str().unwrap(), "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((report["ok"].as_bool(), report["environments"][0].as_str()), (Some(true), Some("prod01")));
 }
 
 #[test]

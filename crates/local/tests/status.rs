@@ -81,3 +81,44 @@ async fn it_reports_the_lock_holder_suspended_processes_and_the_maintenance_page
     let text = status.to_text();
     assert!(text.contains("maintenance page: ON") && text.contains("AZRebalance") && text.contains("7300 s, stale"), "{text}");
 }
+
+/// The actions template.yaml's OperatorPolicy allows.
+fn operator_actions() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let statements = template["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_sequence().unwrap().clone();
+    let mut actions = Vec::new();
+    for statement in statements.iter().filter(|s| s["Effect"].as_str() == Some("Allow")) {
+        match &statement["Action"] {
+            serde_yaml_ng::Value::String(a) => actions.push(a.clone()),
+            serde_yaml_ng::Value::Sequence(items) => actions.extend(items.iter().filter_map(|a| a.as_str().map(str::to_string))),
+            _ => {}
+        }
+    }
+    actions
+}
+
+#[tokio::test]
+async fn the_operator_policy_grants_every_call_status_and_deploy_by_revision_make() {
+    let (fleet, config) = demo(8, 2, SimSettings::default());
+    let ours = std::collections::BTreeMap::from([
+        ("stepdeploy:deployment".to_string(), "demo".to_string()),
+        ("stepdeploy:environment".to_string(), "demo".to_string()),
+        ("stepdeploy:revision".to_string(), "abc".to_string()),
+    ]);
+    stepdeploy_core::ports::Images::tag_resources(&fleet.sim, std::slice::from_ref(&fleet.old.image_id), &ours).await.unwrap();
+
+    let before = fleet.sim.calls().len();
+    status_of(&fleet, &config);
+    let version = stepdeploy_core::bake::version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "abc").await.unwrap();
+    assert_eq!(version, 1, "the demo's version 1 runs the old image");
+
+    let granted = operator_actions();
+    let iam_prefix = |service: &str| if service == "elbv2" { "elasticloadbalancing".to_string() } else { service.to_string() };
+    let made: std::collections::BTreeSet<String> =
+        fleet.sim.calls()[before..].iter().map(|c| format!("{}:{}", iam_prefix(&c.service), c.operation)).collect();
+    assert!(made.contains("ec2:DescribeLaunchTemplateVersions") && made.contains("ssm:GetParameter"), "{made:?}");
+    for action in &made {
+        assert!(granted.contains(action), "OperatorPolicy lacks {action} (granted: {granted:?})");
+    }
+}
