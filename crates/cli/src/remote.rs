@@ -385,30 +385,25 @@ impl Display {
                         }
                     }
                 }
-                Display::Bar(bar) => match update {
-                    Update::Finished(_) => {}
-                    Update::Rollout(rollout) => {
+                Display::Bar(bar) => {
+                    if matches!(update, Update::Finished(_)) {
+                        continue; // printed by finish, after the bar is gone
+                    }
+                    // Lines above the bar keep the story in the scrollback; the bar shows now.
+                    if let Some(line) = follow.line(update) {
+                        bar.println(line);
+                    }
+                    if let Some(rollout) = &follow.rollout {
                         bar.set_length(u64::from(rollout.total));
                         bar.set_position(u64::from(rollout.replaced));
-                        let what = if rollout.rolling_back { "rolling back" } else { "replaced" };
-                        bar.set_message(format!(
-                            "{what} · {} healthy (floor {}) · {}",
-                            rollout.healthy,
-                            rollout.min_healthy,
-                            follow.state.as_deref().unwrap_or("")
-                        ));
                     }
-                    other => {
-                        if let Some(line) = follow.line(other) {
-                            bar.println(line);
-                        }
-                        if let Update::Entered(state) = other {
-                            let counts =
-                                follow.rollout.as_ref().map(|r| format!(" · {} healthy (floor {})", r.healthy, r.min_healthy)).unwrap_or_default();
-                            bar.set_message(format!("{state}{counts}"));
-                        }
-                    }
-                },
+                    let what = match &follow.rollout {
+                        Some(r) if r.rolling_back => format!(" · rolling back · {} healthy (floor {})", r.healthy, r.min_healthy),
+                        Some(r) => format!(" · {} healthy (floor {})", r.healthy, r.min_healthy),
+                        None => String::new(),
+                    };
+                    bar.set_message(format!("{}{what}", follow.state.as_deref().unwrap_or("starting")));
+                }
             }
         }
     }
