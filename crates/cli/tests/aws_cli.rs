@@ -492,3 +492,43 @@ async fn the_aws_cli_scripts_read_the_stack_outputs() {
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("has no output SerialDeployStateMachineArn"), "{}", text(&wrong));
 }
+
+/// Runs the binary on a terminal (util-linux `script` makes the pty) and types `answer` at the prompt.
+fn on_a_terminal(d: &Deployment, args: &[&str], answer: &str) -> String {
+    let mut line = vec![env!("CARGO_BIN_EXE_stepdeploy").to_string()];
+    line.extend(args.iter().map(|a| a.to_string()));
+    line.extend(["--config".to_string(), d.config_path()]);
+    let quoted: Vec<String> = line.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
+    let mut child = Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", moto())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/stepdeploy-test-config")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux script runs");
+    // The prompt comes after the AWS reads; the pty buffers the answer until then.
+    child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test]
+async fn on_a_terminal_production_asks_for_the_environment_name() {
+    let d = Deployment::new(staging()).await;
+    assert!(d.run(&["config", "push", "prod", "--yes"]).status.success());
+    let declined = on_a_terminal(&d, &["maintenance", "on", "prod", "--no-wait"], "yes");
+    assert!(declined.contains("\"prod\" is a production environment. Start maintenance"), "{declined}");
+    assert!(declined.contains("not confirmed; nothing was started"), "{declined}");
+    assert!(d.executions("maintenance").await.is_empty());
+    let confirmed = on_a_terminal(&d, &["maintenance", "on", "prod", "--poll-seconds", "1"], "prod");
+    assert!(confirmed.contains("SUCCEEDED"), "{confirmed}");
+    assert_eq!(d.executions("maintenance").await.len(), 1);
+}
