@@ -536,9 +536,13 @@ pub async fn push(environment: &str, aws: &AwsOptions, yes: bool) -> Result<Exit
             local.environments.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
-    let deployment = aws.deployment.clone().unwrap_or_else(|| local.deployment.clone());
     let region = Some(env.region.as_str()).filter(|r| !r.is_empty());
     let sdk = sdk_config(aws, region).await?;
+    let deployment = match (&aws.deployment, &aws.stack) {
+        (Some(deployment), _) => deployment.clone(),
+        (None, Some(stack)) => stack_outputs(&sdk, stack).await?.0,
+        (None, None) => local.deployment.clone(),
+    };
     if env.production {
         confirm(environment, "Write its config", yes)?;
     }

@@ -300,6 +300,15 @@ async fn stack_outputs_and_a_credential_process_profile_work_as_the_aws_cli_does
     let out = stepdeploy(&["deploy", "serial", "staging", "--stack", &stack, "--no-wait", "--output", "json"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(last_json(&out)["state_machine"], "serial-deploy");
+    // config push with --stack writes under the stack's deployment, whatever the file says.
+    let elsewhere = d.dir.path().join("elsewhere.yaml");
+    let yaml = std::fs::read_to_string(d.config_path()).unwrap().replace(&format!("deployment: {}", d.name), "deployment: someone-else");
+    assert!(yaml.contains("deployment: someone-else"), "{yaml}");
+    std::fs::write(&elsewhere, yaml).unwrap();
+    d.ssm.delete_parameter().name(format!("/stepdeploy/{}/staging", d.name)).send().await.unwrap();
+    let pushed = stepdeploy(&["config", "push", "staging", "--stack", &stack, "--config", elsewhere.to_str().unwrap()], &[]);
+    assert!(pushed.status.success(), "{}", text(&pushed));
+    assert!(d.parameter("staging").await.is_some(), "{}", text(&pushed));
     let missing = stepdeploy(&["status", "staging", "--stack", "no-such-stack"], &[]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--stack no-such-stack: DescribeStacks"), "{}", text(&missing));
 
