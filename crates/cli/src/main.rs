@@ -594,6 +594,9 @@ fn run_remote(aws: AwsArgs, command: Command) -> Result<ExitCode> {
                 (workflows::autoscaling(&environment, action == SuspendResume::Suspend, &processes, start.break_stale_lock), start)
             }
             Command::InPlace { environment, revision, rollout, start, .. } => {
+                if let Some(max) = rollout.max_healthy_percent {
+                    anyhow::bail!("--max-healthy-percent: {max}: an in-place deploy launches nothing, so it takes no ceiling; use --min-healthy-percent and --batch-size");
+                }
                 (workflows::in_place(&environment, revision.as_deref(), &rollout.into(), start.break_stale_lock), start)
             }
             _ => anyhow::bail!("not an AWS command"),

