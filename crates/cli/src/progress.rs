@@ -452,6 +452,37 @@ mod tests {
         assert_eq!(HistoryEvent::from_aws_json(&json!({"type": "ExecutionStarted"})), None, "no id, no event");
     }
 
+    /// Recorded with `aws stepfunctions get-execution-history` (AWS CLI 1.46:
+    /// epoch-second timestamps) from moto's interpreter running a Pass/Choice/
+    /// Wait/Fail stand-in of a serial deploy that rolls back.
+    #[test]
+    fn a_recorded_cli_history_of_a_rollback_reads_the_same_way() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/serial-rollback.moto.history.json")).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let events: Vec<HistoryEvent> = value["events"].as_array().unwrap().iter().map(|e| HistoryEvent::from_aws_json(e).unwrap()).collect();
+        assert_eq!(events.len(), 15);
+        let mut follow = Follow::default();
+        let updates = follow.apply_all(&events);
+        let lines: Vec<String> = updates.iter().filter_map(|u| follow.line(u)).collect();
+        let rollouts: Vec<&Rollout> = updates.iter().filter_map(|u| if let Update::Rollout(r) = u { Some(r) } else { None }).collect();
+        assert_eq!(rollouts.len(), 3, "Replace, ReplaceAgain, BeginRollback; the Choice passing the record on adds none: {lines:#?}");
+        assert!(rollouts[2].rolling_back);
+        assert!(
+            lines.iter().any(|l| l.contains("0/4 replaced, 4 healthy (floor 3), old 4, new 1; waiting on i-0new1: lifecycle Pending")),
+            "{lines:#?}"
+        );
+        assert_eq!(follow.status, ExecutionStatus::Failed);
+        assert_eq!(follow.state.as_deref(), Some("DeployFailed"));
+        assert!(follow.elapsed_seconds() >= 1, "the Wait state took a second");
+        let last = lines.last().unwrap();
+        assert!(
+            last.ends_with(
+                "FAILED: StepDeploy.RolloutFailed\ni-0new1 not healthy 600 s after launch: unhealthy in target group web; rolled back to version 1"
+            ),
+            "{last}"
+        );
+    }
+
     #[test]
     fn counts_are_found_in_the_record_or_one_level_down_and_nowhere_else() {
         let record = json!({"rolling_back": true, "step": {"next": "wait", "progress": {"new": 1, "new_healthy": 1, "old": 3, "old_healthy": 3, "standby": 0, "goal": 4, "min_healthy": 3, "max_total": 5},
