@@ -10,7 +10,7 @@ use crate::config::Environment;
 use crate::fleet::read_snapshot;
 use crate::model::{Lifecycle, Timestamp};
 use crate::planner::assess;
-use crate::steps::{DeployAccount, StepError, lock_parameter, maintenance_rules};
+use crate::steps::{DeployAccount, LockRecord, StepError, lock_is_stale, lock_parameter, maintenance_rules};
 
 /// What `stepdeploy status ENV` shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,7 +86,7 @@ pub struct LockHolder {
     pub since: Option<Timestamp>,
     /// Its age in seconds.
     pub age_seconds: Option<i64>,
-    /// Whether it is older than `lock.stale_after_seconds`.
+    /// Whether `break_stale_lock` may take it over (at least `lock.stale_after_seconds` old).
     pub stale: bool,
 }
 
@@ -135,15 +135,15 @@ pub async fn environment_status(
 
     let lock_name = lock_parameter(deployment, environment);
     let lock = account.get_parameter(&lock_name).await?.map(|held| {
-        let value: serde_json::Value = serde_json::from_str(&held.value).unwrap_or(serde_json::Value::Null);
-        let since = value["since"].as_i64().or(held.modified_at);
+        let record = LockRecord::parse(&held.value);
+        let since = record.since.or(held.modified_at);
         let age_seconds = since.map(|s| now.saturating_sub(s));
         LockHolder {
             parameter: lock_name.clone(),
-            execution: value["execution"].as_str().map(str::to_string).unwrap_or_else(|| held.value.clone()),
+            execution: record.execution.unwrap_or_else(|| held.value.clone()),
             since,
             age_seconds,
-            stale: age_seconds.is_some_and(|age| age > env.lock.stale_after_seconds as i64),
+            stale: age_seconds.is_some_and(|age| lock_is_stale(age, env.lock.stale_after_seconds)),
         }
     });
 

@@ -371,14 +371,13 @@ pub(crate) async fn take_lock(
         // Released between the two calls: try once more.
         return if params.create_parameter(name, &value).await? { Ok(Vec::new()) } else { Err(locked(name, "another execution", 0)) };
     };
-    let holder: Value = serde_json::from_str(&held.value).unwrap_or(Value::Null);
-    let holder_id = holder["execution"].as_str().unwrap_or("an unknown execution").to_string();
+    let holder = LockRecord::parse(&held.value);
+    let holder_id = holder.execution.unwrap_or_else(|| "an unknown execution".to_string());
     if holder_id == execution_id {
-        let recorded = holder["suspended"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect();
-        return Ok(recorded);
+        return Ok(holder.suspended);
     }
-    let age = now - holder["since"].as_i64().unwrap_or(now);
-    if break_stale && age >= stale_after as i64 {
+    let age = now - holder.since.unwrap_or(now);
+    if break_stale && lock_is_stale(age, stale_after) {
         params.put_parameter(name, &value).await?;
         return Ok(Vec::new());
     }
@@ -388,6 +387,35 @@ pub(crate) async fn take_lock(
 /// The lock parameter's value: who holds it, since when, and what it suspended.
 pub(crate) fn lock_value(execution_id: &str, since: Timestamp, suspended: &[String]) -> String {
     serde_json::json!({"execution": execution_id, "since": since, "suspended": suspended}).to_string()
+}
+
+/// The lock parameter's content, as [`lock_value`] writes it; a field that
+/// is missing or of the wrong type reads as absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockRecord {
+    /// The execution holding it.
+    pub execution: Option<String>,
+    /// Since when.
+    pub since: Option<Timestamp>,
+    /// The processes the holder suspended.
+    pub suspended: Vec<String>,
+}
+
+impl LockRecord {
+    /// Reads a lock parameter's value.
+    pub fn parse(value: &str) -> LockRecord {
+        let holder: Value = serde_json::from_str(value).unwrap_or(Value::Null);
+        LockRecord {
+            execution: holder["execution"].as_str().map(str::to_string),
+            since: holder["since"].as_i64(),
+            suspended: holder["suspended"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect(),
+        }
+    }
+}
+
+/// Whether a lock this old may be taken over with `break_stale_lock`.
+pub fn lock_is_stale(age_seconds: i64, stale_after_seconds: u64) -> bool {
+    age_seconds >= stale_after_seconds as i64
 }
 
 fn locked(name: &str, holder: &str, age: i64) -> StepError {
@@ -647,9 +675,8 @@ pub async fn finish(account: &dyn DeployAccount, mut job: Job) -> Result<Job, St
         account.resume_processes(&job.group, &job.suspended_by_us).await?;
     }
     if let Some(held) = account.get_parameter(&job.lock_parameter).await? {
-        let holder: Value = serde_json::from_str(&held.value).unwrap_or(Value::Null);
         // Never release someone else's lock (a stale one broken by another execution).
-        if holder["execution"].as_str() == Some(job.execution_id.as_str()) {
+        if LockRecord::parse(&held.value).execution.as_deref() == Some(job.execution_id.as_str()) {
             account.delete_parameter(&job.lock_parameter).await?;
         }
     }
