@@ -19,7 +19,7 @@ use stepdeploy_core::config::{Config, Environment, load_environment, parameter_n
 use stepdeploy_core::ports::Parameters;
 
 use crate::progress::{ExecutionStatus, Follow, HistoryEvent, Update, readable_cause};
-use crate::workflows::{MACHINES, StartRequest, console_url, execution_name, machine_of_output};
+use crate::workflows::{StartRequest, console_url, execution_name, machine_of_output, machines};
 
 /// Where and as whom: the flags every AWS command takes.
 #[derive(Debug, Clone, Default)]
@@ -462,8 +462,8 @@ struct ExecutionSummary {
 async fn executions(session: &Session, environment: &str, status: Option<SfnStatus>, limit: usize) -> Result<Vec<ExecutionSummary>> {
     let sfn = session.sfn();
     let mut listed: Vec<(String, ExecutionListItem)> = Vec::new();
-    for machine in MACHINES {
-        let Some(arn) = session.machines.get(*machine) else { continue };
+    for machine in machines() {
+        let Some(arn) = session.machines.get(machine) else { continue };
         let page = sfn
             .list_executions()
             .state_machine_arn(arn)

@@ -175,20 +175,13 @@ pub fn execution_name(environment: &str, label: &str, now: DateTime<Utc>) -> Str
 }
 
 /// The state machine keys, as template.yaml writes them to SSM.
-pub const MACHINES: &[&str] =
-    &["serial-deploy", "full-deploy", "deploy-worker", "maintenance", "autoscaling-processes", "bake", "in-place-deploy", "release", "rebake"];
+pub fn machines() -> impl Iterator<Item = &'static str> {
+    stepdeploy_local::STATE_MACHINES.iter().map(|(name, _)| *name)
+}
 
 /// A stack output key (`InPlaceDeployStateMachineArn`) as a machine key (`in-place-deploy`).
 pub fn machine_of_output(key: &str) -> Option<&'static str> {
-    let camel = key.strip_suffix("StateMachineArn")?;
-    let mut kebab = String::new();
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            kebab.push('-');
-        }
-        kebab.push(c.to_ascii_lowercase());
-    }
-    MACHINES.iter().copied().find(|m| *m == kebab)
+    machines().find(|name| stepdeploy_local::state_machine_arn_key(name) == key)
 }
 
 /// The Step Functions console page of an execution.
@@ -262,7 +255,7 @@ mod tests {
         assert_eq!(machine_of_output("AutoscalingProcessesStateMachineArn"), Some("autoscaling-processes"));
         assert_eq!(machine_of_output("PrepareFunctionArn"), None);
         assert_eq!(machine_of_output("NoSuchStateMachineArn"), None);
-        for machine in MACHINES {
+        for machine in machines() {
             assert!(
                 std::fs::read_to_string(format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap().contains(&format!("\"{machine}\": "))
             );

@@ -61,6 +61,12 @@ pub fn state_machine_arn(name: &str) -> String {
     format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}")
 }
 
+/// A state machine's `${...}` substitution name, which is also its stack
+/// output key in template.yaml (`in-place-deploy` → `InPlaceDeployStateMachineArn`).
+pub fn state_machine_arn_key(name: &str) -> String {
+    format!("{}StateMachineArn", title_case(name))
+}
+
 fn title_case(kebab: &str) -> String {
     kebab
         .split(['-', '_'])
@@ -143,7 +149,7 @@ pub fn substitutions() -> HashMap<String, String> {
     let functions = steps::STEP_NAMES
         .iter()
         .map(|name| (format!("{}FunctionArn", title_case(name)), format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")));
-    let machines = STATE_MACHINES.iter().map(|(name, _)| (format!("{}StateMachineArn", title_case(name)), state_machine_arn(name)));
+    let machines = STATE_MACHINES.iter().map(|(name, _)| (state_machine_arn_key(name), state_machine_arn(name)));
     functions.chain(machines).collect()
 }
 
