@@ -52,6 +52,7 @@ pub struct StartOptions {
 /// A connected session: clients, the deployment and its state machines.
 struct Session {
     sdk: SdkConfig,
+    account: AwsAccount,
     deployment: String,
     machines: BTreeMap<String, String>,
 }
@@ -97,25 +98,22 @@ impl Session {
             .map(|env| env.region.clone())
             .filter(|r| !r.is_empty());
         let sdk = sdk_config(options, env_region.as_deref()).await?;
+        let account = AwsAccount::new(&sdk);
         let (deployment, machines) = match &options.stack {
             Some(stack) => stack_outputs(&sdk, stack).await?,
             None => {
                 let deployment = options.deployment.clone().or_else(|| local_config.as_ref().map(|c| c.deployment.clone())).ok_or_else(|| {
                     anyhow!("no deployment: pass --deployment NAME or --stack NAME, or run where {DEFAULT_CONFIG} is (or pass --config FILE)")
                 })?;
-                let machines = machines_from_parameter(&sdk, &deployment).await?;
+                let machines = machines_from_parameter(&account, &deployment).await?;
                 (deployment, machines)
             }
         };
-        Ok(Session { sdk, deployment, machines })
+        Ok(Session { sdk, account, deployment, machines })
     }
 
     fn sfn(&self) -> aws_sdk_sfn::Client {
         aws_sdk_sfn::Client::new(&self.sdk)
-    }
-
-    fn account(&self) -> AwsAccount {
-        AwsAccount::new(&self.sdk)
     }
 
     fn machine(&self, key: &str) -> Result<&str> {
@@ -130,16 +128,14 @@ impl Session {
 
     /// The environment as the Lambdas will read it (its SSM parameter).
     async fn environment(&self, name: &str) -> Result<Environment> {
-        let account = self.account();
-        let config = load_environment(&account, &self.deployment, name).await.map_err(|e| anyhow!("{}", e.message))?;
+        let config = load_environment(&self.account, &self.deployment, name).await.map_err(|e| anyhow!("{}", e.message))?;
         config.environments.get(name).cloned().ok_or_else(|| anyhow!("environment: {name:?} is not configured"))
     }
 }
 
 /// Reads the state machine ARNs from SSM (template.yaml writes them there).
-async fn machines_from_parameter(sdk: &SdkConfig, deployment: &str) -> Result<BTreeMap<String, String>> {
+async fn machines_from_parameter(account: &AwsAccount, deployment: &str) -> Result<BTreeMap<String, String>> {
     let name = format!("/stepdeploy/{deployment}/state-machines");
-    let account = AwsAccount::new(sdk);
     let parameter = account.get_parameter(&name).await.map_err(|e| anyhow!("cannot read the SSM parameter {name}: {e}"))?.ok_or_else(|| {
         anyhow!("deployment {deployment:?}: no SSM parameter {name}; deploy the stack (`sam deploy --guided`) or pass --stack NAME")
     })?;
@@ -205,7 +201,7 @@ pub async fn start(request: StartRequest, aws: &AwsOptions, options: StartOption
     if let Some(revision) = &request.version_from_revision {
         let template = env.launch_template.as_deref().ok_or_else(|| anyhow!("launch_template: not set for {:?}", request.environment))?;
         let template = stepdeploy_core::model::LaunchTemplateRef::from_config(template);
-        let version = stepdeploy_core::bake::version_for_revision(&session.account(), &session.deployment, &request.environment, &template, revision)
+        let version = stepdeploy_core::bake::version_for_revision(&session.account, &session.deployment, &request.environment, &template, revision)
             .await
             .map_err(|e| anyhow!("{}", e.message))?;
         input["launch_template_version"] = json!(version.to_string());
@@ -423,7 +419,7 @@ pub async fn status(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
     let session = Session::open(aws, Some(environment)).await?;
     let env = session.environment(environment).await?;
     let now = Utc::now().timestamp();
-    let report = stepdeploy_core::status::environment_status(&session.account(), &session.deployment, environment, &env, now)
+    let report = stepdeploy_core::status::environment_status(&session.account, &session.deployment, environment, &env, now)
         .await
         .map_err(|e| anyhow!("{}", e.message))?;
     let running = executions(&session, environment, Some(SfnStatus::Running), 50).await?;
@@ -553,10 +549,13 @@ pub async fn push(environment: &str, aws: &AwsOptions, yes: bool) -> Result<Exit
     let account = AwsAccount::new(&sdk);
     let before = account.get_parameter(&name).await.map_err(|e| anyhow!("{e}"))?;
     let unchanged = before.as_ref().is_some_and(|p| serde_json::from_str::<Value>(&p.value).ok() == serde_json::from_str::<Value>(&value).ok());
-    if !unchanged {
+    let after = if unchanged {
+        before.map(|p| p.version)
+    } else {
         account.put_parameter(&name, &value).await.map_err(|e| anyhow!("{e}"))?;
-    }
-    let after = account.get_parameter(&name).await.map_err(|e| anyhow!("{e}"))?.map(|p| p.version);
+        // PutParameter's new version number doesn't come through the port: read it back.
+        account.get_parameter(&name).await.map_err(|e| anyhow!("{e}"))?.map(|p| p.version)
+    };
     if aws.json {
         println!("{}", json!({"parameter": name, "version": after, "changed": !unchanged}));
     } else if unchanged {
