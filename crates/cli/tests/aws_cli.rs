@@ -37,26 +37,35 @@ fn moto() -> String {
 }
 
 /// Runs the binary against moto, with no profile or credentials file of the machine's.
-fn stepdeploy(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-    let endpoint = moto();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stepdeploy"));
+/// `program` pointed at moto, with none of the machine's environment, profiles or
+/// credentials files; `extra_env` comes last (an `AWS_CONFIG_FILE` there replaces
+/// the dummy credentials and region with that profile's).
+fn on_moto(program: &str, args: &[&str], path: &str, extra_env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(program);
     command
         .args(args)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("PATH", path)
+        .env("AWS_ENDPOINT_URL", moto())
         .env("AWS_CONFIG_FILE", "/nonexistent/stepdeploy-test-config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/stepdeploy-test-credentials")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null());
-    let has_profile = extra_env.iter().any(|(k, _)| *k == "AWS_CONFIG_FILE");
-    if !has_profile {
-        command.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").env("AWS_REGION", "us-east-1");
+    if !extra_env.iter().any(|(k, _)| *k == "AWS_CONFIG_FILE") {
+        // AWS_REGION for the SDK, AWS_DEFAULT_REGION for the AWS CLI v1.
+        let region = [("AWS_REGION", "us-east-1"), ("AWS_DEFAULT_REGION", "us-east-1")];
+        command.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").envs(region);
     }
-    for (key, value) in extra_env {
-        command.env(key, value);
-    }
-    command.output().expect("stepdeploy runs")
+    command.envs(extra_env.iter().copied());
+    command
+}
+
+fn system_path() -> String {
+    std::env::var("PATH").unwrap_or_default()
+}
+
+fn stepdeploy(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    on_moto(env!("CARGO_BIN_EXE_stepdeploy"), args, &system_path(), extra_env).output().expect("stepdeploy runs")
 }
 
 fn text(output: &Output) -> String {
@@ -423,24 +432,11 @@ fn aws_cli_dir() -> std::path::PathBuf {
 
 /// Runs a `scripts/` wrapper with the AWS CLI pointed at moto.
 fn script(name: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-    let endpoint = moto();
-    let path = format!("{}:{}", aws_cli_dir().display(), std::env::var("PATH").unwrap_or_default());
-    let mut command = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/").to_string() + name);
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", path)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent/stepdeploy-test-config")
-        .env("STEPDEPLOY_POLL_SECONDS", "1")
-        .stdin(Stdio::null());
-    for (key, value) in extra_env {
-        command.env(key, value);
-    }
-    command.output().expect("the script runs")
+    let path = format!("{}:{}", aws_cli_dir().display(), system_path());
+    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/").to_string() + name;
+    let mut env = vec![("STEPDEPLOY_POLL_SECONDS", "1")];
+    env.extend_from_slice(extra_env);
+    on_moto(&program, args, &path, &env).output().expect("the script runs")
 }
 
 #[tokio::test]
@@ -508,16 +504,7 @@ fn on_a_terminal(d: &Deployment, args: &[&str], answer: &str) -> String {
     line.extend(args.iter().map(|a| a.to_string()));
     line.extend(["--config".to_string(), d.config_path()]);
     let quoted: Vec<String> = line.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
-    let mut child = Command::new("script")
-        .args(["-qec", &quoted.join(" "), "/dev/null"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", moto())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent/stepdeploy-test-config")
-        .env("NO_COLOR", "1")
+    let mut child = on_moto("script", &["-qec", &quoted.join(" "), "/dev/null"], &system_path(), &[("NO_COLOR", "1")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
