@@ -405,9 +405,6 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(remote) = remote_command(&cli.command) {
-        return run_remote(remote, cli.command);
-    }
     match cli.command {
         Command::Asl(AslCommand::Run { definition, input, input_file, virtual_time, output, lambda_endpoint, substitutions }) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -471,18 +468,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCommand::Push { .. })
-        | Command::Deploy { .. }
-        | Command::Bake { .. }
-        | Command::Release { .. }
-        | Command::Rebake { .. }
-        | Command::Worker { .. }
-        | Command::Maintenance { .. }
-        | Command::Autoscaling { .. }
-        | Command::InPlace { .. }
-        | Command::Follow { .. }
-        | Command::Status { .. }
-        | Command::History { .. } => unreachable!("dispatched by run_remote"),
         Command::Config(ConfigCommand::Check { file, output }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             if output == OutputFormat::Json {
@@ -515,11 +500,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        // Every other command works on AWS.
+        remote => run_remote(remote),
     }
 }
 
 /// The AWS flags of a command that works on AWS.
-fn remote_command(command: &Command) -> Option<AwsArgs> {
+#[cfg(feature = "aws")]
+fn aws_args(command: &Command) -> Option<&AwsArgs> {
     match command {
         Command::Deploy { aws, .. }
         | Command::Bake { aws, .. }
@@ -532,18 +520,19 @@ fn remote_command(command: &Command) -> Option<AwsArgs> {
         | Command::Follow { aws, .. }
         | Command::Status { aws, .. }
         | Command::History { aws, .. }
-        | Command::Config(ConfigCommand::Push { aws, .. }) => Some(aws.clone()),
+        | Command::Config(ConfigCommand::Push { aws, .. }) => Some(aws),
         _ => None,
     }
 }
 
 #[cfg(not(feature = "aws"))]
-fn run_remote(_: AwsArgs, _: Command) -> Result<ExitCode> {
+fn run_remote(_: Command) -> Result<ExitCode> {
     anyhow::bail!("this stepdeploy was built without AWS support (--no-default-features); build it with the default features for the AWS commands")
 }
 
 #[cfg(feature = "aws")]
-fn run_remote(aws: AwsArgs, command: Command) -> Result<ExitCode> {
+fn run_remote(command: Command) -> Result<ExitCode> {
+    let aws = aws_args(&command).cloned().context("not an AWS command")?;
     let options = remote::AwsOptions {
         profile: aws.profile,
         region: aws.region,
