@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
-use stepdeploy_core::model::{LaunchTemplateRef, Lifecycle};
+use stepdeploy_core::model::{GroupSettings, LaunchTemplateRef, Lifecycle};
 use stepdeploy_core::ports::{
     Decrement, ErrorKind, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, PortError, PortResult, ProcessControl,
 };
@@ -59,16 +59,18 @@ impl GroupReader for AwsAutoScaling {
             });
         }
         Ok(GroupDescription {
-            name: name.to_string(),
-            min_size: to_u32(group.min_size(), OP, "MinSize")?,
-            max_size: to_u32(group.max_size(), OP, "MaxSize")?,
-            desired_capacity: to_u32(group.desired_capacity(), OP, "DesiredCapacity")?,
-            suspended_processes: group.suspended_processes().iter().filter_map(|p| p.process_name()).map(str::to_string).collect(),
-            launch_template: group
-                .launch_template()
-                .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))
-                .map(template_ref),
-            target_group_arns: group.target_group_arns().to_vec(),
+            settings: GroupSettings {
+                name: name.to_string(),
+                min_size: to_u32(group.min_size(), OP, "MinSize")?,
+                max_size: to_u32(group.max_size(), OP, "MaxSize")?,
+                desired_capacity: to_u32(group.desired_capacity(), OP, "DesiredCapacity")?,
+                suspended_processes: group.suspended_processes().iter().filter_map(|p| p.process_name()).map(str::to_string).collect(),
+                launch_template: group
+                    .launch_template()
+                    .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))
+                    .map(template_ref),
+                target_group_arns: group.target_group_arns().to_vec(),
+            },
             instances,
         })
     }

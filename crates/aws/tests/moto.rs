@@ -23,11 +23,11 @@ async fn autoscaling_reads_and_changes_a_group() {
     let env = web_env(2).await;
     let aws = AwsAccount::new(&env.config);
     let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
-    assert_eq!((group.min_size, group.max_size, group.desired_capacity), (1, 4, 2));
+    assert_eq!((group.settings.min_size, group.settings.max_size, group.settings.desired_capacity), (1, 4, 2));
     assert_eq!(group.instances.len(), 2);
     assert!(group.instances.iter().all(|i| i.lifecycle == Lifecycle::InService && i.healthy));
-    assert_eq!(group.target_group_arns, std::slice::from_ref(&env.target_group_arn));
-    let lt = group.launch_template.unwrap();
+    assert_eq!(group.settings.target_group_arns, std::slice::from_ref(&env.target_group_arn));
+    let lt = group.settings.launch_template.unwrap();
     assert_eq!((lt.id.as_deref(), lt.version.as_deref()), (Some(env.template_id.as_str()), Some("1")));
 
     // GIVEN the group points at version 2 and grows by one
@@ -36,7 +36,7 @@ async fn autoscaling_reads_and_changes_a_group() {
     aws.autoscaling.set_desired_capacity(&env.group, 3).await.unwrap();
     // THEN the new instance runs the new AMI (told apart by AMI: moto misreports versions)
     let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
-    assert_eq!((group.max_size, group.desired_capacity, group.instances.len()), (5, 3, 3));
+    assert_eq!((group.settings.max_size, group.settings.desired_capacity, group.instances.len()), (5, 3, 3));
     let ids: Vec<String> = group.instances.iter().map(|i| i.id.clone()).collect();
     let ec2 = aws.ec2.describe_instances(&ids).await.unwrap();
     assert_eq!(ec2.iter().filter(|i| i.image_id.as_deref() == Some(env.new_image.as_str())).count(), 1);
@@ -45,7 +45,7 @@ async fn autoscaling_reads_and_changes_a_group() {
     let old = ec2.iter().find(|i| i.image_id.as_deref() == Some(env.old_image.as_str())).unwrap();
     aws.autoscaling.terminate_instance(&old.id, Decrement(true)).await.unwrap();
     let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
-    assert_eq!(group.desired_capacity, 2);
+    assert_eq!(group.settings.desired_capacity, 2);
 
     let missing = aws.autoscaling.describe_group("no-such-group").await.unwrap_err();
     assert_eq!(missing.kind, ErrorKind::NotFound);
@@ -61,7 +61,7 @@ async fn autoscaling_suspends_and_resumes_only_named_processes() {
     // An empty list must not resume everything.
     aws.autoscaling.resume_processes(&env.group, &[]).await.unwrap();
     let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
-    assert_eq!(group.suspended_processes, ["ScheduledActions"]);
+    assert_eq!(group.settings.suspended_processes, ["ScheduledActions"]);
 }
 
 #[tokio::test]

@@ -45,9 +45,9 @@ async fn a_serial_deploy_replaces_the_group_on_moto() {
     assert_eq!(execution.status, Status::Succeeded, "{:?}: {:?}", execution.error, execution.cause);
 
     let group = account.describe_group(&env.group).await.unwrap();
-    assert_eq!(group.desired_capacity, 2);
-    assert_eq!(group.launch_template.and_then(|t| t.version).as_deref(), Some("2"));
-    assert!(group.suspended_processes.is_empty(), "processes resumed: {:?}", group.suspended_processes);
+    assert_eq!(group.settings.desired_capacity, 2);
+    assert_eq!(group.settings.launch_template.and_then(|t| t.version).as_deref(), Some("2"));
+    assert!(group.settings.suspended_processes.is_empty(), "processes resumed: {:?}", group.settings.suspended_processes);
     let live: Vec<String> = group.instances.iter().filter(|i| i.lifecycle.is_live()).map(|i| i.id.clone()).collect();
     let images: Vec<Option<String>> = account.describe_instances(&live).await.unwrap().into_iter().map(|i| i.image_id).collect();
     assert_eq!(images, vec![Some(env.new_image.clone()); 2], "every live instance runs the new AMI");
@@ -57,9 +57,9 @@ async fn a_serial_deploy_replaces_the_group_on_moto() {
 #[tokio::test]
 async fn a_bake_publishes_a_launch_template_version_on_moto() {
     use std::collections::BTreeMap;
-    use stepdeploy_core::bake::tags;
     use stepdeploy_core::model::LaunchTemplateRef;
     use stepdeploy_core::ports::{Images, LaunchTemplates};
+    use stepdeploy_core::steps::bake::tags;
     use stepdeploy_local::BAKE;
 
     let env = common::web_env(1).await;

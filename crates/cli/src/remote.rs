@@ -128,7 +128,7 @@ impl Session {
 
     /// The environment as the Lambdas will read it (its SSM parameter).
     async fn environment(&self, name: &str) -> Result<Environment> {
-        let config = load_environment(&self.account, &self.deployment, name).await.map_err(|e| anyhow!("{}", e.message))?;
+        let config = load_environment(&self.account, &self.deployment, name).await.map_err(|e| anyhow!("{e}"))?;
         config.environments.get(name).cloned().ok_or_else(|| anyhow!("environment: {name:?} is not configured"))
     }
 }
@@ -201,9 +201,10 @@ pub async fn start(request: StartRequest, aws: &AwsOptions, options: StartOption
     if let Some(revision) = &request.version_from_revision {
         let template = env.launch_template.as_deref().ok_or_else(|| anyhow!("launch_template: not set for {:?}", request.environment))?;
         let template = stepdeploy_core::model::LaunchTemplateRef::from_config(template);
-        let version = stepdeploy_core::bake::version_for_revision(&session.account, &session.deployment, &request.environment, &template, revision)
-            .await
-            .map_err(|e| anyhow!("{}", e.message))?;
+        let version =
+            stepdeploy_core::steps::bake::version_for_revision(&session.account, &session.deployment, &request.environment, &template, revision)
+                .await
+                .map_err(|e| anyhow!("{}", e.message))?;
         input["launch_template_version"] = json!(version.to_string());
         if !aws.json {
             eprintln!("revision {revision} is launch template version {version}");

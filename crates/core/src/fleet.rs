@@ -53,17 +53,7 @@ pub async fn read_snapshot(
             }
         })
         .collect();
-    Ok(GroupSnapshot {
-        name: group.name,
-        min_size: group.min_size,
-        max_size: group.max_size,
-        desired_capacity: group.desired_capacity,
-        suspended_processes: group.suspended_processes,
-        launch_template: group.launch_template,
-        target_group_arns: group.target_group_arns,
-        instances: members,
-        taken_at: now,
-    })
+    Ok(GroupSnapshot { settings: group.settings, instances: members, taken_at: now })
 }
 
 /// Applies a plan's actions in order. Every action is absolute or checked

@@ -2,15 +2,12 @@
 //! traits. Nothing here links the AWS SDK; adapters live in `stepdeploy-aws`
 //! (real AWS, moto) and `stepdeploy-sim` (the simulated account).
 
-pub mod bake;
 pub mod config;
 pub mod errors;
 pub mod fabulaws;
 pub mod fleet;
-pub mod inplace;
 pub mod model;
 pub mod planner;
 pub mod ports;
-pub mod release;
 pub mod status;
 pub mod steps;

@@ -148,9 +148,11 @@ pub struct Instance {
     pub protected_from_scale_in: bool,
 }
 
-/// A group at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupSnapshot {
+/// An Auto Scaling group's settings, as DescribeAutoScalingGroups reports
+/// them: the part that the ports' [`GroupDescription`](crate::ports::GroupDescription)
+/// and a [`GroupSnapshot`] share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSettings {
     /// Group name.
     pub name: String,
     /// Minimum size.
@@ -161,13 +163,22 @@ pub struct GroupSnapshot {
     pub desired_capacity: u32,
     /// Suspended process names.
     pub suspended_processes: Vec<String>,
-    /// The group's launch template.
+    /// The group's launch template, if it uses one.
     pub launch_template: Option<LaunchTemplateRef>,
-    /// Target groups attached to the group.
+    /// Attached target groups.
     pub target_group_arns: Vec<String>,
-    /// Every instance the group lists, in any state.
+}
+
+/// A group at one moment: its settings, and its instances as Auto Scaling,
+/// EC2 and ELBv2 see them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSnapshot {
+    /// The group's settings (at the same JSON level as the instances).
+    #[serde(flatten)]
+    pub settings: GroupSettings,
+    /// Members.
     pub instances: Vec<Instance>,
-    /// When the snapshot was read.
+    /// When it was read.
     pub taken_at: Timestamp,
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{LaunchTemplateRef, Lifecycle, TargetState, Timestamp};
+use crate::model::{GroupSettings, LaunchTemplateRef, Lifecycle, TargetState, Timestamp};
 
 /// What kind of failure a port call met; decides retries and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,23 +97,12 @@ pub struct GroupMember {
     pub protected_from_scale_in: bool,
 }
 
-/// An Auto Scaling group as described.
+/// An Auto Scaling group as described: its settings and members.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupDescription {
-    /// Name.
-    pub name: String,
-    /// Minimum size.
-    pub min_size: u32,
-    /// Maximum size.
-    pub max_size: u32,
-    /// Desired capacity.
-    pub desired_capacity: u32,
-    /// Suspended processes.
-    pub suspended_processes: Vec<String>,
-    /// Launch template, if the group uses one.
-    pub launch_template: Option<LaunchTemplateRef>,
-    /// Attached target groups.
-    pub target_group_arns: Vec<String>,
+    /// Name, sizes, processes, launch template, target groups.
+    #[serde(flatten)]
+    pub settings: GroupSettings,
     /// Members.
     pub instances: Vec<GroupMember>,
 }

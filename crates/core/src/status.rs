@@ -159,17 +159,17 @@ pub async fn environment_status(
 
     Ok(EnvironmentStatus {
         environment: environment.to_string(),
-        group: snapshot.name.clone(),
-        desired_capacity: snapshot.desired_capacity,
-        min_size: snapshot.min_size,
-        max_size: snapshot.max_size,
-        launch_template: snapshot.launch_template.as_ref().map(|t| {
+        group: snapshot.settings.name.clone(),
+        desired_capacity: snapshot.settings.desired_capacity,
+        min_size: snapshot.settings.min_size,
+        max_size: snapshot.settings.max_size,
+        launch_template: snapshot.settings.launch_template.as_ref().map(|t| {
             let template = t.id.as_deref().or(t.name.as_deref()).unwrap_or("?");
             format!("{template} version {}", t.version.as_deref().unwrap_or("?"))
         }),
         versions,
         instances,
-        suspended_processes: snapshot.suspended_processes.clone(),
+        suspended_processes: snapshot.settings.suspended_processes.clone(),
         lock,
         maintenance_on,
     })

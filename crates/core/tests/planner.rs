@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use stepdeploy_core::model::{GroupSnapshot, Instance, LaunchTemplateRef, Lifecycle, Target, TargetState};
+use stepdeploy_core::model::{GroupSettings, GroupSnapshot, Instance, LaunchTemplateRef, Lifecycle, Target, TargetState};
 use stepdeploy_core::planner::{Action, Failure, Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
 
 const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/1";
@@ -52,13 +52,15 @@ impl Fleet {
 
     fn snapshot(&self) -> GroupSnapshot {
         GroupSnapshot {
-            name: "web".into(),
-            min_size: self.min,
-            max_size: self.max,
-            desired_capacity: self.desired,
-            suspended_processes: Vec::new(),
-            launch_template: Some(LaunchTemplateRef { id: Some("lt-1".into()), name: None, version: Some("2".into()) }),
-            target_group_arns: vec![TG.into()],
+            settings: GroupSettings {
+                name: "web".into(),
+                min_size: self.min,
+                max_size: self.max,
+                desired_capacity: self.desired,
+                suspended_processes: Vec::new(),
+                launch_template: Some(LaunchTemplateRef { id: Some("lt-1".into()), name: None, version: Some("2".into()) }),
+                target_group_arns: vec![TG.into()],
+            },
             instances: self.instances.clone(),
             taken_at: START,
         }
@@ -192,7 +194,7 @@ mod in_place_batches {
     use std::collections::BTreeSet;
 
     use proptest::prelude::*;
-    use stepdeploy_core::inplace::next_batch;
+    use stepdeploy_core::steps::inplace::next_batch;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]

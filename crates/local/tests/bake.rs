@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use futures::executor::block_on;
 use serde_json::{Value, json};
-use stepdeploy_core::bake::tags;
 use stepdeploy_core::config::Config;
 use stepdeploy_core::errors;
 use stepdeploy_core::ports::{Images, InstanceReader, LaunchTemplates, Parameters};
+use stepdeploy_core::steps::bake::tags;
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{BAKE, Summary, demo, run};
 use stepdeploy_sim::demo::DemoFleet;
@@ -175,7 +175,7 @@ async fn bad_bake_input_fails_with_a_named_error_and_changes_nothing() {
 
 #[tokio::test]
 async fn deploy_by_revision_finds_the_newest_version_baked_from_it() {
-    use stepdeploy_core::bake::version_for_revision;
+    use stepdeploy_core::steps::bake::version_for_revision;
     let (fleet, config) = demo(67, 2, SimSettings::default());
     let first = bake(&fleet, config.clone(), json!({"environment": "demo", "revision": "aaa1111"})).await;
     assert_eq!(first.status, "SUCCEEDED", "{first:?}");

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use futures::executor::block_on;
 use serde_json::{Value, json};
-use stepdeploy_core::bake::tags;
 use stepdeploy_core::config::Config;
 use stepdeploy_core::errors;
 use stepdeploy_core::ports::{Images, Parameters};
+use stepdeploy_core::steps::bake::tags;
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{REBAKE, RELEASE, Summary, demo, run};
 use stepdeploy_sim::demo::DemoFleet;

@@ -110,7 +110,7 @@ async fn the_operator_policy_grants_every_call_status_and_deploy_by_revision_mak
 
     let before = fleet.sim.calls().len();
     status_of(&fleet, &config);
-    let version = stepdeploy_core::bake::version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "abc").await.unwrap();
+    let version = stepdeploy_core::steps::bake::version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "abc").await.unwrap();
     assert_eq!(version, 1, "the demo's version 1 runs the old image");
 
     let granted = operator_actions();

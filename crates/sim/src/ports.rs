@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use stepdeploy_core::config::SCALING_PROCESSES;
-use stepdeploy_core::model::{LaunchTemplateRef, Lifecycle};
+use stepdeploy_core::model::{GroupSettings, LaunchTemplateRef, Lifecycle};
 use stepdeploy_core::ports::{
     CommandRunner, CommandStatus, Decrement, Ec2Instance, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, Image, Images,
     InstanceLauncher, InstanceReader, Invocation, LaunchRequest, LaunchTemplates, ListenerRule, ListenerRules, Parameter, Parameters, PortResult,
@@ -46,13 +46,15 @@ impl GroupReader for Sim {
             })
             .collect();
         Ok(GroupDescription {
-            name: group.name.clone(),
-            min_size: group.min_size,
-            max_size: group.max_size,
-            desired_capacity: group.desired_capacity,
-            suspended_processes: group.suspended.iter().cloned().collect(),
-            launch_template: Some(group.launch_template.clone()),
-            target_group_arns: group.target_group_arns.clone(),
+            settings: GroupSettings {
+                name: group.name.clone(),
+                min_size: group.min_size,
+                max_size: group.max_size,
+                desired_capacity: group.desired_capacity,
+                suspended_processes: group.suspended.iter().cloned().collect(),
+                launch_template: Some(group.launch_template.clone()),
+                target_group_arns: group.target_group_arns.clone(),
+            },
             instances,
         })
     }

@@ -8,11 +8,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::bake::tags;
+use super::account::DeployAccount;
+use super::bake::tags;
+use super::error::StepError;
+use super::input::{STARTED_BY, field_string, flag, one_of, open_input, revision_or_branch};
+use super::rollout::validate_deploy_input;
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::ports::ErrorKind;
-use crate::steps::{DeployAccount, STARTED_BY, StepError, field_string, flag, one_of, open_input, revision_or_branch, validate_deploy_input};
 
 /// Which plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

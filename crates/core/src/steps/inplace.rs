@@ -9,16 +9,18 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::account::DeployAccount;
+use super::command::{command_failure, record_outcome};
+use super::error::StepError;
+use super::input::{field_int, field_string, flag, open_input};
+use super::lock::{lock_parameter, lock_value, take_lock};
+use super::record::{CommandRun, Job};
 use crate::config::Config;
 use crate::errors;
 use crate::fleet::read_snapshot;
 use crate::model::{Lifecycle, Timestamp};
 use crate::planner::{Policy, assess};
 use crate::ports::CommandStatus;
-use crate::steps::{
-    CommandRun, DeployAccount, Job, StepError, command_failure, field_int, field_string, flag, lock_parameter, lock_value, open_input,
-    record_outcome, take_lock,
-};
 
 /// The processes an in-place deploy suspends: everything that would launch,
 /// terminate or replace an instance while it is out of the load balancer.
@@ -104,7 +106,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         .map_err(|e| StepError::input(e.to_string()))?;
     let revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
     let group = account.describe_group(&env.auto_scaling_group).await?;
-    let desired = group.desired_capacity;
+    let desired = group.settings.desired_capacity;
     let min_healthy = (u64::from(desired) * u64::from(policy.min_healthy_percent)).div_ceil(100) as u32;
     if desired > 0 && min_healthy >= desired {
         return Err(StepError::input(format!(
@@ -115,8 +117,11 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
     let lock = lock_parameter(&config.deployment, &environment);
     let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
     let result = async {
-        let to_suspend: Vec<String> =
-            IN_PLACE_PROCESSES.iter().map(|p| p.to_string()).filter(|p| !group.suspended_processes.contains(p) && !recorded.contains(p)).collect();
+        let to_suspend: Vec<String> = IN_PLACE_PROCESSES
+            .iter()
+            .map(|p| p.to_string())
+            .filter(|p| !group.settings.suspended_processes.contains(p) && !recorded.contains(p))
+            .collect();
         let mut suspended_by_us = recorded.clone();
         suspended_by_us.extend(to_suspend.iter().cloned());
         // Recorded before suspending, so that a crash in between can't leave them suspended for good.

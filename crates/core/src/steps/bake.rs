@@ -9,11 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::account::DeployAccount;
+use super::command::{command_failure, result_of};
+use super::error::StepError;
+use super::input::{flag, open_input, revision_or_branch};
+use super::record::CommandResult;
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::model::{LaunchTemplateRef, Timestamp};
 use crate::ports::{CommandStatus, ErrorKind, Image, LaunchRequest};
-use crate::steps::{CommandResult, DeployAccount, StepError, command_failure, flag, open_input, result_of, revision_or_branch};
 
 /// Tag keys a bake puts on its builder, image and snapshots.
 pub mod tags {
@@ -399,7 +403,7 @@ async fn prune_images(
     }
     let mut versions = vec!["$Default".to_string(), "$Latest".to_string()];
     match account.describe_group(&settings.auto_scaling_group).await {
-        Ok(group) => versions.extend(group.launch_template.and_then(|lt| lt.version)),
+        Ok(group) => versions.extend(group.settings.launch_template.and_then(|lt| lt.version)),
         Err(e) if e.kind == ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }

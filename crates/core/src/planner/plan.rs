@@ -1,0 +1,183 @@
+//! The planner itself: one instance's health, and the next decision of a rollout.
+
+use std::collections::BTreeMap;
+
+use super::decision::{Action, Failure, InstanceHealth, Outcome, Plan, Progress};
+use super::policy::Bounds;
+use super::state::{RolloutState, Strategy};
+use crate::model::{GroupSnapshot, Instance, Lifecycle, TargetState, Timestamp};
+
+/// Checks one instance: InService, Auto Scaling healthy, healthy in every
+/// target group, and warmed up. Returns the verdict and, if it passes the
+/// checks, since when.
+pub fn assess(
+    instance: &Instance,
+    target_group_arns: &[String],
+    since: Option<Timestamp>,
+    warmup_seconds: u64,
+    skip_warmup: bool,
+    now: Timestamp,
+) -> (bool, Option<String>, Option<Timestamp>) {
+    if instance.lifecycle != Lifecycle::InService {
+        return (false, Some(format!("lifecycle {}", String::from(instance.lifecycle.clone()))), None);
+    }
+    if !instance.asg_healthy {
+        return (false, Some("Auto Scaling reports it Unhealthy".into()), None);
+    }
+    for arn in target_group_arns {
+        match instance.target_health.get(arn) {
+            Some(TargetState::Healthy) => {}
+            Some(state) => {
+                return (false, Some(format!("{:?} in target group {}", state, short_arn(arn)).to_lowercase()), None);
+            }
+            None => {
+                return (false, Some(format!("not registered in target group {}", short_arn(arn))), None);
+            }
+        }
+    }
+    let since = since.unwrap_or(now);
+    let warm_for = now.saturating_sub(since);
+    if skip_warmup || warm_for >= warmup_seconds as i64 {
+        (true, None, Some(since))
+    } else {
+        (false, Some(format!("warming up ({warm_for} s of {warmup_seconds} s)")), Some(since))
+    }
+}
+
+fn short_arn(arn: &str) -> &str {
+    arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(arn)
+}
+
+/// Decides the next step of a rollout.
+pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> Plan {
+    let standby = snapshot.instances.iter().filter(|i| i.lifecycle == Lifecycle::Standby).count() as u32;
+    // Standby instances are outside desired capacity (as on AWS): left alone, not counted.
+    let goal = state.original.desired_capacity;
+    let bounds = match state.strategy {
+        Strategy::Rolling => state.policy.bounds(goal),
+        Strategy::AllAtOnce => Bounds { min_healthy: goal, max_total: goal.saturating_mul(2), wave: goal.max(1) },
+    };
+
+    let mut healthy_since = BTreeMap::new();
+    let mut health = Vec::new();
+    for instance in snapshot.instances.iter().filter(|i| i.lifecycle.is_live()) {
+        let (healthy, reason, since) = assess(
+            instance,
+            &state.target_group_arns,
+            state.healthy_since.get(&instance.id).copied(),
+            state.warmup_seconds,
+            state.is_original(&instance.id),
+            now,
+        );
+        if let Some(since) = since {
+            healthy_since.insert(instance.id.clone(), since);
+        }
+        health.push(InstanceHealth { id: instance.id.clone(), on_target: state.is_on_target(instance), healthy, reason });
+    }
+    let count = |on_target: bool, healthy: Option<bool>| {
+        health.iter().filter(|h| h.on_target == on_target && healthy.is_none_or(|want| h.healthy == want)).count() as u32
+    };
+    let progress = Progress {
+        new: count(true, None),
+        new_healthy: count(true, Some(true)),
+        old: count(false, None),
+        old_healthy: count(false, Some(true)),
+        standby,
+        goal,
+        min_healthy: bounds.min_healthy,
+        max_total: bounds.max_total,
+    };
+    let finish =
+        |actions: Vec<Action>, outcome: Outcome| Plan { actions, outcome, progress, health: health.clone(), healthy_since: healthy_since.clone() };
+    let unhealthy_list = |only_new: bool| -> Vec<(String, String)> {
+        health.iter().filter(|h| !h.healthy && (!only_new || h.on_target)).map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default())).collect()
+    };
+
+    let mut actions = Vec::new();
+    let version = &state.target.launch_template_version;
+    if snapshot.settings.launch_template.as_ref().and_then(|lt| lt.version.as_deref()) != Some(version.as_str()) {
+        actions.push(Action::SetLaunchTemplateVersion { version: version.clone() });
+    }
+
+    if progress.old == 0 && progress.new_healthy >= goal {
+        // Done: give back the original bounds, widened only as far as the current capacity needs.
+        let desired = snapshot.settings.desired_capacity;
+        let min_size = state.original.min_size.min(desired);
+        let max_size = state.original.max_size.max(desired);
+        if (min_size, max_size) != (snapshot.settings.min_size, snapshot.settings.max_size) {
+            actions.push(Action::SetSizeBounds { min_size, max_size });
+        }
+        return finish(actions, Outcome::Done);
+    }
+
+    if now >= state.deadline {
+        let failure = Failure::DeadlinePassed { elapsed_seconds: now - state.started_at, unhealthy: unhealthy_list(false) };
+        return finish(Vec::new(), Outcome::Failed(failure));
+    }
+    let instance_timeout = state.instance_timeout_seconds as i64;
+    let stuck: Vec<(String, String)> = snapshot
+        .instances
+        .iter()
+        .filter(|i| i.lifecycle.is_live() && state.is_on_target(i) && !state.keep_instance_ids.contains(&i.id))
+        .filter(|i| i.launched_at.is_some_and(|at| now - at > instance_timeout))
+        .filter_map(|i| health.iter().find(|h| h.id == i.id && !h.healthy))
+        .map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default()))
+        .collect();
+    if !stuck.is_empty() {
+        let failure = Failure::NewInstancesUnhealthy { unhealthy: stuck, timeout_seconds: state.instance_timeout_seconds };
+        return finish(Vec::new(), Outcome::Failed(failure));
+    }
+
+    // Old instances in termination order: unhealthy first, protected last, oldest first.
+    let mut old: Vec<(&Instance, bool)> = snapshot
+        .instances
+        .iter()
+        .filter(|i| i.lifecycle.is_live() && !state.is_on_target(i))
+        .map(|i| (i, health.iter().any(|h| h.id == i.id && h.healthy)))
+        .collect();
+    old.sort_by_key(|(i, healthy)| (*healthy, i.protected_from_scale_in, i.launched_at, i.id.clone()));
+
+    // A full deploy replaces everything at once: batch size is a rolling setting.
+    let batch = match state.strategy {
+        Strategy::Rolling => state.policy.batch_size.unwrap_or(u32::MAX),
+        Strategy::AllAtOnce => u32::MAX,
+    };
+    let terminate_count = match state.strategy {
+        Strategy::Rolling => {
+            let spare_healthy = progress.healthy().saturating_sub(bounds.min_healthy);
+            let old_unhealthy = progress.old - progress.old_healthy;
+            (old_unhealthy + spare_healthy.min(progress.old_healthy)).min(batch)
+        }
+        Strategy::AllAtOnce if progress.new_healthy >= goal => progress.old,
+        Strategy::AllAtOnce => 0,
+    };
+    let to_terminate: Vec<String> = old.iter().take(terminate_count as usize).map(|(i, _)| i.id.clone()).collect();
+
+    let live_after = progress.new + progress.old - to_terminate.len() as u32;
+    let in_flight = progress.new - progress.new_healthy;
+    let launch = goal.saturating_sub(progress.new).min(bounds.max_total.saturating_sub(live_after)).min(batch.saturating_sub(in_flight));
+    let desired = live_after + launch;
+
+    let desired_after_terminations = snapshot.settings.desired_capacity.saturating_sub(to_terminate.len() as u32);
+    let min_size = snapshot.settings.min_size.min(desired_after_terminations).min(desired);
+    let max_size = snapshot.settings.max_size.max(desired);
+    if (min_size, max_size) != (snapshot.settings.min_size, snapshot.settings.max_size) {
+        actions.push(Action::SetSizeBounds { min_size, max_size });
+    }
+    if !to_terminate.is_empty() {
+        actions.push(Action::Terminate { instance_ids: to_terminate });
+    }
+    if desired != desired_after_terminations {
+        actions.push(Action::SetDesiredCapacity { desired_capacity: desired });
+    }
+    // Poll again when the first instance in warm-up is due, if that is sooner than the poll interval.
+    let warm_due = health
+        .iter()
+        .filter(|h| !h.healthy)
+        .filter_map(|h| healthy_since.get(&h.id))
+        .map(|since| since.saturating_add(state.warmup_seconds as i64).saturating_sub(now))
+        .filter(|due| *due > 0)
+        .min();
+    let seconds = warm_due.map_or(state.poll_seconds, |due| (due as u64).clamp(1, state.poll_seconds.max(1)));
+    finish(actions, Outcome::Wait { seconds })
+}

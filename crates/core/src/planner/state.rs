@@ -1,0 +1,147 @@
+//! The rollout's state, carried between reconcile steps: where it is
+//! going, what it came from, and its deadlines.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::policy::Policy;
+use crate::model::{GroupSnapshot, Instance, Target, Timestamp};
+
+/// How instances are replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Waves within the policy's bounds (serial deploy, rollback).
+    Rolling,
+    /// Surge a whole new fleet, then drop the old one at once (full deploy).
+    AllAtOnce,
+}
+
+/// The group as it was before the rollout: what rollback restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Original {
+    /// Desired capacity.
+    pub desired_capacity: u32,
+    /// Minimum size.
+    pub min_size: u32,
+    /// Maximum size.
+    pub max_size: u32,
+    /// The version the group pointed at, and its AMI.
+    pub target: Option<Target>,
+    /// Instances in service then.
+    pub instance_ids: Vec<String>,
+}
+
+/// Everything a rollout carries from one reconcile step to the next.
+///
+/// The state machine passes it through its payload; the planner is a pure
+/// function of it, a snapshot and the time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutState {
+    /// Where the group goes.
+    pub target: Target,
+    /// Where it came from.
+    pub original: Original,
+    /// Rolling or all at once.
+    pub strategy: Strategy,
+    /// Capacity policy.
+    pub policy: Policy,
+    /// Target groups an instance must be healthy in.
+    pub target_group_arns: Vec<String>,
+    /// Instances counted as on-target whatever their AMI (rollback keeps the originals).
+    pub keep_instance_ids: BTreeSet<String>,
+    /// When the rollout began.
+    pub started_at: Timestamp,
+    /// When it fails if not done.
+    pub deadline: Timestamp,
+    /// A new instance not healthy this long after launch fails the rollout.
+    pub instance_timeout_seconds: u64,
+    /// A new instance must stay healthy this long before it counts.
+    pub warmup_seconds: u64,
+    /// The wait between steps.
+    pub poll_seconds: u64,
+    /// First time each instance was seen passing every check (for warm-up).
+    pub healthy_since: BTreeMap<String, Timestamp>,
+}
+
+/// Timing settings of a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Whole-rollout deadline, from the start.
+    pub rollout_timeout_seconds: u64,
+    /// Per-instance health deadline, from launch.
+    pub instance_timeout_seconds: u64,
+    /// Warm-up after passing health checks.
+    pub warmup_seconds: u64,
+    /// Wait between reconcile steps.
+    pub poll_seconds: u64,
+}
+
+/// What a rollout is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutSpec {
+    /// The version to roll out.
+    pub target: Target,
+    /// The version the group runs now, for rollback (`None`: unknown).
+    pub previous: Option<Target>,
+    /// Rolling or all at once.
+    pub strategy: Strategy,
+    /// Capacity policy.
+    pub policy: Policy,
+    /// Target groups an instance must be healthy in.
+    pub target_group_arns: Vec<String>,
+    /// Deadlines and poll interval.
+    pub timing: Timing,
+}
+
+impl RolloutState {
+    /// A rollout of `snapshot`'s group as `spec` says, starting `now`.
+    pub fn begin(snapshot: &GroupSnapshot, spec: RolloutSpec, now: Timestamp) -> RolloutState {
+        RolloutState {
+            target: spec.target,
+            original: Original {
+                desired_capacity: snapshot.settings.desired_capacity,
+                min_size: snapshot.settings.min_size,
+                max_size: snapshot.settings.max_size,
+                target: spec.previous,
+                instance_ids: snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).map(|i| i.id.clone()).collect(),
+            },
+            strategy: spec.strategy,
+            policy: spec.policy,
+            target_group_arns: spec.target_group_arns,
+            keep_instance_ids: BTreeSet::new(),
+            started_at: now,
+            deadline: now.saturating_add(spec.timing.rollout_timeout_seconds as i64),
+            instance_timeout_seconds: spec.timing.instance_timeout_seconds,
+            warmup_seconds: spec.timing.warmup_seconds,
+            poll_seconds: spec.timing.poll_seconds,
+            healthy_since: BTreeMap::new(),
+        }
+    }
+
+    /// The rollout that undoes this one: back to the original version and capacity.
+    ///
+    /// `None` when the original version is unknown (nothing to roll back to).
+    pub fn rollback(&self, now: Timestamp, timeout_seconds: u64) -> Option<RolloutState> {
+        let target = self.original.target.clone()?;
+        Some(RolloutState {
+            target,
+            original: Original { target: Some(self.target.clone()), ..self.original.clone() },
+            strategy: Strategy::Rolling,
+            keep_instance_ids: self.original.instance_ids.iter().cloned().collect(),
+            started_at: now,
+            deadline: now.saturating_add(timeout_seconds as i64),
+            healthy_since: BTreeMap::new(),
+            ..self.clone()
+        })
+    }
+
+    pub(super) fn is_on_target(&self, instance: &Instance) -> bool {
+        self.keep_instance_ids.contains(&instance.id) || self.target.matches(instance)
+    }
+
+    pub(super) fn is_original(&self, id: &str) -> bool {
+        self.original.instance_ids.iter().any(|o| o == id)
+    }
+}

@@ -1,0 +1,39 @@
+//! The capabilities a step needs from an account, as one bound.
+
+use crate::ports::{
+    CommandRunner, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules, Parameters, ProcessControl,
+    TargetHealthReader, TargetRegistration,
+};
+
+/// Everything the deploy steps need from an account.
+pub trait DeployAccount:
+    GroupReader
+    + GroupWriter
+    + ProcessControl
+    + InstanceReader
+    + InstanceLauncher
+    + Images
+    + TargetHealthReader
+    + LaunchTemplates
+    + Parameters
+    + ListenerRules
+    + CommandRunner
+    + TargetRegistration
+{
+}
+impl<
+    T: GroupReader
+        + GroupWriter
+        + ProcessControl
+        + InstanceReader
+        + InstanceLauncher
+        + Images
+        + TargetHealthReader
+        + LaunchTemplates
+        + Parameters
+        + ListenerRules
+        + CommandRunner
+        + TargetRegistration,
+> DeployAccount for T
+{
+}

@@ -1,0 +1,123 @@
+//! SSM commands run by deploys: `migrate` on one worker, `worker_deploy`
+//! on every worker, started once and polled until done.
+
+use std::collections::BTreeMap;
+
+use super::account::DeployAccount;
+use super::error::StepError;
+use super::record::{CommandOutcome, CommandResult, CommandRun, Job};
+use crate::errors;
+use crate::model::Timestamp;
+use crate::ports::{CommandStatus, Invocation};
+
+/// How much of a command's output a failure carries.
+pub const OUTPUT_TAIL: usize = 2000;
+
+/// The last `keep` bytes of `text` (at a character boundary).
+pub fn tail(text: &str, keep: usize) -> &str {
+    let start = text.len().saturating_sub(keep);
+    let start = (start..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    &text[start..]
+}
+
+/// **command start**: `migrate` on one worker, `worker_deploy` on every worker.
+pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str, now: Timestamp) -> Result<Job, StepError> {
+    if let Some(run) = &job.command
+        && run.name == name
+    {
+        return Ok(job); // already started: a retried start must not run it twice
+    }
+    let env = &job.settings;
+    let spec = match name {
+        "migrate" => &env.commands.migrate,
+        "worker_deploy" => &env.commands.worker_deploy,
+        other => return Err(StepError::input(format!("command: {other:?} is not allowed; expected migrate or worker_deploy"))),
+    };
+    let tags: BTreeMap<String, String> = env.workers.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut workers: Vec<String> = account.find_instances(&tags).await?.into_iter().filter(|i| i.state == "running").map(|i| i.id).collect();
+    workers.sort();
+    if workers.is_empty() {
+        return Err(StepError {
+            name: errors::COMMAND_FAILED,
+            message: format!("{name}: no running instance carries the worker tags {tags:?} (workers.tags)"),
+        });
+    }
+    if name == "migrate" {
+        workers.truncate(1);
+    }
+    let command = spec.command.replace("{revision}", job.revision.as_deref().unwrap_or(""));
+    let comment = format!("stepdeploy {name} {}", job.environment);
+    let command_id = account.send_command(&workers, &command, spec.timeout_seconds, &comment).await?;
+    job.command = Some(CommandRun {
+        name: name.to_string(),
+        command_id,
+        instance_ids: workers,
+        deadline: now + spec.timeout_seconds as i64 + 60,
+        next: "wait".into(),
+        seconds: env.health.poll_interval_seconds,
+    });
+    Ok(job)
+}
+
+/// The failure of a command on one instance, with its output tail.
+pub(crate) fn command_failure(name: &str, failed: &Invocation) -> StepError {
+    StepError {
+        name: errors::COMMAND_FAILED,
+        message: format!(
+            "{name} failed on {} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
+            failed.instance_id,
+            failed.status_detail,
+            failed.exit_code.map_or("unknown".into(), |c| c.to_string()),
+            tail(&failed.stdout, OUTPUT_TAIL),
+            tail(&failed.stderr, OUTPUT_TAIL)
+        ),
+    }
+}
+
+/// Records a finished command's results in the job (once per command id).
+pub(crate) fn record_outcome(job: &mut Job, run: &CommandRun, invocations: &[Invocation]) {
+    if job.commands_done.iter().any(|c| c.command_id == run.command_id) {
+        return;
+    }
+    let results = invocations.iter().map(result_of).collect();
+    job.commands_done.push(CommandOutcome { name: run.name.clone(), command_id: run.command_id.clone(), results });
+}
+
+/// One instance's result, with the tails a successful command keeps.
+pub(crate) fn result_of(invocation: &Invocation) -> CommandResult {
+    CommandResult {
+        instance_id: invocation.instance_id.clone(),
+        exit_code: invocation.exit_code,
+        stdout_tail: tail(&invocation.stdout, SUCCESS_TAIL).to_string(),
+        stderr_tail: tail(&invocation.stderr, SUCCESS_TAIL).to_string(),
+    }
+}
+
+/// How much of a successful command's output its record keeps (the state
+/// machine's payload is limited to 256 KiB).
+pub const SUCCESS_TAIL: usize = 500;
+
+/// **command poll**: done, wait, or a failure that carries the output tail.
+pub async fn command_poll(account: &dyn DeployAccount, mut job: Job, now: Timestamp) -> Result<Job, StepError> {
+    let Some(run) = job.command.clone() else {
+        return Err(StepError::input("deployment.command: no command was started".into()));
+    };
+    let invocations = account.invocations(&run.command_id, &run.instance_ids).await?;
+    if let Some(failed) = invocations.iter().find(|i| i.status == CommandStatus::Failed) {
+        return Err(command_failure(&run.name, failed));
+    }
+    let done = invocations.iter().all(|i| i.status == CommandStatus::Succeeded);
+    if !done && now > run.deadline {
+        return Err(StepError {
+            name: errors::COMMAND_FAILED,
+            message: format!("{} did not finish before its timeout on {}", run.name, run.instance_ids.join(", ")),
+        });
+    }
+    if done {
+        record_outcome(&mut job, &run, &invocations);
+    }
+    if let Some(run) = job.command.as_mut() {
+        run.next = if done { "done".into() } else { "wait".into() };
+    }
+    Ok(job)
+}

@@ -1,0 +1,70 @@
+//! Reading an execution's input: known fields only, each checked with a
+//! message that names the field, the value and what is expected.
+
+use serde_json::Value;
+
+use super::error::StepError;
+use crate::config::{Config, Environment};
+
+/// The field Step Functions adds to a nested execution's input to link it to its parent.
+pub const STARTED_BY: &str = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID";
+
+/// The first field of an execution input that isn't `allowed` (the parent
+/// link a nested execution gets is always allowed).
+pub fn unknown_field<'a>(object: &'a serde_json::Map<String, Value>, allowed: &[&str]) -> Option<&'a String> {
+    object.keys().find(|k| k.as_str() != STARTED_BY && !allowed.contains(&k.as_str()))
+}
+
+/// Opens an execution input: a JSON object with only `allowed` fields and
+/// an `environment` the config defines. Returns that environment's name and settings.
+pub(crate) fn open_input<'c>(input: &Value, config: &'c Config, allowed: &[&str]) -> Result<(String, &'c Environment), StepError> {
+    let Some(object) = input.as_object() else {
+        return Err(StepError::input(format!("the execution input must be a JSON object, got {input}")));
+    };
+    if let Some(unknown) = unknown_field(object, allowed) {
+        return Err(StepError::input(format!("{unknown}: unknown field; expected one of {}", allowed.join(", "))));
+    }
+    let environment = field_string(input, "environment")?.ok_or_else(|| StepError::input("environment: required, e.g. \"staging\"".into()))?;
+    let env = config.environment(&environment).map_err(|e| StepError::input(e.to_string()))?;
+    Ok((environment, env))
+}
+
+/// The input's `revision`, else the environment's `branch`; an error when neither is set.
+pub(crate) fn revision_or_branch(input: &Value, environment: &str, env: &Environment) -> Result<String, StepError> {
+    field_string(input, "revision")?
+        .or_else(|| env.branch.clone())
+        .ok_or_else(|| StepError::input(format!("revision: required (environments.{environment}.branch is not set), e.g. \"4f2c9e1\"")))
+}
+
+pub(crate) fn field_string(input: &Value, field: &str) -> Result<Option<String>, StepError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+        Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+        Some(other) => Err(StepError::input(format!("{field}: {other} is not allowed; expected a non-empty string"))),
+    }
+}
+
+pub(crate) fn field_int(input: &Value, field: &str) -> Result<Option<i64>, StepError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| StepError::input(format!("{field}: {v} is not allowed; expected an integer"))),
+    }
+}
+
+pub(crate) fn flag(input: &Value, field: &str) -> Result<bool, StepError> {
+    match input.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(StepError::input(format!("{field}: {other} is not allowed; expected true or false"))),
+    }
+}
+
+pub(crate) fn one_of(input: &Value, field: &str, allowed: &[&str]) -> Result<String, StepError> {
+    let expected = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" or ");
+    match input.get(field) {
+        Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s.clone()),
+        None | Some(Value::Null) => Err(StepError::input(format!("{field}: required; expected {expected}"))),
+        Some(other) => Err(StepError::input(format!("{field}: {other} is not allowed; expected {expected}"))),
+    }
+}

@@ -1,0 +1,92 @@
+//! The environment's lock: an SSM parameter created atomically, naming
+//! the execution that holds it and the processes it suspended.
+
+use serde_json::Value;
+
+use super::error::StepError;
+use crate::errors;
+use crate::model::Timestamp;
+use crate::ports::Parameters;
+
+/// The lock parameter of an environment.
+pub fn lock_parameter(deployment: &str, environment: &str) -> String {
+    format!("/stepdeploy/{deployment}/{environment}/lock")
+}
+
+/// Takes the environment's lock for `execution_id`: atomic create; taking
+/// it again from the same execution succeeds; a stale lock is broken only
+/// when asked.
+///
+/// Returns the processes an earlier run of this same execution recorded as
+/// suspended by it (a retried prepare must not forget them).
+pub(crate) async fn take_lock(
+    params: &dyn Parameters,
+    name: &str,
+    execution_id: &str,
+    stale_after: u64,
+    break_stale: bool,
+    now: Timestamp,
+) -> Result<Vec<String>, StepError> {
+    let value = lock_value(execution_id, now, &[]);
+    if params.create_parameter(name, &value).await? {
+        return Ok(Vec::new());
+    }
+    let Some(held) = params.get_parameter(name).await? else {
+        // Released between the two calls: try once more.
+        return if params.create_parameter(name, &value).await? { Ok(Vec::new()) } else { Err(locked(name, "another execution", 0)) };
+    };
+    let holder = LockRecord::parse(&held.value);
+    let holder_id = holder.execution.unwrap_or_else(|| "an unknown execution".to_string());
+    if holder_id == execution_id {
+        return Ok(holder.suspended);
+    }
+    let age = now - holder.since.unwrap_or(now);
+    if break_stale && lock_is_stale(age, stale_after) {
+        params.put_parameter(name, &value).await?;
+        return Ok(Vec::new());
+    }
+    Err(locked(name, &holder_id, age))
+}
+
+/// The lock parameter's value: who holds it, since when, and what it suspended.
+pub(crate) fn lock_value(execution_id: &str, since: Timestamp, suspended: &[String]) -> String {
+    serde_json::json!({"execution": execution_id, "since": since, "suspended": suspended}).to_string()
+}
+
+/// The lock parameter's content, as [`lock_value`] writes it; a field that
+/// is missing or of the wrong type reads as absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockRecord {
+    /// The execution holding it.
+    pub execution: Option<String>,
+    /// Since when.
+    pub since: Option<Timestamp>,
+    /// The processes the holder suspended.
+    pub suspended: Vec<String>,
+}
+
+impl LockRecord {
+    /// Reads a lock parameter's value.
+    pub fn parse(value: &str) -> LockRecord {
+        let holder: Value = serde_json::from_str(value).unwrap_or(Value::Null);
+        LockRecord {
+            execution: holder["execution"].as_str().map(str::to_string),
+            since: holder["since"].as_i64(),
+            suspended: holder["suspended"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect(),
+        }
+    }
+}
+
+/// Whether a lock this old may be taken over with `break_stale_lock`.
+pub fn lock_is_stale(age_seconds: i64, stale_after_seconds: u64) -> bool {
+    age_seconds >= stale_after_seconds as i64
+}
+
+fn locked(name: &str, holder: &str, age: i64) -> StepError {
+    StepError {
+        name: errors::ENVIRONMENT_LOCKED,
+        message: format!(
+            "the environment is locked by {holder} (for {age} s, parameter {name}); wait for it to finish, or if it is stale start again with \"break_stale_lock\": true"
+        ),
+    }
+}

@@ -1,0 +1,230 @@
+//! The deploy rollout: prepare (input, lock, snapshot, processes), replace
+//! (one reconcile step), rollback (turn the rollout around) and finish.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::account::DeployAccount;
+use super::error::StepError;
+use super::input::{field_int, field_string, flag, open_input};
+use super::lock::{LockRecord, lock_parameter, lock_value, take_lock};
+use super::maintenance::{MaintenanceMode, maintenance};
+use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep};
+use crate::config::{Config, Environment};
+use crate::errors;
+use crate::fleet::{apply, read_snapshot};
+use crate::model::{LaunchTemplateRef, Target, Timestamp};
+use crate::planner::{Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
+use crate::ports::ErrorKind;
+
+const DEPLOY_FIELDS: &[&str] = &[
+    "environment",
+    "launch_template_version",
+    "min_healthy_percent",
+    "max_healthy_percent",
+    "batch_size",
+    "strategy",
+    "break_stale_lock",
+    "run_migrations",
+    "revision",
+];
+
+/// Validated deploy input.
+struct DeployInput {
+    environment: String,
+    version: String,
+    policy: Policy,
+    strategy: Strategy,
+    break_stale_lock: bool,
+    run_migrations: bool,
+    revision: Option<String>,
+}
+
+/// Validates a deploy's execution input against the config.
+pub(crate) fn validate_deploy_input(input: &Value, config: &Config) -> Result<(), StepError> {
+    parse_input(input, config, Strategy::Rolling).map(|_| ())
+}
+
+fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Result<(DeployInput, Environment), StepError> {
+    let (environment, env) = open_input(input, config, DEPLOY_FIELDS)?;
+    let env = env.clone();
+    let version =
+        field_string(input, "launch_template_version")?.ok_or_else(|| StepError::input("launch_template_version: required, e.g. \"7\"".into()))?;
+    if version.parse::<u64>().is_err() && version != "$Latest" && version != "$Default" {
+        return Err(StepError::input(format!("launch_template_version: {version:?} is not allowed; expected a version number, $Latest or $Default")));
+    }
+    let policy = Policy::new(
+        field_int(input, "min_healthy_percent")?.unwrap_or(env.rollout.min_healthy_percent),
+        field_int(input, "max_healthy_percent")?.unwrap_or(env.rollout.max_healthy_percent),
+        field_int(input, "batch_size")?.or(env.rollout.batch_size),
+    )
+    .map_err(|e| StepError::input(e.to_string()))?;
+    let strategy = match field_string(input, "strategy")?.as_deref() {
+        None => default_strategy,
+        Some("rolling") => Strategy::Rolling,
+        Some("all_at_once") => Strategy::AllAtOnce,
+        Some(other) => return Err(StepError::input(format!("strategy: {other:?} is not allowed; expected \"rolling\" or \"all_at_once\""))),
+    };
+    let break_stale_lock = flag(input, "break_stale_lock")?;
+    let run_migrations = flag(input, "run_migrations")?;
+    let revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
+    Ok((DeployInput { environment, version, policy, strategy, break_stale_lock, run_migrations, revision }, env))
+}
+
+/// **prepare**: validate the input, take the lock, snapshot the group, suspend processes.
+pub async fn prepare(
+    account: &dyn DeployAccount,
+    config: &Config,
+    input: &Value,
+    execution_id: &str,
+    default_strategy: Strategy,
+    now: Timestamp,
+) -> Result<Deployment, StepError> {
+    let (input, env) = parse_input(input, config, default_strategy)?;
+    let template_name = env.launch_template.clone().ok_or_else(|| StepError {
+        name: errors::CONFIG_INVALID,
+        message: format!("environments.{}.launch_template: required", input.environment),
+    })?;
+    let template = LaunchTemplateRef::from_config(&template_name);
+    // Resolve the target version before taking anything: a bad version leaves nothing behind.
+    let target = account.describe_versions(&template, std::slice::from_ref(&input.version)).await.map_err(|e| match e.kind {
+        ErrorKind::NotFound | ErrorKind::Invalid => {
+            StepError::input(format!("launch_template_version: {:?} is not a version of {template_name}: {}", input.version, e.message))
+        }
+        _ => e.into(),
+    })?;
+    let target = target.first().ok_or_else(|| StepError::input(format!("launch_template_version: {:?} was not found", input.version)))?;
+    let image_id = target.image_id.clone().ok_or_else(|| StepError::input(format!("launch template version {} has no AMI", target.version)))?;
+
+    let lock = lock_parameter(&config.deployment, &input.environment);
+    let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
+    let result = async {
+        let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
+        let previous = match snapshot.settings.launch_template.as_ref().and_then(|lt| lt.version.clone()) {
+            Some(version) => account
+                .describe_versions(&template, &[version])
+                .await?
+                .first()
+                .and_then(|v| v.image_id.clone().map(|image_id| Target { launch_template_version: v.version.to_string(), image_id })),
+            None => None,
+        };
+        let to_suspend: Vec<String> =
+            env.rollout.suspend_processes.iter().filter(|p| !snapshot.settings.suspended_processes.contains(p)).cloned().collect();
+        let mut suspended_by_us = recorded.clone();
+        suspended_by_us.extend(to_suspend.iter().filter(|p| !recorded.contains(p)).cloned());
+        // Recorded before suspending, so a crash in between can't leave them suspended for good.
+        if suspended_by_us != recorded {
+            account.put_parameter(&lock, &lock_value(execution_id, now, &suspended_by_us)).await?;
+        }
+        account.suspend_processes(&env.auto_scaling_group, &to_suspend).await?;
+        let spec = RolloutSpec {
+            target: Target { launch_template_version: target.version.to_string(), image_id },
+            previous,
+            strategy: input.strategy,
+            policy: input.policy,
+            target_group_arns: env.target_group_arns.clone(),
+            timing: Timing {
+                rollout_timeout_seconds: env.rollout.timeout_seconds,
+                instance_timeout_seconds: env.health.timeout_seconds,
+                warmup_seconds: env.health.warmup_seconds,
+                poll_seconds: env.health.poll_interval_seconds,
+            },
+        };
+        Ok::<_, StepError>(Deployment {
+            job: Job {
+                suspended_by_us,
+                run_migrations: input.run_migrations,
+                revision: input.revision.clone(),
+                ..Job::new(&input.environment, execution_id, lock.clone(), &env)
+            },
+            template: template.clone(),
+            rollout: RolloutState::begin(&snapshot, spec, now),
+            rolling_back: false,
+            step: None,
+        })
+    }
+    .await;
+    if result.is_err() {
+        // Nothing half-done: give the lock back if this step failed after taking it.
+        let _ = account.delete_parameter(&lock).await;
+    }
+    result
+}
+
+/// **replace**: one reconcile step of the rollout (or rollback).
+pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, now: Timestamp) -> Result<Deployment, StepError> {
+    if deployment.step.is_none() && !deployment.rolling_back {
+        // The rollout's clock starts with its first step, not at prepare: migrations may have run in between.
+        let timeout = deployment.rollout.deadline - deployment.rollout.started_at;
+        deployment.rollout.started_at = now;
+        deployment.rollout.deadline = now.saturating_add(timeout);
+    }
+    let snapshot = read_snapshot(account, account, account, &deployment.job.group, &deployment.rollout.target_group_arns, now).await?;
+    let decision = plan(&snapshot, &deployment.rollout, now);
+    apply(&decision.actions, &deployment.job.group, &deployment.template, account).await?;
+    deployment.rollout.healthy_since = decision.healthy_since;
+    let (next, seconds, reason) = match decision.outcome {
+        Outcome::Wait { seconds } => ("wait", seconds, None),
+        Outcome::Done => ("done", 0, None),
+        Outcome::Failed(failure) => ("failed", 0, Some(failure.describe())),
+    };
+    let not_healthy = decision.health.into_iter().filter(|h| !h.healthy).take(NOT_HEALTHY_SHOWN).collect();
+    deployment.step = Some(NextStep { next: next.into(), seconds, reason, progress: decision.progress, not_healthy });
+    Ok(deployment)
+}
+
+/// **rollback**: turn the rollout into a rollback to the original version.
+/// `error` is the state machine's caught error (`{"Error", "Cause"}`), if any.
+pub async fn rollback(mut deployment: Deployment, error: Option<&Value>, now: Timestamp) -> Result<Deployment, StepError> {
+    if deployment.rolling_back {
+        return Ok(deployment); // already turned: a retry changes nothing
+    }
+    let failure = match (error, &deployment.step) {
+        (Some(e), _) => Failure {
+            error: e["Error"].as_str().unwrap_or(errors::ROLLOUT_FAILED).to_string(),
+            cause: e["Cause"].as_str().unwrap_or_default().to_string(),
+        },
+        (None, Some(step)) => Failure { error: errors::ROLLOUT_FAILED.into(), cause: step.reason.clone().unwrap_or_default() },
+        (None, None) => Failure { error: errors::ROLLOUT_FAILED.into(), cause: "the rollout failed".into() },
+    };
+    let timeout = deployment.rollout.deadline - deployment.rollout.started_at;
+    let Some(back) = deployment.rollout.rollback(now, timeout.max(0) as u64) else {
+        return Err(StepError {
+            name: errors::ROLLBACK_FAILED,
+            message: format!("{}: {} (and the original version is unknown, so nothing was rolled back)", failure.error, failure.cause),
+        });
+    };
+    deployment.rollout = back;
+    deployment.rolling_back = true;
+    deployment.job.failure = Some(failure);
+    deployment.step = None;
+    Ok(deployment)
+}
+
+/// **finish**: lift the maintenance page (unless held), resume only the
+/// processes this workflow suspended, release the lock.
+pub async fn finish(account: &dyn DeployAccount, mut job: Job) -> Result<Job, StepError> {
+    if job.maintenance_on && !job.hold_maintenance {
+        job = maintenance(account, job, MaintenanceMode::Off).await?;
+    }
+    if !job.suspended_by_us.is_empty() {
+        account.resume_processes(&job.group, &job.suspended_by_us).await?;
+    }
+    if let Some(held) = account.get_parameter(&job.lock_parameter).await? {
+        // Never release someone else's lock (a stale one broken by another execution).
+        if LockRecord::parse(&held.value).execution.as_deref() == Some(job.execution_id.as_str()) {
+            account.delete_parameter(&job.lock_parameter).await?;
+        }
+    }
+    Ok(job)
+}
+
+/// A summary of a group's instances per AMI, for progress and results.
+pub fn fleet_by_image(images: &[(String, String)]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (_, image) in images {
+        *out.entry(image.clone()).or_insert(0) += 1;
+    }
+    out
+}
