@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use crate::{TaskError, TaskInvoker};
+use crate::task::{NO_TASK_HANDLER, TaskError, TaskInvoker};
 
 /// The optimized Lambda integration's resource.
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
@@ -163,7 +163,7 @@ impl<F: Functions> TaskInvoker for LambdaTasks<F> {
         if resource.starts_with("arn:aws:lambda:") {
             return self.functions.call(&function_name(resource), input).await.map_err(|e| e.map(task_error).unwrap_or_else(|e| e));
         }
-        Err(TaskError { error: crate::NO_TASK_HANDLER.into(), cause: Some(format!("no task handler for the resource {resource}")) })
+        Err(TaskError { error: NO_TASK_HANDLER.into(), cause: Some(format!("no task handler for the resource {resource}")) })
     }
 }
 

@@ -9,7 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::{Clock, Definition, Engine, Status, TaskError, TaskInvoker};
+use crate::clock::Clock;
+use crate::definition::Definition;
+use crate::engine::Engine;
+use crate::execution::Status;
+use crate::task::{TaskError, TaskInvoker};
 
 /// The Step Functions StartExecution integration's resource.
 pub const START_EXECUTION: &str = "arn:aws:states:::states:startExecution";

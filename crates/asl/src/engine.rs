@@ -1,0 +1,69 @@
+//! The engine: runs a definition with a clock and a task invoker.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::clock::{Clock, SystemClock};
+use crate::definition::Definition;
+use crate::exec;
+use crate::execution::Execution;
+use crate::task::{NoTasks, TaskInvoker};
+
+/// Runs definitions.
+#[derive(Clone)]
+pub struct Engine {
+    clock: Arc<dyn Clock>,
+    invoker: Arc<dyn TaskInvoker>,
+    state_machine_name: String,
+    region: String,
+    account: String,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(Arc::new(SystemClock), Arc::new(NoTasks))
+    }
+}
+
+impl Engine {
+    /// An engine with this clock and task invoker.
+    pub fn new(clock: Arc<dyn Clock>, invoker: Arc<dyn TaskInvoker>) -> Engine {
+        Engine { clock, invoker, state_machine_name: "local".into(), region: "us-east-1".into(), account: "123456789012".into() }
+    }
+
+    /// The state machine's name in context ARNs.
+    pub fn with_name(mut self, name: &str) -> Engine {
+        self.state_machine_name = name.to_string();
+        self
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Runs one execution named `execution_name`.
+    pub async fn run(&self, definition: &Definition, input: Value, execution_name: &str) -> Execution {
+        let arn = |kind: &str, rest: &str| format!("arn:aws:states:{}:{}:{kind}:{rest}", self.region, self.account);
+        let state_machine_arn = arn("stateMachine", &self.state_machine_name);
+        let run = exec::Run {
+            clock: self.clock.clone(),
+            invoker: self.invoker.clone(),
+            history: Mutex::new(Vec::new()),
+            transitions: std::sync::atomic::AtomicU64::new(0),
+            execution: json!({
+                "Id": arn("execution", &format!("{}:{execution_name}", self.state_machine_name)),
+                "Input": input,
+                "Name": execution_name,
+                "RoleArn": format!("arn:aws:iam::{}:role/stepdeploy-local", self.account),
+                "StartTime": self.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "RedriveCount": 0,
+            }),
+            state_machine: json!({"Id": state_machine_arn, "Name": self.state_machine_name}),
+            parsed_paths: Mutex::new(Default::default()),
+            parsed_calls: Mutex::new(Default::default()),
+        };
+        exec::execute(run, &definition.machine, input).await
+    }
+}

@@ -1,0 +1,111 @@
+//! What one execution shares: its clock, invoker, history and parse caches,
+//! and the [`Branches`] port through which Map and Parallel run their
+//! machines without depending on the driver above them.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::future::BoxFuture;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::error::StatesError;
+use crate::execution::Event;
+use crate::intrinsics;
+use crate::model::{State, StateMachine};
+use crate::path::Path;
+use crate::task::TaskInvoker;
+
+/// Variables in scope.
+pub type Vars = HashMap<String, Value>;
+
+/// The input of a scope that has none yet.
+pub(crate) static NULL: Value = Value::Null;
+
+/// What a state decided; `Next` borrows the name from the definition.
+pub(crate) enum Step<'m> {
+    /// Go on to the named state with this input.
+    Next(&'m str, Value),
+    /// The machine ends with this output.
+    End(Value),
+}
+
+/// Shared per-execution state.
+pub(crate) struct Run {
+    pub clock: Arc<dyn Clock>,
+    pub invoker: Arc<dyn TaskInvoker>,
+    pub history: Mutex<Vec<Event>>,
+    pub transitions: AtomicU64,
+    pub execution: Value,
+    pub state_machine: Value,
+    /// Paths and intrinsic calls, parsed once per execution.
+    pub parsed_paths: Mutex<FxHashMap<String, Arc<Path>>>,
+    pub parsed_calls: Mutex<FxHashMap<String, Arc<intrinsics::Expr>>>,
+}
+
+/// `text` parsed by `parse`, once per execution.
+fn cached<T>(cache: &Mutex<FxHashMap<String, Arc<T>>>, text: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<Arc<T>, String> {
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(hit) = cache.get(text) {
+        return Ok(hit.clone());
+    }
+    let parsed = Arc::new(parse(text)?);
+    cache.insert(text.to_string(), parsed.clone());
+    Ok(parsed)
+}
+
+/// The Entered and Exited event names of each state type.
+pub(crate) fn event_names(type_name: &str) -> (&'static str, &'static str) {
+    match type_name {
+        "Pass" => ("PassStateEntered", "PassStateExited"),
+        "Task" => ("TaskStateEntered", "TaskStateExited"),
+        "Choice" => ("ChoiceStateEntered", "ChoiceStateExited"),
+        "Wait" => ("WaitStateEntered", "WaitStateExited"),
+        "Succeed" => ("SucceedStateEntered", "SucceedStateExited"),
+        "Fail" => ("FailStateEntered", "FailStateExited"),
+        "Parallel" => ("ParallelStateEntered", "ParallelStateExited"),
+        _ => ("MapStateEntered", "MapStateExited"),
+    }
+}
+
+pub(crate) fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Run {
+    /// A path, parsed on first use.
+    pub(crate) fn path(&self, text: &str) -> Result<Arc<Path>, String> {
+        cached(&self.parsed_paths, text, Path::parse)
+    }
+
+    /// An intrinsic call, parsed on first use.
+    pub(crate) fn call(&self, text: &str) -> Result<Arc<intrinsics::Expr>, String> {
+        cached(&self.parsed_calls, text, intrinsics::parse)
+    }
+
+    /// Records an execution-level event.
+    pub fn event(&self, kind: &'static str, details: Value) -> u64 {
+        self.push(kind, None, details)
+    }
+
+    pub(crate) fn state_event(&self, kind: &'static str, state: &State, data: Value) -> u64 {
+        self.push(kind, Some(state.label.clone()), data)
+    }
+
+    fn push(&self, kind: &'static str, state: Option<Arc<str>>, details: Value) -> u64 {
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let id = history.len() as u64 + 1;
+        history.push(Event { id, kind, timestamp: self.clock.now(), state, details });
+        id
+    }
+}
+
+/// Runs a branch's or an iteration's machine with its own variables. The
+/// driver implements it; Map and Parallel call it.
+pub(crate) trait Branches {
+    /// Runs `machine` on `input` until it ends or fails.
+    fn branch<'a>(&'a self, machine: &'a StateMachine, input: Value, vars: &'a mut Vars) -> BoxFuture<'a, Result<Value, StatesError>>;
+}
