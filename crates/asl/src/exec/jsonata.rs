@@ -74,10 +74,6 @@ pub(crate) async fn state<'m>(
     let can_retry = matches!(state.kind, Kind::Task(_)) || !c.retry.is_empty();
     let context = Scope::at(run, name, &NULL, vars, entered, entered_time, can_retry.then_some(0)).context();
     let states = json!({"input": input, "context": context});
-    let next_or_end = |v: Value| match &c.next {
-        Some(n) if !c.end => Step::Next(n.as_str(), v),
-        _ => Step::End(v),
-    };
     // Assign and Output see the same $states; new variables show from the next state on.
     let finish = |states: &Value, assign: Option<&Value>, output: Option<&Value>, default: Value, vars: &mut Vars| -> Result<Value, StatesError> {
         let assigned = assign.map(|a| jeval(a, "Assign", states, vars, name, entered)).transpose()?;
@@ -93,7 +89,7 @@ pub(crate) async fn state<'m>(
     match &state.kind {
         Kind::Pass(_) | Kind::Succeed => {
             let output = finish(&states, c.assign.as_ref(), c.output.as_ref(), input, vars)?;
-            Ok(if matches!(state.kind, Kind::Succeed) { Step::End(output) } else { next_or_end(output) })
+            Ok(if matches!(state.kind, Kind::Succeed) { Step::End(output) } else { Step::after(c, output) })
         }
         Kind::Fail { error, cause, .. } => {
             let text = |v: &Option<Value>, field: &str| -> Result<Option<String>, StatesError> {
@@ -133,7 +129,7 @@ pub(crate) async fn state<'m>(
                 run.clock.sleep((until - now).to_std().unwrap_or_default()).await;
             }
             let output = finish(&states, c.assign.as_ref(), c.output.as_ref(), input, vars)?;
-            Ok(next_or_end(output))
+            Ok(Step::after(c, output))
         }
         Kind::Choice { choices, default } => {
             for rule in choices {
@@ -218,7 +214,7 @@ pub(crate) async fn state<'m>(
                         let mut with_result = states.clone();
                         with_result["result"] = result.clone();
                         let output = finish(&with_result, c.assign.as_ref(), c.output.as_ref(), result, vars)?;
-                        return Ok(next_or_end(output));
+                        return Ok(Step::after(c, output));
                     }
                     Err(error) => {
                         let Some(delay) = retry_delay(&c.retry, &error, &mut attempts) else { return Err(error) };

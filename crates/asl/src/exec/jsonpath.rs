@@ -25,10 +25,6 @@ pub(crate) async fn state<'m>(
     entered_time: DateTime<Utc>,
 ) -> Result<Step<'m>, StatesError> {
     let c = &state.common;
-    let next_or_end = |v: Value| match &c.next {
-        Some(n) if !c.end => Step::Next(n.as_str(), v),
-        _ => Step::End(v),
-    };
     let base = Scope::at(run, &state.name, &NULL, vars, entered, entered_time, None);
     match &state.kind {
         Kind::Fail { error, error_path, cause, cause_path } => {
@@ -53,7 +49,7 @@ pub(crate) async fn state<'m>(
             if until > now {
                 run.clock.sleep((until - now).to_std().unwrap_or_default()).await;
             }
-            Ok(next_or_end(base.output_path(&c.output_path, effective)?))
+            Ok(Step::after(c, base.output_path(&c.output_path, effective)?))
         }
         Kind::Choice { choices, default } => {
             let effective = base.take_input_path(&c.input_path, input)?;
@@ -94,7 +90,7 @@ pub(crate) async fn state<'m>(
                         if let Some(Value::Object(a)) = assigned {
                             vars.extend(a);
                         }
-                        return Ok(next_or_end(output));
+                        return Ok(Step::after(c, output));
                     }
                     Err(error) => {
                         let Some(delay) = retry_delay(&c.retry, &error, &mut attempts) else { return Err(error) };

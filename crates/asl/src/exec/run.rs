@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::error::StatesError;
 use crate::execution::Event;
 use crate::intrinsics;
-use crate::model::{State, StateMachine};
+use crate::model::{Common, State, StateMachine};
 use crate::path::Path;
 use crate::task::TaskInvoker;
 
@@ -31,6 +31,16 @@ pub(crate) enum Step<'m> {
     Next(&'m str, Value),
     /// The machine ends with this output.
     End(Value),
+}
+
+impl<'m> Step<'m> {
+    /// Where a state goes once it has its output: its `Next`, or the end.
+    pub(crate) fn after(common: &'m Common, output: Value) -> Step<'m> {
+        match &common.next {
+            Some(next) if !common.end => Step::Next(next.as_str(), output),
+            _ => Step::End(output),
+        }
+    }
 }
 
 /// Shared per-execution state.
