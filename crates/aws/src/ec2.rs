@@ -224,31 +224,18 @@ impl LaunchTemplates for AwsEc2 {
 impl Images for AwsEc2 {
     async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String> {
         const OP: &str = "CreateImage";
-        let spec = TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(tags_of(tags))).build();
+        let spec = |kind| TagSpecification::builder().resource_type(kind).set_tags(Some(tags_of(tags))).build();
         let out = self
             .client
             .create_image()
             .instance_id(instance_id)
             .name(name)
-            .tag_specifications(spec)
+            .tag_specifications(spec(ResourceType::Image))
+            .tag_specifications(spec(ResourceType::Snapshot))
             .send()
             .await
             .map_err(|e| port_error(SERVICE, OP, e))?;
         out.image_id().map(str::to_string).ok_or_else(|| missing(SERVICE, OP, "ImageId"))
-    }
-
-    async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()> {
-        if resource_ids.is_empty() || tags.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .create_tags()
-            .set_resources(Some(resource_ids.to_vec()))
-            .set_tags(Some(tags_of(tags)))
-            .send()
-            .await
-            .map_err(|e| port_error(SERVICE, "CreateTags", e))?;
-        Ok(())
     }
 
     async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>> {

@@ -1,10 +1,12 @@
 //! ELBv2: target health and listener rules.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, PathPatternConditionConfig, Rule, RuleCondition, SourceIpConditionConfig,
-    TargetDescription, TargetGroupTuple,
+    Tag, TargetDescription, TargetGroupTuple,
 };
 use stepdeploy_core::model::TargetState;
 use stepdeploy_core::ports::{
@@ -145,7 +147,7 @@ impl ListenerRules for AwsElbv2 {
         }
     }
 
-    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec) -> PortResult<String> {
+    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec, tags: &BTreeMap<String, String>) -> PortResult<String> {
         const OP: &str = "CreateRule";
         let mut conditions = Vec::new();
         if !rule.path_patterns.is_empty() {
@@ -192,6 +194,7 @@ impl ListenerRules for AwsElbv2 {
             .priority(i32::try_from(priority).unwrap_or(i32::MAX))
             .set_conditions(Some(conditions))
             .actions(action)
+            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
             .send()
             .await
             .map_err(|e| port_error(SERVICE, OP, e))?;

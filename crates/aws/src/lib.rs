@@ -136,9 +136,6 @@ mod account {
         async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String> {
             self.ec2.create_image(instance_id, name, tags).await
         }
-        async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()> {
-            self.ec2.tag_resources(resource_ids, tags).await
-        }
         async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>> {
             self.ec2.describe_images(ids).await
         }
@@ -181,8 +178,8 @@ mod account {
         async fn describe_rules(&self, listener_arn: &str) -> PortResult<Vec<ListenerRule>> {
             self.elbv2.describe_rules(listener_arn).await
         }
-        async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec) -> PortResult<String> {
-            self.elbv2.create_rule(listener_arn, priority, rule).await
+        async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec, tags: &BTreeMap<String, String>) -> PortResult<String> {
+            self.elbv2.create_rule(listener_arn, priority, rule, tags).await
         }
         async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool> {
             self.elbv2.delete_rule(rule_arn).await
@@ -207,8 +204,8 @@ mod account {
 
     #[async_trait]
     impl CommandRunner for AwsAccount {
-        async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, comment: &str) -> PortResult<String> {
-            self.ssm.send_command(instance_ids, command, timeout_seconds, comment).await
+        async fn send_command(&self, request: &CommandRequest<'_>) -> PortResult<String> {
+            self.ssm.send_command(request).await
         }
         async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
             self.ssm.invocations(command_id, instance_ids).await

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{CommandInvocationStatus, ParameterType};
 use aws_smithy_types::DateTime;
-use stepdeploy_core::ports::{CommandRunner, CommandStatus, Invocation, Parameter, Parameters, PortResult};
+use stepdeploy_core::ports::{CommandRequest, CommandRunner, CommandStatus, Invocation, Parameter, Parameters, PortResult};
 
 use crate::error::{missing, port_error};
 
@@ -38,16 +38,18 @@ fn status_of(status: Option<&CommandInvocationStatus>) -> CommandStatus {
 
 #[async_trait]
 impl CommandRunner for AwsSsm {
-    async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, comment: &str) -> PortResult<String> {
+    async fn send_command(&self, request: &CommandRequest<'_>) -> PortResult<String> {
         const OP: &str = "SendCommand";
-        let comment: String = comment.chars().take(MAX_COMMENT).collect();
+        let comment: String = request.comment.chars().take(MAX_COMMENT).collect();
         let out = self
             .client
             .send_command()
-            .document_name("AWS-RunShellScript")
-            .set_instance_ids(Some(instance_ids.to_vec()))
-            .parameters("commands", vec![command.to_string()])
-            .parameters("executionTimeout", vec![timeout_seconds.to_string()])
+            .document_name(request.document)
+            .set_instance_ids(Some(request.instance_ids.to_vec()))
+            .parameters("commands", vec![request.command.to_string()])
+            // An ENV_VAR parameter of the document: the revision never becomes script text.
+            .parameters("revision", vec![request.revision.to_string()])
+            .parameters("executionTimeout", vec![request.timeout_seconds.to_string()])
             .comment(comment)
             .send()
             .await

@@ -134,7 +134,7 @@ async fn ec2_images_are_created_found_and_deleted_with_their_snapshots() {
     assert_eq!(found.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [image_id.as_str()]);
     assert!(!found[0].snapshot_ids.is_empty());
 
-    aws.ec2.tag_resources(&found[0].snapshot_ids, &tags).await.unwrap();
+    // CreateImage tagged the snapshots too (moto needs tests/moto_server.py for that).
     let raw = aws_sdk_ec2::Client::new(&env.config);
     let snapshot_filter = |id: &str| aws_sdk_ec2::types::Filter::builder().name("snapshot-id").values(id).build();
     let tagged = raw.describe_snapshots().filters(snapshot_filter(&found[0].snapshot_ids[0])).send().await.unwrap();
@@ -156,7 +156,33 @@ async fn ssm_runs_a_command_and_reads_its_invocations() {
     let aws = AwsAccount::new(&env.config);
     let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
     let ids = vec![group.instances[0].id.clone()];
-    let command_id = aws.ssm.send_command(&ids, "echo migrated", 600, &"a long comment ".repeat(20)).await.unwrap();
+    let document = unique("stepdeploy-demo-command");
+    let raw = aws_sdk_ssm::Client::new(&env.config);
+    raw.create_document()
+        .name(&document)
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .content(common::command_document_content())
+        .send()
+        .await
+        .unwrap();
+    let comment = "a long comment ".repeat(20);
+    let request = CommandRequest {
+        document: &document,
+        instance_ids: &ids,
+        command: "/usr/local/bin/migrate \"$SSM_revision\"",
+        revision: "4f2c9e1",
+        timeout_seconds: 600,
+        comment: &comment,
+    };
+    let command_id = aws.ssm.send_command(&request).await.unwrap();
+    // The revision travels as the document's parameter, apart from the script text.
+    let sent = raw.list_commands().command_id(&command_id).send().await.unwrap();
+    let parameters = sent.commands()[0].parameters().cloned().unwrap_or_default();
+    assert_eq!(sent.commands()[0].document_name(), Some(document.as_str()));
+    assert_eq!(parameters.get("revision"), Some(&vec!["4f2c9e1".to_string()]));
+    assert_eq!(parameters.get("commands"), Some(&vec!["/usr/local/bin/migrate \"$SSM_revision\"".to_string()]));
+    assert_eq!(parameters.get("executionTimeout"), Some(&vec!["600".to_string()]));
     let invocations = aws.ssm.invocations(&command_id, &ids).await.unwrap();
     assert_eq!(invocations.len(), 1);
     assert_eq!(invocations[0].instance_id, ids[0]);
@@ -227,8 +253,9 @@ async fn elbv2_creates_lists_and_deletes_listener_rules() {
             body: "<h1>Upgrade in progress</h1>".into(),
         }),
     };
-    let bypass_arn = aws.elbv2.create_rule(&env.listener_arn, 1, &bypass).await.unwrap();
-    let page_arn = aws.elbv2.create_rule(&env.listener_arn, 2, &page).await.unwrap();
+    let ours = BTreeMap::from([("stepdeploy:deployment".to_string(), "demo".to_string())]);
+    let bypass_arn = aws.elbv2.create_rule(&env.listener_arn, 1, &bypass, &ours).await.unwrap();
+    let page_arn = aws.elbv2.create_rule(&env.listener_arn, 2, &page, &ours).await.unwrap();
     let rules = aws.elbv2.describe_rules(&env.listener_arn).await.unwrap();
     let listed = |arn: &str| rules.iter().find(|r| r.arn == arn).cloned().unwrap();
     assert_eq!(listed(&bypass_arn).priority, Some(1));

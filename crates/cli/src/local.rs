@@ -10,15 +10,13 @@ use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{
-    BAKE, DEPLOY_WORKER, FULL_DEPLOY, IN_PLACE_DEPLOY, MAINTENANCE, REBAKE, RELEASE, SERIAL_DEPLOY, StepObserver, demo, run, run_with,
-};
+use stepdeploy_local::{StepObserver, demo, run_with, scenario};
 use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{CommandScript, Dist, ExternalEvent, Fault, Sim, SimSettings};
+use stepdeploy_sim::{Dist, Sim, SimSettings};
 
 /// Options of `local`.
 pub struct LocalArgs {
-    /// One of [`WORKFLOWS`].
+    /// One of [`scenario::WORKFLOWS`].
     pub workflow: String,
     /// A config file whose environment settings (policy, timeouts, page, commands) replace the demo's.
     pub config: Option<PathBuf>,
@@ -32,41 +30,6 @@ pub struct LocalArgs {
     pub seed: u64,
     /// Print one JSON object last.
     pub json: bool,
-}
-
-/// The workflows `local` runs.
-pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off", "bake", "release", "rebake", "in-place"];
-
-/// The faults `--fault` accepts, and the workflows each applies to.
-pub const FAULTS: &[(&str, &[&str])] = &[
-    ("unhealthy-new", &["serial", "full"]),
-    ("migration-fails", &["full", "worker"]),
-    ("throttle", WORKFLOWS),
-    ("external-scale-in", &["serial", "full"]),
-    ("instance-dies", &["serial", "full"]),
-    ("bake-script-fails", &["bake", "release", "rebake"]),
-    ("in-place-command-fails", &["in-place"]),
-    ("image-never-available", &["bake", "release", "rebake"]),
-];
-
-/// The revision the demo's worker deploy and migrations are given.
-const DEMO_REVISION: &str = "2222222";
-
-fn definition_and_input(workflow: &str, environment: &str) -> Result<(&'static str, Value)> {
-    Ok(match workflow {
-        "serial" => (SERIAL_DEPLOY, json!({"environment": environment, "launch_template_version": "2"})),
-        "full" => {
-            (FULL_DEPLOY, json!({"environment": environment, "launch_template_version": "2", "run_migrations": true, "revision": DEMO_REVISION}))
-        }
-        "worker" => (DEPLOY_WORKER, json!({"environment": environment, "revision": DEMO_REVISION})),
-        "maintenance-on" => (MAINTENANCE, json!({"environment": environment, "action": "on"})),
-        "maintenance-off" => (MAINTENANCE, json!({"environment": environment, "action": "off"})),
-        "bake" => (BAKE, json!({"environment": environment, "revision": DEMO_REVISION})),
-        "release" => (RELEASE, json!({"environment": environment, "revision": DEMO_REVISION})),
-        "rebake" => (REBAKE, json!({"environment": environment})),
-        "in-place" => (IN_PLACE_DEPLOY, json!({"environment": environment, "revision": DEMO_REVISION, "min_healthy_percent": 50})),
-        other => bail!("WORKFLOW: {other:?} is not a workflow; expected one of {}", WORKFLOWS.join(", ")),
-    })
 }
 
 /// The config to run with: the demo's, or the given file's environment
@@ -106,64 +69,6 @@ fn local_config(args: &LocalArgs, fleet: &DemoFleet, demo_config: Arc<Config>) -
 
 fn names(config: &Config) -> String {
     config.environments.keys().cloned().collect::<Vec<_>>().join(", ")
-}
-
-fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<()> {
-    let Some((_, applies)) = FAULTS.iter().find(|(name, _)| *name == fault) else {
-        bail!("--fault: {fault:?} is not a fault; expected one of {}", FAULTS.iter().map(|f| f.0).collect::<Vec<_>>().join(", "));
-    };
-    if !applies.contains(&workflow) {
-        bail!("--fault: {fault:?} does not apply to {workflow}; it applies to {}", applies.join(", "));
-    }
-    match fault {
-        "unhealthy-new" => fleet.sim.make_image_unhealthy(&fleet.new.image_id),
-        "migration-fails" => fleet.sim.script_command(CommandScript {
-            contains: "migrate".into(),
-            instance_id: None,
-            exit_code: 1,
-            stdout: "Applying votes.0042_add_index...".into(),
-            stderr: "django.db.utils.OperationalError: could not obtain lock on relation \"votes_vote\"".into(),
-            duration_seconds: 40,
-        }),
-        "throttle" => {
-            let ops = [
-                "DescribeAutoScalingGroups",
-                "SetDesiredCapacity",
-                "TerminateInstanceInAutoScalingGroup",
-                "SendCommand",
-                "CreateRule",
-                "RunInstances",
-                "CreateImage",
-            ];
-            for op in ops {
-                fleet.sim.inject_fault(Fault::throttle(op, 2));
-            }
-        }
-        "bake-script-fails" => fleet.sim.script_command(CommandScript {
-            contains: "stepdeploy-bake".into(),
-            instance_id: None,
-            exit_code: 1,
-            stdout: "pip install -r requirements.txt".into(),
-            stderr: "ERROR: Could not find a version that satisfies the requirement Django==9.9".into(),
-            duration_seconds: 120,
-        }),
-        "image-never-available" => fleet.sim.make_images_never_available(),
-        "in-place-command-fails" => {
-            let mut ids: Vec<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
-            ids.sort();
-            fleet.sim.script_command(CommandScript {
-                contains: "stepdeploy-deploy-web".into(),
-                instance_id: ids.last().cloned(),
-                exit_code: 1,
-                stdout: "pip install -r requirements.txt".into(),
-                stderr: "OSError: [Errno 28] No space left on device".into(),
-                duration_seconds: 30,
-            });
-        }
-        "external-scale-in" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 }),
-        _ => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::TerminateOne { group: fleet.group.clone() }),
-    }
-    Ok(())
 }
 
 fn page_is_up(sim: &Sim, listener: &str) -> bool {
@@ -242,25 +147,19 @@ fn list(ids: &Value) -> String {
 
 /// Runs a workflow locally; exit 0 only on success.
 pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
-    definition_and_input(&args.workflow, "demo")?;
+    scenario::definition_and_input(&args.workflow, "demo")?;
     if !(1..=1000).contains(&args.instances) {
         bail!("--instances: {} is not in 1..=1000", args.instances);
     }
     let settings = SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() };
     let (fleet, demo_config) = demo(args.seed, args.instances, settings);
     let (config, environment) = local_config(&args, &fleet, demo_config)?;
-    let (definition, input) = definition_and_input(&args.workflow, &environment)?;
+    let (definition, input) = scenario::definition_and_input(&args.workflow, &environment)?;
     for fault in &args.faults {
-        inject(fault, &args.workflow, &fleet)?;
+        scenario::inject(fault, &args.workflow, &fleet)?;
     }
     let sim = fleet.sim.clone();
-    if args.workflow == "maintenance-off" {
-        // A fresh simulated account has no page: put one up first, so that there is one to take down.
-        let (execution, _) =
-            run(&sim, config.clone(), MAINTENANCE, json!({"environment": environment, "action": "on"}), &fleet.group, Arc::new(|_| {})).await;
-        if execution.error.is_some() {
-            bail!("could not put the page up before taking it down: {:?} {:?}", execution.error, execution.cause);
-        }
+    if scenario::set_up(&args.workflow, &fleet, config.clone(), &environment).await? {
         eprintln!("(the maintenance page was put up first, so that there is one to take down)");
     }
     let start = sim.now();

@@ -12,6 +12,9 @@ use crate::ports::{Decrement, GroupReader, GroupUpdate, GroupWriter, InstanceRea
 /// The EC2 tag that carries an instance's (or image's) git revision.
 pub const REVISION_TAG: &str = "stepdeploy:revision";
 
+/// The tag that ties a resource to one deployment: stepdeploy's IAM policies condition on it.
+pub const DEPLOYMENT_TAG: &str = "stepdeploy:deployment";
+
 /// Joins Auto Scaling, EC2 and ELBv2 views of a group into one snapshot.
 ///
 /// Target health is read for `target_group_arns` and intersected with the

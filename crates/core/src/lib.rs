@@ -9,5 +9,6 @@ pub mod fleet;
 pub mod model;
 pub mod planner;
 pub mod ports;
+pub mod revision;
 pub mod status;
 pub mod steps;

@@ -254,11 +254,9 @@ pub struct Image {
 /// Creates, finds and deletes AMIs.
 #[async_trait]
 pub trait Images: Send + Sync {
-    /// CreateImage of an instance, tagging the image (snapshots get tagged by
-    /// [`Images::tag_resources`] once the image lists them).
+    /// CreateImage of an instance, tagging the image and its snapshots in
+    /// the same call (so a failed image leaves no untagged snapshot behind).
     async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String>;
-    /// CreateTags on images, snapshots or instances.
-    async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()>;
     /// DescribeImages by id (unknown ids are absent).
     async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>>;
     /// DescribeImages owned by this account carrying every one of these tags.
@@ -295,11 +293,31 @@ pub struct Invocation {
     pub stderr: String,
 }
 
+/// A shell command for SSM Run Command, through stepdeploy's own document
+/// ([`crate::revision::command_document`]), which declares the revision a
+/// parameter with `interpolationType: ENV_VAR`: the agent hands it to the
+/// shell as `$SSM_revision`, never as script text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRequest<'a> {
+    /// The SSM document's name.
+    pub document: &'a str,
+    /// Where it runs.
+    pub instance_ids: &'a [String],
+    /// The shell text, from the config (`{revision}` already `"$SSM_revision"`).
+    pub command: &'a str,
+    /// A checked revision (empty when there is none), the document's `revision` parameter.
+    pub revision: &'a str,
+    /// The document's `executionTimeout`.
+    pub timeout_seconds: u64,
+    /// SendCommand's comment (cut to 100 characters).
+    pub comment: &'a str,
+}
+
 /// SSM Run Command.
 #[async_trait]
 pub trait CommandRunner: Send + Sync {
-    /// SendCommand (AWS-RunShellScript) to these instances; returns the command id.
-    async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, comment: &str) -> PortResult<String>;
+    /// SendCommand to these instances; returns the command id.
+    async fn send_command(&self, request: &CommandRequest<'_>) -> PortResult<String>;
     /// GetCommandInvocation for each instance.
     async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>>;
 }
@@ -407,8 +425,8 @@ pub struct ListenerRule {
 pub trait ListenerRules: Send + Sync {
     /// DescribeRules of a listener.
     async fn describe_rules(&self, listener_arn: &str) -> PortResult<Vec<ListenerRule>>;
-    /// CreateRule at `priority`; returns the rule ARN.
-    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec) -> PortResult<String>;
+    /// CreateRule at `priority`, tagged with `tags`; returns the rule ARN.
+    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec, tags: &BTreeMap<String, String>) -> PortResult<String>;
     /// DeleteRule; `false` when it was already gone.
     async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool>;
 }

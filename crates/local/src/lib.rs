@@ -14,10 +14,13 @@ use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{FunctionError, Handler, LambdaTasks, LocalFunctions};
 use stepdeploy_asl::nested::StateMachineTasks;
 use stepdeploy_asl::{Clock, Definition, Engine, Execution, Status};
-use stepdeploy_core::config::{Config, Environment};
+use stepdeploy_core::config::{Config, Environment, parameter_name};
+use stepdeploy_core::fleet::DEPLOYMENT_TAG;
 use stepdeploy_core::steps::{self, ConfigSource, DeployAccount, Deployment};
 use stepdeploy_sim::Sim;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
+
+pub mod scenario;
 
 /// `statemachines/serial-deploy.asl.json`, the file that goes to AWS.
 pub const SERIAL_DEPLOY: &str = include_str!("../../../statemachines/serial-deploy.asl.json");
@@ -112,10 +115,35 @@ pub type Observer = Arc<dyn Fn(&Deployment) + Send + Sync>;
 pub type StepObserver = Arc<dyn Fn(&str, &Value) + Send + Sync>;
 
 /// The step Lambdas, in-process, by function name (the same dispatch the Lambdas use).
+///
+/// Each step's calls are attributed to it in the sim's call log (for the IAM test).
 pub fn functions(sim: Sim, config: Arc<Config>, observer: StepObserver) -> LocalFunctions {
-    let clock = sim.clone();
-    functions_on(Arc::new(sim), Arc::new(move || clock.now()), config, observer)
+    sim_functions(sim, config, observer, ConfigFrom::Given)
 }
+
+/// Where the local step functions find the environment's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFrom {
+    /// The config at hand.
+    Given,
+    /// Its SSM parameters, pushed into the sim first, as the Lambdas read them on AWS.
+    Parameters,
+}
+
+fn sim_functions(sim: Sim, config: Arc<Config>, observer: StepObserver, from: ConfigFrom) -> LocalFunctions {
+    let clock = sim.clone();
+    let principal = sim.clone();
+    let attribute: Attribute = Arc::new(move |step| principal.set_principal(step));
+    if from == ConfigFrom::Parameters {
+        for (name, env) in &config.environments {
+            sim.put_parameter_directly(&parameter_name(&config.deployment, name), &env.to_json());
+        }
+    }
+    functions_with(Arc::new(sim), Arc::new(move || clock.now()), config, observer, attribute, from)
+}
+
+/// Told which step is about to run (`Some`) and that it has ended (`None`).
+pub type Attribute = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 
 /// The step Lambdas in-process against any account (the sim, or moto through
 /// the AWS adapters), with `now` from the given clock.
@@ -125,13 +153,30 @@ pub fn functions_on(
     config: Arc<Config>,
     observer: StepObserver,
 ) -> LocalFunctions {
+    functions_with(account, now, config, observer, Arc::new(|_| {}), ConfigFrom::Given)
+}
+
+fn functions_with(
+    account: Arc<dyn DeployAccount>,
+    now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    config: Arc<Config>,
+    observer: StepObserver,
+    attribute: Attribute,
+    from: ConfigFrom,
+) -> LocalFunctions {
     let mut functions = LocalFunctions::default();
     for name in steps::STEP_NAMES {
-        let (account, now, config, observer) = (account.clone(), now.clone(), config.clone(), observer.clone());
+        let (account, now, config, observer, attribute) = (account.clone(), now.clone(), config.clone(), observer.clone(), attribute.clone());
         let handler: Handler = Arc::new(move |payload: Value| {
-            let (account, now, config, observer) = (account.clone(), now.clone(), config.clone(), observer.clone());
+            let (account, now, config, observer, attribute) = (account.clone(), now.clone(), config.clone(), observer.clone(), attribute.clone());
             async move {
-                let result = steps::handle(name, account.as_ref(), ConfigSource::Given(&config), &payload, now()).await;
+                attribute(Some(name));
+                let source = match from {
+                    ConfigFrom::Given => ConfigSource::Given(&config),
+                    ConfigFrom::Parameters => ConfigSource::Parameters { deployment: &config.deployment },
+                };
+                let result = steps::handle(name, account.as_ref(), source, &payload, now()).await;
+                attribute(None);
                 if let Ok(record) = &result {
                     observer(name, record);
                 }
@@ -150,7 +195,9 @@ pub fn substitutions() -> HashMap<String, String> {
         .iter()
         .map(|name| (format!("{}FunctionArn", title_case(name)), format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")));
     let machines = STATE_MACHINES.iter().map(|(name, _)| (state_machine_arn_key(name), state_machine_arn(name)));
-    functions.chain(machines).collect()
+    // Service integrations name the partition (arn:${Partition}:states:::...).
+    let partition = std::iter::once(("Partition".to_string(), "aws".to_string()));
+    functions.chain(machines).chain(partition).collect()
 }
 
 /// A built-in environment for the demo fleet.
@@ -217,6 +264,26 @@ pub async fn run_with(
     observer: Observer,
     step_observer: StepObserver,
 ) -> (Execution, Summary) {
+    run_from(sim, config, definition_text, input, group, observer, step_observer, ConfigFrom::Given).await
+}
+
+/// [`run`] with the steps reading the config from SSM as the Lambdas do
+/// on AWS (the config is pushed into the sim's parameters first).
+pub async fn run_as_deployed(sim: &Sim, config: Arc<Config>, definition: &str, input: Value, group: &str) -> (Execution, Summary) {
+    run_from(sim, config, definition, input, group, Arc::new(|_| {}), Arc::new(|_, _| {}), ConfigFrom::Parameters).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_from(
+    sim: &Sim,
+    config: Arc<Config>,
+    definition_text: &str,
+    input: Value,
+    group: &str,
+    observer: Observer,
+    step_observer: StepObserver,
+    from: ConfigFrom,
+) -> (Execution, Summary) {
     let min_healthy = Arc::new(Mutex::new(None::<u32>));
     let (watch, sim_for_watch, group_name) = (min_healthy.clone(), sim.clone(), group.to_string());
     let observe: StepObserver = Arc::new(move |name: &str, record: &Value| {
@@ -236,7 +303,7 @@ pub async fn run_with(
     let started = sim.now();
     let calls_before = sim.call_counts();
     let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.clone()));
-    let prepared = local_tasks(clock.clone(), functions(sim.clone(), config, observe))
+    let prepared = local_tasks(clock.clone(), sim_functions(sim.clone(), config, observe, from))
         .and_then(|tasks| Ok((tasks, Definition::parse(definition_text, &substitutions())?)));
     let execution = match prepared {
         Ok((tasks, definition)) => {
@@ -279,7 +346,8 @@ pub async fn run_with(
 /// A demo fleet of `instances`, ready for a serial deploy of version 2.
 pub fn demo(seed: u64, instances: u32, settings: stepdeploy_sim::SimSettings) -> (DemoFleet, Arc<Config>) {
     let fleet = DemoFleet::build(seed, DemoSize::of(instances), settings);
-    let worker_tags = BTreeMap::from([("role".to_string(), "worker".to_string())]);
+    // Workers carry the deployment's tag, as stepdeploy's IAM policies require for SSM commands.
+    let worker_tags = BTreeMap::from([("role".to_string(), "worker".to_string()), (DEPLOYMENT_TAG.to_string(), "demo".to_string())]);
     fleet.sim.create_worker(&fleet.old.image_id, worker_tags);
     let config = Arc::new(demo_config(&fleet));
     (fleet, config)

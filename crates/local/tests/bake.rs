@@ -57,7 +57,7 @@ async fn a_bake_tags_the_image_publishes_a_version_terminates_the_builder_and_pr
         ])
     };
     // The image the group runs is one of ours and the oldest: it must survive the prune.
-    block_on(fleet.sim.tag_resources(std::slice::from_ref(&fleet.old.image_id), &ours("old"))).unwrap();
+    fleet.sim.tag_ec2_resources(&[&fleet.old.image_id], &ours("old"));
     for n in 0..4 {
         fleet.sim.advance(3600);
         fleet.sim.register_image(&format!("ami-0000000000000b00{n}"), ours(&format!("r{n}")));

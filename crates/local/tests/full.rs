@@ -1,5 +1,6 @@
 //! End to end: statemachines/full-deploy.asl.json with maintenance page and migrations.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::executor::block_on;
@@ -107,7 +108,7 @@ async fn a_foreign_rule_at_the_maintenance_priority_stops_the_deploy_before_any_
         source_ips: Vec::new(),
         action: RuleAction::FixedResponse(FixedResponse { status_code: 403, content_type: "text/plain".into(), body: "no".into() }),
     };
-    block_on(fleet.sim.create_rule(&fleet.listener_arn, 1, &foreign)).unwrap();
+    block_on(fleet.sim.create_rule(&fleet.listener_arn, 1, &foreign, &BTreeMap::new())).unwrap();
     let before = fleet.sim.live_in_group(&fleet.group);
     let (summary, _) = full(&fleet, config, json!({"environment": "demo", "launch_template_version": "2"})).await;
     assert_eq!(summary.error.as_deref(), Some(errors::CONFIG_INVALID), "{summary:?}");

@@ -123,7 +123,7 @@ async fn a_rebake_bakes_the_revision_the_fleet_runs_and_can_skip_the_deploy() {
         fleet.sim.remove_tag(&id, tags::REVISION);
     }
     let running = BTreeMap::from([(tags::REVISION.to_string(), "a1b2c3d".to_string())]);
-    block_on(fleet.sim.tag_resources(std::slice::from_ref(&fleet.old.image_id), &running)).unwrap();
+    fleet.sim.tag_ec2_resources(&[&fleet.old.image_id], &running);
     script_for(&fleet, "a1b2c3d");
     let before = fleet.sim.live_in_group(&fleet.group);
     let summary = start(&fleet, config.clone(), REBAKE, json!({"environment": "demo", "deploy": "none"})).await;

@@ -106,7 +106,7 @@ async fn the_operator_policy_grants_every_call_status_and_deploy_by_revision_mak
         ("stepdeploy:environment".to_string(), "demo".to_string()),
         ("stepdeploy:revision".to_string(), "abc".to_string()),
     ]);
-    stepdeploy_core::ports::Images::tag_resources(&fleet.sim, std::slice::from_ref(&fleet.old.image_id), &ours).await.unwrap();
+    fleet.sim.tag_ec2_resources(&[&fleet.old.image_id], &ours);
 
     let before = fleet.sim.calls().len();
     status_of(&fleet, &config);

@@ -92,7 +92,10 @@ fn state_machines_are_wired_to_existing_definitions_and_granted_functions() {
         for (var, value) in props["DefinitionSubstitutions"].as_mapping().unwrap() {
             let var = var.as_str().unwrap_or_default();
             let (tag, target) = tagged(value).unwrap_or_else(|| panic!("{name}: {var:?} is not a !GetAtt or !Ref"));
-            if var.ends_with("StateMachineArn") {
+            if target.starts_with("AWS::") {
+                // A pseudo parameter (the partition of service integration ARNs).
+                assert_eq!(tag, "!Ref", "{name}: {var:?}");
+            } else if var.ends_with("StateMachineArn") {
                 assert_eq!(tag, "!Ref", "{name}: {var:?}");
                 assert!(startable.contains(&target), "{name} starts {target} without states:StartExecution on it");
             } else {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use stepdeploy_core::fleet::REVISION_TAG;
 use stepdeploy_core::model::{LaunchTemplateRef, Target};
+use stepdeploy_core::steps::bake::tags::DEPLOYMENT as DEPLOYMENT_TAG;
 
 use crate::world::TemplateVersionData;
 use crate::{GroupSpec, Sim, SimSettings};
@@ -59,16 +60,24 @@ impl DemoFleet {
         let template_id = sim.create_launch_template("demo-web", &old_image, BTreeMap::from([(REVISION_TAG.to_string(), "1111111".to_string())]));
         {
             let mut world = sim.lock();
-            if let Some(t) = world.templates.get_mut(&template_id) {
+            if let Some(t) = world.templates.get_mut(&template_id)
+                && let Some(first) = t.versions.get(&1).cloned()
+            {
                 t.versions.insert(
                     2,
                     TemplateVersionData {
                         image_id: new_image.clone(),
                         instance_tags: BTreeMap::from([(REVISION_TAG.to_string(), "2222222".to_string())]),
                         description: "demo: the new revision".into(),
+                        ..first
                     },
                 );
             }
+        }
+        // What stepdeploy's IAM policies condition on; the group's tag propagates to its instances.
+        let ours = BTreeMap::from([(DEPLOYMENT_TAG.to_string(), "demo".to_string())]);
+        for resource in ["demo-web", &template_id, &target_group_arn, &listener_arn] {
+            sim.tag_resource(resource, ours.clone());
         }
         sim.create_group(GroupSpec {
             name: "demo-web".into(),

@@ -8,6 +8,7 @@
 //! with [`Sim::inject_fault`].
 
 pub mod demo;
+pub mod iam;
 mod ports;
 mod world;
 
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use stepdeploy_core::model::{LaunchTemplateRef, Timestamp};
-use stepdeploy_core::ports::ErrorKind;
+use stepdeploy_core::ports::{ErrorKind, Parameter};
 
 pub use world::{Dist, SimSettings};
 use world::{Group, Inst, SimImage, Template, TemplateVersionData, World};
@@ -35,6 +36,12 @@ pub struct ApiCall {
     pub operation: String,
     /// Whether an injected fault failed it.
     pub faulted: bool,
+    /// The step that made it (its function name), when one was set.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// What AWS authorizes for it, the checks made on the caller's behalf included.
+    #[serde(default)]
+    pub requests: Vec<iam::AuthRequest>,
 }
 
 /// An error to inject into calls of one operation.
@@ -164,6 +171,27 @@ impl Sim {
     }
 
     /// Makes future calls of an operation fail.
+    /// Attributes the calls that follow to `step` (a function name), or to nobody.
+    pub fn set_principal(&self, step: Option<&str>) {
+        self.lock().principal = step.map(str::to_string);
+    }
+
+    /// Tags a group (by name), launch template (by id), target group,
+    /// listener or rule (by ARN); tags are what IAM conditions see.
+    pub fn tag_resource(&self, resource: &str, tags: BTreeMap<String, String>) {
+        let mut world = self.lock();
+        let key = world.resource_key(resource);
+        world.resource_tags.entry(key).or_default().extend(tags);
+    }
+
+    /// Writes an SSM parameter without an API call (set-up, like `stepdeploy config push` before a run).
+    pub fn put_parameter_directly(&self, name: &str, value: &str) {
+        let mut world = self.lock();
+        let now = world.now;
+        let version = world.parameters.get(name).map_or(1, |p| p.version + 1);
+        world.parameters.insert(name.to_string(), Parameter { name: name.to_string(), value: value.to_string(), version, modified_at: Some(now) });
+    }
+
     pub fn inject_fault(&self, fault: Fault) {
         self.lock().faults.push(fault);
     }
@@ -191,6 +219,21 @@ impl Sim {
     }
 
     /// Removes a tag from an image or instance (as if something else made it). Records no API call.
+    /// Tags images, snapshots or instances without an API call (set-up: tags
+    /// someone else put there); stepdeploy itself tags only what it creates.
+    pub fn tag_ec2_resources(&self, resource_ids: &[&str], tags: &BTreeMap<String, String>) {
+        let mut world = self.lock();
+        for id in resource_ids {
+            if let Some(image) = world.images.get_mut(*id) {
+                image.tags.extend(tags.clone());
+            } else if let Some(snapshot) = world.snapshots.get_mut(*id) {
+                snapshot.extend(tags.clone());
+            } else if let Some(instance) = world.instances.get_mut(*id) {
+                instance.tags.extend(tags.clone());
+            }
+        }
+    }
+
     pub fn remove_tag(&self, resource_id: &str, key: &str) {
         let mut world = self.lock();
         if let Some(image) = world.images.get_mut(resource_id) {
@@ -202,6 +245,15 @@ impl Sim {
     }
 
     /// The command lines SSM accepted, in the order sent. Records no API call.
+    /// The commands sent as SendCommand carried them: script text and revision parameter, apart.
+    pub fn commands_as_sent(&self) -> Vec<(String, String)> {
+        let world = self.lock();
+        let mut sent: Vec<(i64, String, String, String)> =
+            world.commands.iter().map(|(id, c)| (c.sent_at, id.clone(), c.sent.clone(), c.revision.clone())).collect();
+        sent.sort();
+        sent.into_iter().map(|(_, _, text, revision)| (text, revision)).collect()
+    }
+
     pub fn commands_sent(&self) -> Vec<String> {
         let world = self.lock();
         let mut sent: Vec<(i64, String, String)> = world.commands.iter().map(|(id, c)| (c.sent_at, id.clone(), c.command.clone())).collect();
@@ -245,7 +297,13 @@ impl Sim {
     pub fn create_launch_template(&self, name: &str, image_id: &str, instance_tags: BTreeMap<String, String>) -> String {
         let mut world = self.lock();
         let id = format!("lt-{:017x}", world.next_id());
-        let version = TemplateVersionData { image_id: image_id.to_string(), instance_tags, description: String::new() };
+        let version = TemplateVersionData {
+            image_id: image_id.to_string(),
+            instance_tags,
+            description: String::new(),
+            security_groups: vec![format!("sg-{name}")],
+            instance_profile_role: Some(format!("{name}-instance")),
+        };
         world.templates.insert(id.clone(), Template { name: name.to_string(), versions: BTreeMap::from([(1, version)]), default_version: 1 });
         id
     }

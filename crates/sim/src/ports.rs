@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use stepdeploy_core::config::SCALING_PROCESSES;
 use stepdeploy_core::model::{GroupSettings, LaunchTemplateRef, Lifecycle};
 use stepdeploy_core::ports::{
-    CommandRunner, CommandStatus, Decrement, Ec2Instance, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, Image, Images,
-    InstanceLauncher, InstanceReader, Invocation, LaunchRequest, LaunchTemplates, ListenerRule, ListenerRules, Parameter, Parameters, PortResult,
-    ProcessControl, RuleAction, RuleSpec, TargetHealth, TargetHealthReader, TargetRegistration, TemplateVersion,
+    CommandRequest, CommandRunner, CommandStatus, Decrement, Ec2Instance, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter,
+    Image, Images, InstanceLauncher, InstanceReader, Invocation, LaunchRequest, LaunchTemplates, ListenerRule, ListenerRules, Parameter, Parameters,
+    PortResult, ProcessControl, RuleAction, RuleSpec, TargetHealth, TargetHealthReader, TargetRegistration, TemplateVersion,
 };
 
+use crate::iam::{AuthRequest, document_arn, ec2_arn, ec2_global_arn, group_arn, parameter_arn};
 use crate::world::{Inst, SimCommand, SimImage, TemplateVersionData, World};
 use crate::{CommandScript, Sim};
 
@@ -18,6 +19,21 @@ const ASG: &str = "autoscaling";
 const EC2: &str = "ec2";
 const SSM: &str = "ssm";
 const ELB: &str = "elbv2";
+
+/// An action AWS authorizes on no resource (`*`): the Describe and Get calls.
+fn unscoped(action: &str) -> Vec<AuthRequest> {
+    vec![AuthRequest::new(action, "*")]
+}
+
+/// An Auto Scaling action on the group `name`, with its tags.
+fn on_group(world: &World, action: &str, name: &str) -> Vec<AuthRequest> {
+    vec![AuthRequest::new(action, group_arn(name)).resource_tags(&world.tags_of(name))]
+}
+
+/// An ELB action on a target group, listener or rule (by ARN), with its tags.
+fn on_elb(world: &World, action: &str, arn: &str) -> Vec<AuthRequest> {
+    vec![AuthRequest::new(action, arn).resource_tags(&world.tags_of(arn))]
+}
 
 fn has_tags(tags: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>) -> bool {
     wanted.iter().all(|(k, v)| tags.get(k) == Some(v))
@@ -27,7 +43,7 @@ fn has_tags(tags: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>) 
 impl GroupReader for Sim {
     async fn describe_group(&self, name: &str) -> PortResult<GroupDescription> {
         let mut world = self.lock();
-        world.call(ASG, "DescribeAutoScalingGroups")?;
+        world.call(ASG, "DescribeAutoScalingGroups", unscoped("autoscaling:DescribeAutoScalingGroups"))?;
         let now = world.now;
         let group = world.groups.get(name).ok_or_else(|| {
             World::not_found(ASG, "DescribeAutoScalingGroups", "ValidationError", format!("AutoScalingGroup name not found - {name}"))
@@ -65,7 +81,15 @@ impl GroupWriter for Sim {
     async fn update_group(&self, name: &str, update: &GroupUpdate) -> PortResult<()> {
         const OP: &str = "UpdateAutoScalingGroup";
         let mut world = self.lock();
-        world.call(ASG, OP)?;
+        let mut requests = on_group(&world, "autoscaling:UpdateAutoScalingGroup", name);
+        // Naming a launch template makes AWS check that the caller may launch from it.
+        if let (Some(reference), Some(group)) = (&update.launch_template, world.groups.get(name))
+            && let (Some(id), Some((_, data))) = (world.find_template_id(reference), world.resolve_template(reference))
+        {
+            let tags = data.instance_tags.clone();
+            requests.extend(world.run_instances_requests("autoscaling:UpdateAutoScalingGroup", &id, &data, &group.subnets(), &tags));
+        }
+        world.call(ASG, OP, requests)?;
         let template = match &update.launch_template {
             Some(reference) => {
                 let id = world
@@ -110,7 +134,8 @@ impl GroupWriter for Sim {
     async fn set_desired_capacity(&self, name: &str, desired: u32) -> PortResult<()> {
         const OP: &str = "SetDesiredCapacity";
         let mut world = self.lock();
-        world.call(ASG, OP)?;
+        let requests = on_group(&world, "autoscaling:SetDesiredCapacity", name);
+        world.call(ASG, OP, requests)?;
         let group = world
             .groups
             .get_mut(name)
@@ -139,7 +164,10 @@ impl GroupWriter for Sim {
     async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()> {
         const OP: &str = "TerminateInstanceInAutoScalingGroup";
         let mut world = self.lock();
-        world.call(ASG, OP)?;
+        // Authorized on the instance's group.
+        let group = world.instances.get(instance_id).and_then(|i| i.group.clone()).unwrap_or_default();
+        let requests = on_group(&world, "autoscaling:TerminateInstanceInAutoScalingGroup", &group);
+        world.call(ASG, OP, requests)?;
         let now = world.now;
         let not_found = || {
             World::invalid(ASG, OP, "ValidationError", format!("Instance Id not found - No managed instance found for instance ID: {instance_id}"))
@@ -189,7 +217,8 @@ impl Sim {
             return Ok(());
         }
         let mut world = self.lock();
-        world.call(ASG, op)?;
+        let requests = on_group(&world, &format!("autoscaling:{op}"), group);
+        world.call(ASG, op, requests)?;
         if let Some(bad) = processes.iter().find(|p| !SCALING_PROCESSES.contains(&p.as_str())) {
             return Err(World::invalid(ASG, op, "ValidationError", format!("Invalid scaling process name: {bad}")));
         }
@@ -223,14 +252,14 @@ fn ec2_view(inst: &Inst, now: i64) -> Ec2Instance {
 impl InstanceReader for Sim {
     async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
         let mut world = self.lock();
-        world.call(EC2, "DescribeInstances")?;
+        world.call(EC2, "DescribeInstances", unscoped("ec2:DescribeInstances"))?;
         let now = world.now;
         Ok(ids.iter().filter_map(|id| world.instances.get(id)).map(|i| ec2_view(i, now)).collect())
     }
 
     async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>> {
         let mut world = self.lock();
-        world.call(EC2, "DescribeInstances")?;
+        world.call(EC2, "DescribeInstances", unscoped("ec2:DescribeInstances"))?;
         let now = world.now;
         Ok(world
             .instances
@@ -242,7 +271,7 @@ impl InstanceReader for Sim {
 
     async fn instances_using_images(&self, image_ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
         let mut world = self.lock();
-        world.call(EC2, "DescribeInstances")?;
+        world.call(EC2, "DescribeInstances", unscoped("ec2:DescribeInstances"))?;
         let now = world.now;
         Ok(world.instances.values().filter(|i| !i.is_terminated(now) && image_ids.contains(&i.image_id)).map(|i| ec2_view(i, now)).collect())
     }
@@ -253,8 +282,20 @@ impl InstanceLauncher for Sim {
     async fn launch_instance(&self, request: &LaunchRequest) -> PortResult<String> {
         const OP: &str = "RunInstances";
         let mut world = self.lock();
-        world.call(EC2, OP)?;
-        let (_, data) = world.resolve_template(&request.launch_template).ok_or_else(|| {
+        let resolved = world.resolve_template(&request.launch_template);
+        let requests = match (world.find_template_id(&request.launch_template), &resolved) {
+            (Some(id), Some((_, data))) => {
+                let data = TemplateVersionData { image_id: request.image_id.clone().unwrap_or(data.image_id.clone()), ..data.clone() };
+                let mut tags = data.instance_tags.clone();
+                tags.extend(request.tags.clone());
+                // The request names no subnet, so EC2 launches in the default VPC's default subnet.
+                let subnets = vec!["subnet-default".to_string()];
+                world.run_instances_requests("ec2:RunInstances", &id, &data, &subnets, &tags)
+            }
+            _ => unscoped("ec2:RunInstances"),
+        };
+        world.call(EC2, OP, requests)?;
+        let (_, data) = resolved.ok_or_else(|| {
             World::invalid(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {:?} not found", request.launch_template))
         })?;
         let image = request.image_id.clone().unwrap_or(data.image_id);
@@ -283,7 +324,11 @@ impl InstanceLauncher for Sim {
 
     async fn terminate_instances(&self, ids: &[String]) -> PortResult<()> {
         let mut world = self.lock();
-        world.call(EC2, "TerminateInstances")?;
+        let requests = ids
+            .iter()
+            .map(|id| AuthRequest::new("ec2:TerminateInstances", ec2_arn("instance", id)).resource_tags(&world.instance_tags(id)))
+            .collect();
+        world.call(EC2, "TerminateInstances", requests)?;
         if let Some(missing) = ids.iter().find(|id| !world.instances.contains_key(*id)) {
             return Err(World::not_found(
                 EC2,
@@ -319,7 +364,7 @@ impl LaunchTemplates for Sim {
     async fn describe_versions(&self, template: &LaunchTemplateRef, versions: &[String]) -> PortResult<Vec<TemplateVersion>> {
         const OP: &str = "DescribeLaunchTemplateVersions";
         let mut world = self.lock();
-        world.call(EC2, OP)?;
+        world.call(EC2, OP, unscoped("ec2:DescribeLaunchTemplateVersions"))?;
         let id = world
             .find_template_id(template)
             .ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {template:?} does not exist")))?;
@@ -343,7 +388,9 @@ impl LaunchTemplates for Sim {
     ) -> PortResult<TemplateVersion> {
         const OP: &str = "CreateLaunchTemplateVersion";
         let mut world = self.lock();
-        world.call(EC2, OP)?;
+        let id = world.find_template_id(template).unwrap_or_default();
+        let requests = vec![AuthRequest::new("ec2:CreateLaunchTemplateVersion", ec2_arn("launch-template", &id)).resource_tags(&world.tags_of(&id))];
+        world.call(EC2, OP, requests)?;
         let id = world
             .find_template_id(template)
             .ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {template:?} does not exist")))?;
@@ -359,7 +406,9 @@ impl LaunchTemplates for Sim {
     async fn set_default_version(&self, template: &LaunchTemplateRef, version: u64) -> PortResult<()> {
         const OP: &str = "ModifyLaunchTemplate";
         let mut world = self.lock();
-        world.call(EC2, OP)?;
+        let id = world.find_template_id(template).unwrap_or_default();
+        let requests = vec![AuthRequest::new("ec2:ModifyLaunchTemplate", ec2_arn("launch-template", &id)).resource_tags(&world.tags_of(&id))];
+        world.call(EC2, OP, requests)?;
         let id = world
             .find_template_id(template)
             .ok_or_else(|| World::not_found(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {template:?} does not exist")))?;
@@ -393,7 +442,22 @@ impl Images for Sim {
     async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String> {
         const OP: &str = "CreateImage";
         let mut world = self.lock();
-        world.call(EC2, OP)?;
+        let mut requests = vec![
+            AuthRequest::new("ec2:CreateImage", ec2_arn("instance", instance_id)).resource_tags(&world.instance_tags(instance_id)),
+            AuthRequest::new("ec2:CreateImage", ec2_global_arn("image", "*")).request_tags(tags),
+            AuthRequest::new("ec2:CreateImage", ec2_global_arn("snapshot", "*")).request_tags(tags),
+        ];
+        if !tags.is_empty() {
+            for kind in ["image", "snapshot"] {
+                requests.push(
+                    AuthRequest::new("ec2:CreateTags", ec2_global_arn(kind, "*"))
+                        .request_tags(tags)
+                        .with("ec2:CreateAction", "CreateImage")
+                        .implied_by("ec2:CreateImage with tag specifications"),
+                );
+            }
+        }
+        world.call(EC2, OP, requests)?;
         let now = world.now;
         if !world.instances.get(instance_id).is_some_and(|i| !i.is_terminated(now) && i.terminating_since.is_none()) {
             return Err(World::invalid(EC2, OP, "InvalidInstanceID.NotFound", format!("The instance ID '{instance_id}' does not exist")));
@@ -408,7 +472,8 @@ impl Images for Sim {
             dist.sample(&mut world.rng)
         };
         let never = world.images_never_available;
-        world.snapshots.insert(snapshot.clone(), BTreeMap::new());
+        // Tagged in the same call, as the image is.
+        world.snapshots.insert(snapshot.clone(), tags.clone());
         world.images.insert(
             id.clone(),
             SimImage {
@@ -422,45 +487,32 @@ impl Images for Sim {
         Ok(id)
     }
 
-    async fn tag_resources(&self, resource_ids: &[String], tags: &BTreeMap<String, String>) -> PortResult<()> {
-        const OP: &str = "CreateTags";
-        let mut world = self.lock();
-        world.call(EC2, OP)?;
-        for id in resource_ids {
-            let target = if let Some(image) = world.images.get_mut(id) {
-                &mut image.tags
-            } else if let Some(snapshot) = world.snapshots.get_mut(id) {
-                snapshot
-            } else if let Some(instance) = world.instances.get_mut(id) {
-                &mut instance.tags
-            } else {
-                return Err(World::not_found(EC2, OP, "InvalidID", format!("The ID '{id}' is not valid")));
-            };
-            target.extend(tags.clone());
-        }
-        Ok(())
-    }
-
     async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>> {
         let mut world = self.lock();
-        world.call(EC2, "DescribeImages")?;
+        world.call(EC2, "DescribeImages", unscoped("ec2:DescribeImages"))?;
         let now = world.now;
         Ok(ids.iter().filter_map(|id| world.images.get(id).map(|i| image_view(id, i, now))).collect())
     }
 
     async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>> {
         let mut world = self.lock();
-        world.call(EC2, "DescribeImages")?;
+        world.call(EC2, "DescribeImages", unscoped("ec2:DescribeImages"))?;
         let now = world.now;
         Ok(world.images.iter().filter(|(_, i)| has_tags(&i.tags, tags)).map(|(id, i)| image_view(id, i, now)).collect())
     }
 
     async fn delete_image(&self, image: &Image) -> PortResult<()> {
         let mut world = self.lock();
-        world.call(EC2, "DeregisterImage")?;
+        let tags = world.images.get(&image.id).map(|i| i.tags.clone()).unwrap_or_default();
+        world.call(EC2, "DeregisterImage", vec![AuthRequest::new("ec2:DeregisterImage", ec2_global_arn("image", &image.id)).resource_tags(&tags)])?;
         world.images.remove(&image.id);
         for snapshot in &image.snapshot_ids {
-            world.call(EC2, "DeleteSnapshot")?;
+            let tags = world.snapshots.get(snapshot).cloned().unwrap_or_default();
+            world.call(
+                EC2,
+                "DeleteSnapshot",
+                vec![AuthRequest::new("ec2:DeleteSnapshot", ec2_global_arn("snapshot", snapshot)).resource_tags(&tags)],
+            )?;
             world.snapshots.remove(snapshot);
         }
         Ok(())
@@ -469,10 +521,18 @@ impl Images for Sim {
 
 #[async_trait]
 impl CommandRunner for Sim {
-    async fn send_command(&self, instance_ids: &[String], command: &str, timeout_seconds: u64, _comment: &str) -> PortResult<String> {
+    async fn send_command(&self, request: &CommandRequest<'_>) -> PortResult<String> {
         const OP: &str = "SendCommand";
+        let (instance_ids, timeout_seconds) = (request.instance_ids, request.timeout_seconds);
+        // What the shell runs: the agent sets SSM_revision from the document's ENV_VAR parameter.
+        let rendered = request.command.replace(stepdeploy_core::revision::COMMAND_PLACEHOLDER, request.revision);
+        let command = rendered.as_str();
         let mut world = self.lock();
-        world.call(SSM, OP)?;
+        let mut requests = vec![AuthRequest::new("ssm:SendCommand", document_arn(request.document))];
+        requests.extend(
+            instance_ids.iter().map(|id| AuthRequest::new("ssm:SendCommand", ec2_arn("instance", id)).resource_tags(&world.instance_tags(id))),
+        );
+        world.call(SSM, OP, requests)?;
         let now = world.now;
         for id in instance_ids {
             let online = world.instances.get(id).is_some_and(|i| !i.is_terminated(now) && i.terminating_since.is_none() && i.ssm_online_at <= now);
@@ -506,6 +566,8 @@ impl CommandRunner for Sim {
             SimCommand {
                 instance_ids: instance_ids.to_vec(),
                 command: command.to_string(),
+                sent: request.command.to_string(),
+                revision: request.revision.to_string(),
                 sent_at: now,
                 timeout_seconds: timeout_seconds as i64,
                 outcomes,
@@ -519,7 +581,7 @@ impl CommandRunner for Sim {
         let mut world = self.lock();
         let mut out = Vec::new();
         for id in instance_ids {
-            world.call(SSM, OP)?;
+            world.call(SSM, OP, unscoped("ssm:GetCommandInvocation"))?;
             let now = world.now;
             let command = world
                 .commands
@@ -558,13 +620,13 @@ impl CommandRunner for Sim {
 impl Parameters for Sim {
     async fn get_parameter(&self, name: &str) -> PortResult<Option<Parameter>> {
         let mut world = self.lock();
-        world.call(SSM, "GetParameter")?;
+        world.call(SSM, "GetParameter", vec![AuthRequest::new("ssm:GetParameter", parameter_arn(name))])?;
         Ok(world.parameters.get(name).cloned())
     }
 
     async fn create_parameter(&self, name: &str, value: &str) -> PortResult<bool> {
         let mut world = self.lock();
-        world.call(SSM, "PutParameter")?;
+        world.call(SSM, "PutParameter", vec![AuthRequest::new("ssm:PutParameter", parameter_arn(name))])?;
         if world.parameters.contains_key(name) {
             return Ok(false);
         }
@@ -575,7 +637,7 @@ impl Parameters for Sim {
 
     async fn put_parameter(&self, name: &str, value: &str) -> PortResult<()> {
         let mut world = self.lock();
-        world.call(SSM, "PutParameter")?;
+        world.call(SSM, "PutParameter", vec![AuthRequest::new("ssm:PutParameter", parameter_arn(name))])?;
         let now = world.now;
         let version = world.parameters.get(name).map_or(1, |p| p.version + 1);
         world.parameters.insert(name.to_string(), Parameter { name: name.to_string(), value: value.to_string(), version, modified_at: Some(now) });
@@ -584,7 +646,7 @@ impl Parameters for Sim {
 
     async fn delete_parameter(&self, name: &str) -> PortResult<bool> {
         let mut world = self.lock();
-        world.call(SSM, "DeleteParameter")?;
+        world.call(SSM, "DeleteParameter", vec![AuthRequest::new("ssm:DeleteParameter", parameter_arn(name))])?;
         Ok(world.parameters.remove(name).is_some())
     }
 }
@@ -594,7 +656,7 @@ impl TargetHealthReader for Sim {
     async fn describe_target_health(&self, target_group_arn: &str) -> PortResult<Vec<TargetHealth>> {
         const OP: &str = "DescribeTargetHealth";
         let mut world = self.lock();
-        world.call(ELB, OP)?;
+        world.call(ELB, OP, unscoped("elasticloadbalancing:DescribeTargetHealth"))?;
         world.target_group_exists(OP, target_group_arn)?;
         let now = world.now;
         let grace = world.settings.health_check_grace_seconds;
@@ -620,7 +682,7 @@ impl ListenerRules for Sim {
     async fn describe_rules(&self, listener_arn: &str) -> PortResult<Vec<ListenerRule>> {
         const OP: &str = "DescribeRules";
         let mut world = self.lock();
-        world.call(ELB, OP)?;
+        world.call(ELB, OP, unscoped("elasticloadbalancing:DescribeRules"))?;
         let rules = world
             .listeners
             .get(listener_arn)
@@ -634,10 +696,25 @@ impl ListenerRules for Sim {
         Ok(out)
     }
 
-    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec) -> PortResult<String> {
+    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec, tags: &BTreeMap<String, String>) -> PortResult<String> {
         const OP: &str = "CreateRule";
         let mut world = self.lock();
-        world.call(ELB, OP)?;
+        // Authorized on the listener (the listener-rule resource authorizes nothing for CreateRule);
+        // tags on create also need AddTags (https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/tagging-resources-during-creation.html).
+        let mut requests = on_elb(&world, "elasticloadbalancing:CreateRule", listener_arn);
+        if !tags.is_empty() {
+            requests.push(
+                // The new rule's ARN (its id is not known yet; policies match on the listener part).
+                AuthRequest::new(
+                    "elasticloadbalancing:AddTags",
+                    format!("{}/0000000000000000", listener_arn.replace(":listener/", ":listener-rule/")),
+                )
+                .request_tags(tags)
+                .with("elasticloadbalancing:CreateAction", "CreateRule")
+                .implied_by("elasticloadbalancing:CreateRule with tags"),
+            );
+        }
+        world.call(ELB, OP, requests)?;
         let id = world.next_id();
         let rules = world
             .listeners
@@ -654,12 +731,14 @@ impl ListenerRules for Sim {
         let arn = format!("{}/{id:016x}", listener_arn.replace(":listener/", ":listener-rule/"));
         rules.push(ListenerRule { arn: arn.clone(), priority: Some(priority), spec: rule.clone() });
         rules.sort_by_key(|r| r.priority);
+        world.resource_tags.insert(arn.clone(), tags.clone());
         Ok(arn)
     }
 
     async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool> {
         let mut world = self.lock();
-        world.call(ELB, "DeleteRule")?;
+        let requests = on_elb(&world, "elasticloadbalancing:DeleteRule", rule_arn);
+        world.call(ELB, "DeleteRule", requests)?;
         for rules in world.listeners.values_mut() {
             if let Some(pos) = rules.iter().position(|r| r.arn == rule_arn) {
                 rules.remove(pos);
@@ -675,7 +754,8 @@ impl TargetRegistration for Sim {
     async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
         const OP: &str = "DeregisterTargets";
         let mut world = self.lock();
-        world.call(ELB, OP)?;
+        let requests = on_elb(&world, "elasticloadbalancing:DeregisterTargets", target_group_arn);
+        world.call(ELB, OP, requests)?;
         world.target_group_exists(OP, target_group_arn)?;
         let now = world.now;
         for id in instance_ids {
@@ -690,7 +770,8 @@ impl TargetRegistration for Sim {
     async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
         const OP: &str = "RegisterTargets";
         let mut world = self.lock();
-        world.call(ELB, OP)?;
+        let requests = on_elb(&world, "elasticloadbalancing:RegisterTargets", target_group_arn);
+        world.call(ELB, OP, requests)?;
         world.target_group_exists(OP, target_group_arn)?;
         let now = world.now;
         for id in instance_ids {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use stepdeploy_core::model::{LaunchTemplateRef, TargetState, Timestamp};
 use stepdeploy_core::ports::{ErrorKind, ListenerRule, Parameter, PortError};
 
+use crate::iam::AuthRequest;
 use crate::{ApiCall, CommandScript, ExternalEvent, Fault};
 
 /// A duration distribution, in seconds.
@@ -83,6 +84,13 @@ pub(crate) struct Group {
     pub target_group_arns: Vec<String>,
     pub suspended: BTreeSet<String>,
     pub zones: Vec<String>,
+}
+
+impl Group {
+    /// One subnet per zone (the group's VPCZoneIdentifier).
+    pub fn subnets(&self) -> Vec<String> {
+        self.zones.iter().map(|z| format!("subnet-{z}")).collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +197,10 @@ pub(crate) struct TemplateVersionData {
     pub image_id: String,
     pub instance_tags: BTreeMap<String, String>,
     pub description: String,
+    /// What RunInstances checks besides the template and image (see `iam`).
+    pub security_groups: Vec<String>,
+    /// The instance profile's role, passed to EC2 at launch.
+    pub instance_profile_role: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,7 +233,12 @@ pub(crate) struct SimImage {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct SimCommand {
     pub instance_ids: Vec<String>,
+    /// As the shell runs it (the revision in place of `$SSM_revision`).
     pub command: String,
+    /// As sent: the text never holds the revision.
+    pub sent: String,
+    /// The document's ENV_VAR parameter.
+    pub revision: String,
     pub sent_at: Timestamp,
     pub timeout_seconds: i64,
     pub outcomes: BTreeMap<String, CommandScript>,
@@ -244,6 +261,10 @@ pub(crate) struct World {
     pub faults: Vec<Fault>,
     pub events: Vec<(Timestamp, ExternalEvent)>,
     pub calls: Vec<ApiCall>,
+    /// The step making calls now (the function name), for the IAM test.
+    pub principal: Option<String>,
+    /// Tags of groups, launch templates, target groups, listeners and rules, by ARN.
+    pub resource_tags: BTreeMap<String, BTreeMap<String, String>>,
     pub unhealthy_images: BTreeSet<String>,
     pub images_never_available: bool,
     pub counter: u64,
@@ -283,6 +304,8 @@ impl World {
             faults: Vec::new(),
             events: Vec::new(),
             calls: Vec::new(),
+            principal: None,
+            resource_tags: BTreeMap::new(),
             unhealthy_images: BTreeSet::new(),
             images_never_available: false,
             counter: 0,
@@ -303,6 +326,73 @@ impl World {
         }
     }
 
+    /// The key a group (by name), launch template (by id) or ELB resource (by ARN) has in `resource_tags`.
+    pub fn resource_key(&self, resource: &str) -> String {
+        if resource.starts_with("arn:") {
+            resource.to_string()
+        } else if resource.starts_with("lt-") {
+            crate::iam::ec2_arn("launch-template", resource)
+        } else {
+            crate::iam::group_arn(resource)
+        }
+    }
+
+    /// The tags of a group, launch template, target group, listener or rule.
+    pub fn tags_of(&self, resource: &str) -> BTreeMap<String, String> {
+        self.resource_tags.get(&self.resource_key(resource)).cloned().unwrap_or_default()
+    }
+
+    /// An instance's tags (none for an unknown one).
+    pub fn instance_tags(&self, id: &str) -> BTreeMap<String, String> {
+        self.instances.get(id).map(|i| i.tags.clone()).unwrap_or_default()
+    }
+
+    /// What RunInstances from launch template `template_id`, version data
+    /// `data`, in `subnets`, with `tags` on the new instance, authorizes, the
+    /// checks AWS makes on the caller's behalf for `call` included (see [`crate::iam::ON_BEHALF`]).
+    pub fn run_instances_requests(
+        &self,
+        call: &str,
+        template_id: &str,
+        data: &TemplateVersionData,
+        subnets: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Vec<AuthRequest> {
+        use crate::iam::{ec2_arn, ec2_global_arn, role_arn};
+        let implied = |r: AuthRequest| if call == "ec2:RunInstances" { r } else { r.implied_by(call) };
+        let run = "ec2:RunInstances";
+        let mut out = vec![
+            implied(AuthRequest::new(run, ec2_arn("launch-template", template_id)).resource_tags(&self.tags_of(template_id))),
+            implied(
+                AuthRequest::new(run, ec2_global_arn("image", &data.image_id))
+                    .resource_tags(&self.images.get(&data.image_id).map(|i| i.tags.clone()).unwrap_or_default()),
+            ),
+            implied(AuthRequest::new(run, ec2_arn("instance", "*")).request_tags(tags)),
+            implied(AuthRequest::new(run, ec2_arn("volume", "*")).request_tags(tags)),
+            implied(AuthRequest::new(run, ec2_arn("network-interface", "*"))),
+        ];
+        out.extend(subnets.iter().map(|s| implied(AuthRequest::new(run, ec2_arn("subnet", s)))));
+        out.extend(data.security_groups.iter().map(|g| implied(AuthRequest::new(run, ec2_arn("security-group", g)))));
+        if !tags.is_empty() {
+            for kind in ["instance", "volume"] {
+                out.push(
+                    AuthRequest::new("ec2:CreateTags", ec2_arn(kind, "*"))
+                        .request_tags(tags)
+                        .with("ec2:CreateAction", "RunInstances")
+                        .implied_by(if call == run { "ec2:RunInstances with tag specifications" } else { call }),
+                );
+            }
+        }
+        if let Some(role) = &data.instance_profile_role {
+            out.push(AuthRequest::new("iam:PassRole", role_arn(role)).with("iam:PassedToService", "ec2.amazonaws.com").implied_by(if call == run {
+                "ec2:RunInstances with an instance profile"
+            } else {
+                call
+            }));
+        }
+        out
+    }
+
     pub fn next_id(&mut self) -> u64 {
         self.counter += 1;
         // Spread ids so they look like AWS's, yet stay deterministic.
@@ -314,13 +404,22 @@ impl World {
     }
 
     /// Records a call and applies any injected fault to it.
-    pub fn call(&mut self, service: &'static str, operation: &'static str) -> Result<(), PortError> {
+    ///
+    /// `requests` are what AWS authorizes for it (see [`crate::iam`]), recorded with the principal making it.
+    pub fn call(&mut self, service: &'static str, operation: &'static str, requests: Vec<AuthRequest>) -> Result<(), PortError> {
         let fault = self.faults.iter_mut().find(|f| f.remaining > 0 && (f.operation == operation || f.operation == "*"));
         let error = fault.map(|f| {
             f.remaining -= 1;
             PortError::new(f.kind, service, operation, Some(&f.code), format!("injected fault: {}", f.code))
         });
-        self.calls.push(ApiCall { at: self.now, service: service.to_string(), operation: operation.to_string(), faulted: error.is_some() });
+        self.calls.push(ApiCall {
+            at: self.now,
+            service: service.to_string(),
+            operation: operation.to_string(),
+            faulted: error.is_some(),
+            principal: self.principal.clone(),
+            requests,
+        });
         match error {
             Some(e) => Err(e),
             None => Ok(()),
@@ -408,6 +507,8 @@ impl World {
                 let online = self.settings.ssm_online_seconds.sample(&mut self.rng);
                 let never_healthy = self.unhealthy_images.contains(&data.image_id);
                 let mut tags = data.instance_tags.clone();
+                // The group's tags propagate at launch (as stepdeploy's IAM conditions on instances require).
+                tags.extend(self.resource_tags.get(&crate::iam::group_arn(name)).cloned().unwrap_or_default());
                 tags.insert("aws:autoscaling:groupName".into(), name.to_string());
                 let zone = group.zones[(live_count + n) as usize % group.zones.len().max(1)].clone();
                 self.instances.insert(

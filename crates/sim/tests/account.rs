@@ -8,6 +8,11 @@ use stepdeploy_core::ports::*;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{CommandScript, Dist, Fault, Sim, SimSettings};
 
+/// A SendCommand through the demo deployment's document, with no revision.
+fn command<'a>(instance_ids: &'a [String], text: &'a str, timeout_seconds: u64) -> CommandRequest<'a> {
+    CommandRequest { document: "stepdeploy-demo-command", instance_ids, command: text, revision: "", timeout_seconds, comment: "" }
+}
+
 fn fixed() -> SimSettings {
     SimSettings {
         boot_seconds: Dist::Fixed(60.0),
@@ -129,8 +134,8 @@ fn ssm_commands_run_for_their_scripted_time_and_exit_code() {
         duration_seconds: 40,
     });
     let ids = vec![worker];
-    let ok = block_on(sim.send_command(&ids, "collectstatic", 600, "")).unwrap();
-    let failing = block_on(sim.send_command(&ids, "manage.py migrate", 600, "")).unwrap();
+    let ok = block_on(sim.send_command(&command(&ids, "collectstatic", 600))).unwrap();
+    let failing = block_on(sim.send_command(&command(&ids, "manage.py migrate", 600))).unwrap();
     let slow_script = CommandScript {
         contains: "sleep".into(),
         instance_id: None,
@@ -140,7 +145,7 @@ fn ssm_commands_run_for_their_scripted_time_and_exit_code() {
         duration_seconds: 900,
     };
     sim.script_command(slow_script);
-    let slow = block_on(sim.send_command(&ids, "sleep 900", 60, "")).unwrap();
+    let slow = block_on(sim.send_command(&command(&ids, "sleep 900", 60))).unwrap();
     let status = |id: &str| block_on(sim.invocations(id, &ids)).unwrap().remove(0);
     assert_eq!(status(&failing).status, CommandStatus::Running);
     sim.advance(40);
@@ -159,10 +164,10 @@ fn a_builder_accepts_commands_only_once_online_in_ssm() {
     let request =
         LaunchRequest { launch_template: fleet.template.at_version("$Default"), image_id: None, instance_type: None, tags: BTreeMap::new() };
     let builder = block_on(sim.launch_instance(&request)).unwrap();
-    let early = block_on(sim.send_command(std::slice::from_ref(&builder), "bake", 600, "")).unwrap_err();
+    let early = block_on(sim.send_command(&command(std::slice::from_ref(&builder), "bake", 600))).unwrap_err();
     assert_eq!(early.code.as_deref(), Some("InvalidInstanceId"));
     sim.advance(60 + 45);
-    block_on(sim.send_command(std::slice::from_ref(&builder), "bake", 600, "")).unwrap();
+    block_on(sim.send_command(&command(std::slice::from_ref(&builder), "bake", 600))).unwrap();
 }
 
 #[test]
@@ -210,10 +215,10 @@ fn listener_rules_reject_a_taken_priority_and_an_oversized_body() {
         source_ips: Vec::new(),
         action: RuleAction::FixedResponse(FixedResponse { status_code: 503, content_type: "text/html".into(), body }),
     };
-    let arn = block_on(sim.create_rule(&fleet.listener_arn, 1, &page("down".into()))).unwrap();
-    let taken = block_on(sim.create_rule(&fleet.listener_arn, 1, &page("again".into()))).unwrap_err();
+    let arn = block_on(sim.create_rule(&fleet.listener_arn, 1, &page("down".into()), &BTreeMap::new())).unwrap();
+    let taken = block_on(sim.create_rule(&fleet.listener_arn, 1, &page("again".into()), &BTreeMap::new())).unwrap_err();
     assert_eq!(taken.code.as_deref(), Some("PriorityInUse"));
-    let big = block_on(sim.create_rule(&fleet.listener_arn, 2, &page("x".repeat(1025)))).unwrap_err();
+    let big = block_on(sim.create_rule(&fleet.listener_arn, 2, &page("x".repeat(1025)), &BTreeMap::new())).unwrap_err();
     assert_eq!(big.kind, ErrorKind::Invalid);
     assert_eq!(block_on(sim.describe_rules(&fleet.listener_arn)).unwrap().len(), 2);
     assert!(block_on(sim.delete_rule(&arn)).unwrap());

@@ -55,8 +55,12 @@ fn start() -> Result<String, String> {
     // The child dies with the thread that forked it (PR_SET_PDEATHSIG), so
     // that thread lives as long as the test binary.
     std::thread::spawn(move || {
-        let mut command = Command::new(&binary);
-        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(log_file);
+        // moto_server's own Python runs our launcher, which patches one moto gap (see moto_server.py).
+        let python = binary.with_file_name("python");
+        // Both crates that include this module sit beside crates/aws.
+        let launcher = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../aws/tests/moto_server.py"));
+        let mut command = Command::new(&python);
+        command.arg(&launcher).args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(log_file);
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
             command.pre_exec(|| {
@@ -64,7 +68,7 @@ fn start() -> Result<String, String> {
                 Ok(())
             });
         }
-        let spawned = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()));
+        let spawned = command.spawn().map_err(|e| format!("cannot start {} {}: {e}", python.display(), launcher.display()));
         let failed = spawned.is_err();
         let _ = tx.send(spawned.map(|_| ()));
         if !failed {
@@ -193,4 +197,14 @@ pub async fn web_env(desired: i32) -> WebEnv {
         .unwrap();
 
     WebEnv { config, group: name.clone(), template_id, template_name: name, old_image, new_image, target_group_arn, listener_arn, subnet_ids }
+}
+
+/// template.yaml's `CommandDocument` content, as JSON: the one SSM document every step's command goes through.
+pub fn command_document_content() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let content = &template["Resources"]["CommandDocument"]["Properties"]["Content"];
+    assert!(content.is_mapping(), "{path}: no Resources.CommandDocument.Properties.Content");
+    serde_json::to_string(content).unwrap_or_else(|e| panic!("{path}: CommandDocument content: {e}"))
 }

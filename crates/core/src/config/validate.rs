@@ -12,6 +12,11 @@ impl Environment {
         } else if !is_region(&self.region) {
             push("region", format!("{:?} is not an AWS region name; expected e.g. `us-east-1`", self.region));
         }
+        if let Some(branch) = &self.branch
+            && let Err(why) = crate::revision::check(branch)
+        {
+            push("branch", format!("{branch:?} is not allowed: it {why}; expected a git branch or revision matching {}", crate::revision::PATTERN));
+        }
         if self.auto_scaling_group.trim().is_empty() {
             push("auto_scaling_group", "required: fill in the web Auto Scaling group's name".into());
         }

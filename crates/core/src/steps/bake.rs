@@ -17,12 +17,13 @@ use super::record::CommandResult;
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::model::{LaunchTemplateRef, Timestamp};
-use crate::ports::{CommandStatus, ErrorKind, Image, LaunchRequest};
+use crate::ports::{CommandRequest, CommandStatus, ErrorKind, Image, LaunchRequest};
+use crate::revision::{command_document, in_command};
 
 /// Tag keys a bake puts on its builder, image and snapshots.
 pub mod tags {
     /// The deployment.
-    pub const DEPLOYMENT: &str = "stepdeploy:deployment";
+    pub const DEPLOYMENT: &str = crate::fleet::DEPLOYMENT_TAG;
     /// The environment.
     pub const ENVIRONMENT: &str = "stepdeploy:environment";
     /// The git revision baked (the fleet model reads it from instances too).
@@ -216,9 +217,16 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
                 return Err(bake_failed(format!("builder {builder} is {} before the bake script ran", state.as_deref().unwrap_or("gone"))));
             }
             let spec = &bake.settings.commands.bake;
-            let command = spec.command.replace("{revision}", &bake.revision);
             let comment = format!("stepdeploy bake {} {}", bake.environment, bake.revision);
-            match account.send_command(std::slice::from_ref(&builder), &command, spec.timeout_seconds, &comment).await {
+            let request = CommandRequest {
+                document: &command_document(&bake.deployment),
+                instance_ids: std::slice::from_ref(&builder),
+                command: &in_command(&spec.command),
+                revision: &bake.revision,
+                timeout_seconds: spec.timeout_seconds,
+                comment: &comment,
+            };
+            match account.send_command(&request).await {
                 Ok(command_id) => {
                     bake.command_id = Some(command_id);
                     bake.phase = BakePhase::Script;
@@ -278,10 +286,7 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
             };
             let image = account.describe_images(std::slice::from_ref(&image_id)).await?.into_iter().next();
             match image.as_ref().map(|i| (i.state.as_str(), i)) {
-                Some(("available", image)) => {
-                    if !image.snapshot_ids.is_empty() {
-                        account.tag_resources(&image.snapshot_ids, &bake_tags(&bake)).await?;
-                    }
+                Some(("available", _)) => {
                     bake.phase = BakePhase::Baked;
                     bake.next = "done".into();
                     Ok(bake)

@@ -8,7 +8,8 @@ use super::error::StepError;
 use super::record::{CommandOutcome, CommandResult, CommandRun, Job};
 use crate::errors;
 use crate::model::Timestamp;
-use crate::ports::{CommandStatus, Invocation};
+use crate::ports::{CommandRequest, CommandStatus, Invocation};
+use crate::revision::{command_document, in_command};
 
 /// How much of a command's output a failure carries.
 pub const OUTPUT_TAIL: usize = 2000;
@@ -45,9 +46,16 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
     if name == "migrate" {
         workers.truncate(1);
     }
-    let command = spec.command.replace("{revision}", job.revision.as_deref().unwrap_or(""));
     let comment = format!("stepdeploy {name} {}", job.environment);
-    let command_id = account.send_command(&workers, &command, spec.timeout_seconds, &comment).await?;
+    let request = CommandRequest {
+        document: &command_document(&job.deployment),
+        instance_ids: &workers,
+        command: &in_command(&spec.command),
+        revision: job.revision.as_deref().unwrap_or_default(),
+        timeout_seconds: spec.timeout_seconds,
+        comment: &comment,
+    };
+    let command_id = account.send_command(&request).await?;
     job.command = Some(CommandRun {
         name: name.to_string(),
         command_id,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::account::DeployAccount;
 use super::command::{command_failure, record_outcome};
 use super::error::StepError;
-use super::input::{field_int, field_string, flag, open_input};
+use super::input::{field_int, flag, open_input, revision_field};
 use super::lock::{lock_parameter, lock_value, take_lock};
 use super::record::{CommandRun, Job};
 use crate::config::Config;
@@ -20,7 +20,8 @@ use crate::errors;
 use crate::fleet::read_snapshot;
 use crate::model::{Lifecycle, Timestamp};
 use crate::planner::{Policy, assess};
-use crate::ports::CommandStatus;
+use crate::ports::{CommandRequest, CommandStatus};
+use crate::revision::{command_document, in_command};
 
 /// The processes an in-place deploy suspends: everything that would launch,
 /// terminate or replace an instance while it is out of the load balancer.
@@ -104,7 +105,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
     let min_percent = field_int(input, "min_healthy_percent")?.unwrap_or(env.rollout.min_healthy_percent);
     let policy = Policy::new(min_percent, env.rollout.max_healthy_percent, field_int(input, "batch_size")?.or(env.rollout.batch_size))
         .map_err(|e| StepError::input(e.to_string()))?;
-    let revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
+    let revision = revision_field(input, &environment, &env)?;
     let group = account.describe_group(&env.auto_scaling_group).await?;
     let desired = group.settings.desired_capacity;
     let min_healthy = (u64::from(desired) * u64::from(policy.min_healthy_percent)).div_ceil(100) as u32;
@@ -133,7 +134,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         todo.sort();
         let batch_size = policy.batch_size.unwrap_or(u32::MAX).max(1);
         Ok::<_, StepError>(InPlace {
-            job: Job { suspended_by_us, revision: revision.clone(), ..Job::new(&environment, execution_id, lock.clone(), &env) },
+            job: Job { suspended_by_us, revision: revision.clone(), ..Job::new(&config.deployment, &environment, execution_id, &env) },
             target_group_arns: env.target_group_arns.clone(),
             todo,
             updated: Vec::new(),
@@ -210,9 +211,16 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                 return Ok(wait(deploy, poll));
             }
             let spec = &deploy.job.settings.commands.in_place_deploy;
-            let command = spec.command.replace("{revision}", deploy.job.revision.as_deref().unwrap_or(""));
             let comment = format!("stepdeploy in-place {}", deploy.job.environment);
-            let command_id = account.send_command(&deploy.batch, &command, spec.timeout_seconds, &comment).await?;
+            let request = CommandRequest {
+                document: &command_document(&deploy.job.deployment),
+                instance_ids: &deploy.batch,
+                command: &in_command(&spec.command),
+                revision: deploy.job.revision.as_deref().unwrap_or_default(),
+                timeout_seconds: spec.timeout_seconds,
+                comment: &comment,
+            };
+            let command_id = account.send_command(&request).await?;
             deploy.job.command = Some(CommandRun {
                 name: "in_place_deploy".into(),
                 command_id,

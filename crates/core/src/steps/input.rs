@@ -31,9 +31,24 @@ pub(crate) fn open_input<'c>(input: &Value, config: &'c Config, allowed: &[&str]
 
 /// The input's `revision`, else the environment's `branch`; an error when neither is set.
 pub(crate) fn revision_or_branch(input: &Value, environment: &str, env: &Environment) -> Result<String, StepError> {
-    field_string(input, "revision")?
-        .or_else(|| env.branch.clone())
+    revision_field(input, environment, env)?
         .ok_or_else(|| StepError::input(format!("revision: required (environments.{environment}.branch is not set), e.g. \"4f2c9e1\"")))
+}
+
+/// The input's `revision`, else the environment's `branch`, either checked
+/// against [`crate::revision::PATTERN`] (it reaches commands on instances).
+pub(crate) fn revision_field(input: &Value, environment: &str, env: &Environment) -> Result<Option<String>, StepError> {
+    if let Some(given) = field_string(input, "revision")? {
+        return checked_revision(&given, "revision").map(Some);
+    }
+    env.branch.as_deref().map(|branch| checked_revision(branch, &format!("environments.{environment}.branch"))).transpose()
+}
+
+/// `revision` if it matches [`crate::revision::PATTERN`]; else an error naming `field`, the value and what is allowed.
+pub(crate) fn checked_revision(revision: &str, field: &str) -> Result<String, StepError> {
+    crate::revision::check(revision).map(|()| revision.to_string()).map_err(|why| {
+        StepError::input(format!("{field}: {revision:?} is not allowed: it {why}; expected a git revision matching {}", crate::revision::PATTERN))
+    })
 }
 
 pub(crate) fn field_string(input: &Value, field: &str) -> Result<Option<String>, StepError> {

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::account::DeployAccount;
 use super::error::StepError;
-use super::input::{field_string, flag, one_of, open_input};
-use super::lock::{lock_parameter, take_lock};
+use super::input::{flag, one_of, open_input, revision_field};
+use super::lock::take_lock;
 use super::maintenance::maintenance_rules;
 use super::record::Job;
 use crate::config::{Config, SCALING_PROCESSES};
@@ -70,14 +70,14 @@ pub async fn prepare_job(
 ) -> Result<Job, StepError> {
     let (environment, env) = open_input(input, config, kind.fields())?;
     let env = env.clone();
-    let mut job = Job::new(&environment, execution_id, lock_parameter(&config.deployment, &environment), &env);
+    let mut job = Job::new(&config.deployment, &environment, execution_id, &env);
     match kind {
         JobKind::Worker => {
             job.run_migrations = match input.get("run_migrations") {
                 None | Some(Value::Null) => true,
                 Some(_) => flag(input, "run_migrations")?,
             };
-            job.revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
+            job.revision = revision_field(input, &environment, &env)?;
         }
         JobKind::Maintenance => {
             let action = one_of(input, "action", &["on", "off"])?;

@@ -1,5 +1,7 @@
 //! The maintenance page: ALB fixed-response rules on the environment's listener.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::account::DeployAccount;
@@ -7,6 +9,7 @@ use super::error::StepError;
 use super::record::Job;
 use crate::config::Environment;
 use crate::errors;
+use crate::fleet::DEPLOYMENT_TAG;
 use crate::ports::{FixedResponse, ListenerRule, RuleAction, RuleSpec};
 
 /// What the maintenance step does.
@@ -66,13 +69,15 @@ pub async fn maintenance(account: &dyn DeployAccount, mut job: Job, mode: Mainte
     };
     let (listener, wanted) = maintenance_rules(&job.settings)?;
     let existing = account.describe_rules(&listener).await?;
+    // Tagged with the deployment: IAM lets a deployment delete only its own rules.
+    let ours = BTreeMap::from([(DEPLOYMENT_TAG.to_string(), job.deployment.clone())]);
     if mode == MaintenanceMode::On {
         for (priority, spec) in &wanted {
             match existing.iter().find(|r| r.priority == Some(*priority)) {
                 Some(rule) if &rule.spec == spec => {}
                 Some(rule) if looks_like_ours(rule) => {
                     account.delete_rule(&rule.arn).await?;
-                    account.create_rule(&listener, *priority, spec).await?;
+                    account.create_rule(&listener, *priority, spec, &ours).await?;
                 }
                 Some(rule) => {
                     return Err(StepError {
@@ -84,7 +89,7 @@ pub async fn maintenance(account: &dyn DeployAccount, mut job: Job, mode: Mainte
                     });
                 }
                 None => {
-                    account.create_rule(&listener, *priority, spec).await?;
+                    account.create_rule(&listener, *priority, spec, &ours).await?;
                 }
             }
         }

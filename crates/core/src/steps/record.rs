@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lock::lock_parameter;
 use crate::config::Environment;
 use crate::model::{LaunchTemplateRef, Timestamp};
 use crate::planner::{InstanceHealth, Progress, RolloutState};
@@ -33,6 +34,9 @@ pub const NOT_HEALTHY_SHOWN: usize = 25;
 /// carry only this; a deploy carries it inside a [`Deployment`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
+    /// The deployment (tags on what the workflow creates carry it).
+    #[serde(default)]
+    pub deployment: String,
     /// Environment name.
     pub environment: String,
     /// The execution holding the lock.
@@ -78,12 +82,13 @@ pub struct Job {
 
 impl Job {
     /// A fresh record of `environment` held by `execution_id`: nothing suspended, no page, no command.
-    pub fn new(environment: &str, execution_id: &str, lock_parameter: String, settings: &Environment) -> Job {
+    pub fn new(deployment: &str, environment: &str, execution_id: &str, settings: &Environment) -> Job {
         Job {
+            deployment: deployment.to_string(),
             environment: environment.to_string(),
             execution_id: execution_id.to_string(),
             group: settings.auto_scaling_group.clone(),
-            lock_parameter,
+            lock_parameter: lock_parameter(deployment, environment),
             suspended_by_us: Vec::new(),
             failure: None,
             settings: settings.clone(),

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::account::DeployAccount;
 use super::bake::tags;
 use super::error::StepError;
-use super::input::{STARTED_BY, field_string, flag, one_of, open_input, revision_or_branch};
+use super::input::{STARTED_BY, checked_revision, field_string, flag, one_of, open_input, revision_or_branch};
 use super::rollout::validate_deploy_input;
 use crate::config::{Config, Environment};
 use crate::errors;
@@ -82,12 +82,13 @@ pub async fn plan(account: &dyn DeployAccount, config: &Config, input: &Value, e
     };
     let (revision, source) = match kind {
         PlanKind::Release => match field_string(input, "revision")? {
-            Some(given) => (given, "input"),
+            Some(given) => (checked_revision(&given, "revision")?, "input"),
             None => (revision_or_branch(input, &environment, env)?, "branch"),
         },
+        // The fleet's tags are anyone's who can tag an instance: checked like any input.
         PlanKind::Rebake => match (running_revision(account, env).await?, &env.branch) {
-            (Some(running), _) => (running, "fleet"),
-            (None, Some(branch)) => (branch.clone(), "branch"),
+            (Some(running), _) => (checked_revision(&running, &format!("the running revision (tag {} on the fleet)", tags::REVISION))?, "fleet"),
+            (None, Some(branch)) => (checked_revision(branch, &format!("environments.{environment}.branch"))?, "branch"),
             (None, None) => {
                 return Err(StepError {
                     name: errors::CONFIG_INVALID,

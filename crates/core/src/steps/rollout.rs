@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::account::DeployAccount;
 use super::error::StepError;
-use super::input::{field_int, field_string, flag, open_input};
+use super::input::{field_int, field_string, flag, open_input, revision_field};
 use super::lock::{LockRecord, lock_parameter, lock_value, take_lock};
 use super::maintenance::{MaintenanceMode, maintenance};
 use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep};
@@ -68,7 +68,7 @@ fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Re
     };
     let break_stale_lock = flag(input, "break_stale_lock")?;
     let run_migrations = flag(input, "run_migrations")?;
-    let revision = field_string(input, "revision")?.or_else(|| env.branch.clone());
+    let revision = revision_field(input, &environment, &env)?;
     Ok((DeployInput { environment, version, policy, strategy, break_stale_lock, run_migrations, revision }, env))
 }
 
@@ -136,7 +136,7 @@ pub async fn prepare(
                 suspended_by_us,
                 run_migrations: input.run_migrations,
                 revision: input.revision.clone(),
-                ..Job::new(&input.environment, execution_id, lock.clone(), &env)
+                ..Job::new(&config.deployment, &input.environment, execution_id, &env)
             },
             template: template.clone(),
             rollout: RolloutState::begin(&snapshot, spec, now),

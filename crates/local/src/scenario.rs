@@ -1,0 +1,129 @@
+//! The demo's workflows and faults, as `stepdeploy local` runs them: each
+//! workflow's state machine and input, the faults that apply to it, and what
+//! a run needs set up first. The CLI and the tests share this table.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use stepdeploy_core::config::Config;
+use stepdeploy_sim::demo::DemoFleet;
+use stepdeploy_sim::{CommandScript, ExternalEvent, Fault};
+
+use crate::{BAKE, DEPLOY_WORKER, FULL_DEPLOY, IN_PLACE_DEPLOY, MAINTENANCE, REBAKE, RELEASE, SERIAL_DEPLOY, run};
+
+/// A workflow or fault name that isn't one, or a set-up that failed; the message says which and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScenarioError(pub String);
+
+/// The workflows `local` runs.
+pub const WORKFLOWS: &[&str] = &["serial", "full", "worker", "maintenance-on", "maintenance-off", "bake", "release", "rebake", "in-place"];
+
+/// The faults `--fault` accepts, and the workflows each applies to.
+pub const FAULTS: &[(&str, &[&str])] = &[
+    ("unhealthy-new", &["serial", "full"]),
+    ("migration-fails", &["full", "worker"]),
+    ("throttle", WORKFLOWS),
+    ("external-scale-in", &["serial", "full"]),
+    ("instance-dies", &["serial", "full"]),
+    ("bake-script-fails", &["bake", "release", "rebake"]),
+    ("in-place-command-fails", &["in-place"]),
+    ("image-never-available", &["bake", "release", "rebake"]),
+];
+
+/// The revision the demo's worker deploy and migrations are given.
+const DEMO_REVISION: &str = "2222222";
+
+/// A workflow's state machine and the demo's execution input for it.
+pub fn definition_and_input(workflow: &str, environment: &str) -> Result<(&'static str, Value), ScenarioError> {
+    Ok(match workflow {
+        "serial" => (SERIAL_DEPLOY, json!({"environment": environment, "launch_template_version": "2"})),
+        "full" => {
+            (FULL_DEPLOY, json!({"environment": environment, "launch_template_version": "2", "run_migrations": true, "revision": DEMO_REVISION}))
+        }
+        "worker" => (DEPLOY_WORKER, json!({"environment": environment, "revision": DEMO_REVISION})),
+        "maintenance-on" => (MAINTENANCE, json!({"environment": environment, "action": "on"})),
+        "maintenance-off" => (MAINTENANCE, json!({"environment": environment, "action": "off"})),
+        "bake" => (BAKE, json!({"environment": environment, "revision": DEMO_REVISION})),
+        "release" => (RELEASE, json!({"environment": environment, "revision": DEMO_REVISION})),
+        "rebake" => (REBAKE, json!({"environment": environment})),
+        "in-place" => (IN_PLACE_DEPLOY, json!({"environment": environment, "revision": DEMO_REVISION, "min_healthy_percent": 50})),
+        other => return Err(ScenarioError(format!("WORKFLOW: {other:?} is not a workflow; expected one of {}", WORKFLOWS.join(", ")))),
+    })
+}
+
+/// Injects the fault `fault` into the demo fleet before a run of `workflow`.
+pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), ScenarioError> {
+    let Some((_, applies)) = FAULTS.iter().find(|(name, _)| *name == fault) else {
+        return Err(ScenarioError(format!(
+            "--fault: {fault:?} is not a fault; expected one of {}",
+            FAULTS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+        )));
+    };
+    if !applies.contains(&workflow) {
+        return Err(ScenarioError(format!("--fault: {fault:?} does not apply to {workflow}; it applies to {}", applies.join(", "))));
+    }
+    match fault {
+        "unhealthy-new" => fleet.sim.make_image_unhealthy(&fleet.new.image_id),
+        "migration-fails" => fleet.sim.script_command(CommandScript {
+            contains: "migrate".into(),
+            instance_id: None,
+            exit_code: 1,
+            stdout: "Applying votes.0042_add_index...".into(),
+            stderr: "django.db.utils.OperationalError: could not obtain lock on relation \"votes_vote\"".into(),
+            duration_seconds: 40,
+        }),
+        "throttle" => {
+            let ops = [
+                "DescribeAutoScalingGroups",
+                "SetDesiredCapacity",
+                "TerminateInstanceInAutoScalingGroup",
+                "SendCommand",
+                "CreateRule",
+                "RunInstances",
+                "CreateImage",
+            ];
+            for op in ops {
+                fleet.sim.inject_fault(Fault::throttle(op, 2));
+            }
+        }
+        "bake-script-fails" => fleet.sim.script_command(CommandScript {
+            contains: "stepdeploy-bake".into(),
+            instance_id: None,
+            exit_code: 1,
+            stdout: "pip install -r requirements.txt".into(),
+            stderr: "ERROR: Could not find a version that satisfies the requirement Django==9.9".into(),
+            duration_seconds: 120,
+        }),
+        "image-never-available" => fleet.sim.make_images_never_available(),
+        "in-place-command-fails" => {
+            let mut ids: Vec<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
+            ids.sort();
+            fleet.sim.script_command(CommandScript {
+                contains: "stepdeploy-deploy-web".into(),
+                instance_id: ids.last().cloned(),
+                exit_code: 1,
+                stdout: "pip install -r requirements.txt".into(),
+                stderr: "OSError: [Errno 28] No space left on device".into(),
+                duration_seconds: 30,
+            });
+        }
+        "external-scale-in" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 }),
+        _ => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::TerminateOne { group: fleet.group.clone() }),
+    }
+    Ok(())
+}
+
+/// Sets up what `workflow` needs before it runs: `maintenance-off` needs a
+/// page to take down, so one is put up first. Returns whether it did anything.
+pub async fn set_up(workflow: &str, fleet: &DemoFleet, config: Arc<Config>, environment: &str) -> Result<bool, ScenarioError> {
+    if workflow != "maintenance-off" {
+        return Ok(false);
+    }
+    let input = json!({"environment": environment, "action": "on"});
+    let (execution, _) = run(&fleet.sim, config, MAINTENANCE, input, &fleet.group, Arc::new(|_| {})).await;
+    if execution.error.is_some() {
+        return Err(ScenarioError(format!("could not put the page up before taking it down: {:?} {:?}", execution.error, execution.cause)));
+    }
+    Ok(true)
+}
