@@ -37,27 +37,9 @@ fn moto() -> String {
 }
 
 /// Runs the binary against moto, with no profile or credentials file of the machine's.
-/// `program` pointed at moto, with none of the machine's environment, profiles or
-/// credentials files; `extra_env` comes last (an `AWS_CONFIG_FILE` there replaces
-/// the dummy credentials and region with that profile's).
+/// `program` pointed at moto with its Step Functions interpreter on (see [`common::on_moto`]).
 fn on_moto(program: &str, args: &[&str], path: &str, extra_env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", path)
-        .env("AWS_ENDPOINT_URL", moto())
-        .env("AWS_CONFIG_FILE", "/nonexistent/stepdeploy-test-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/stepdeploy-test-credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null());
-    if !extra_env.iter().any(|(k, _)| *k == "AWS_CONFIG_FILE") {
-        // AWS_REGION for the SDK, AWS_DEFAULT_REGION for the AWS CLI v1.
-        let region = [("AWS_REGION", "us-east-1"), ("AWS_DEFAULT_REGION", "us-east-1")];
-        command.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").envs(region);
-    }
-    command.envs(extra_env.iter().copied());
-    command
+    common::on_moto(&moto(), program, args, path, extra_env)
 }
 
 fn system_path() -> String {
@@ -66,20 +48,6 @@ fn system_path() -> String {
 
 fn stepdeploy(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     on_moto(env!("CARGO_BIN_EXE_stepdeploy"), args, &system_path(), extra_env).output().expect("stepdeploy runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn last_json(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| panic!("no JSON line: {}", text(output)))
 }
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/stepdeploy-test";
@@ -163,51 +131,40 @@ impl Deployment {
     }
 }
 
-fn staging() -> Environment {
-    Environment {
-        region: "us-east-1".into(),
-        auto_scaling_group: "web".into(),
-        target_group_arns: vec!["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1".into()],
-        listener_arn: Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1/2".into()),
-        launch_template: Some("lt-0123456789abcdef0".into()),
-        ..Environment::default()
-    }
-}
-
 #[tokio::test]
 async fn config_push_writes_what_the_lambdas_read_asks_for_production_and_is_idempotent() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     let first = d.run(&["config", "push", "staging", "--output", "json"]);
-    assert!(first.status.success(), "{}", text(&first));
-    assert_eq!(last_json(&first)["changed"], true);
+    assert!(first.status.success(), "{}", common::text(&first));
+    assert_eq!(common::last_json(&first)["changed"], true);
     let stored = d.parameter("staging").await.expect("written");
     let env = Environment::from_json_str(&stored, "p").expect("the Lambdas' parser reads it");
     assert_eq!(env.auto_scaling_group, "web");
     let again = d.run(&["config", "push", "staging"]);
-    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("unchanged"), "{}", text(&again));
+    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("unchanged"), "{}", common::text(&again));
 
     let refused = d.run(&["config", "push", "prod"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"prod\" is a production environment: pass --yes"), "{}", text(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"prod\" is a production environment: pass --yes"), "{}", common::text(&refused));
     assert_eq!(d.parameter("prod").await, None, "nothing written without confirmation");
     let confirmed = d.run(&["config", "push", "prod", "--yes"]);
-    assert!(confirmed.status.success(), "{}", text(&confirmed));
+    assert!(confirmed.status.success(), "{}", common::text(&confirmed));
     assert!(d.parameter("prod").await.is_some());
 
     let unknown = d.run(&["config", "push", "qa"]);
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("environment: \"qa\" is not in the config; expected one of: staging, prod"),
         "{}",
-        text(&unknown)
+        common::text(&unknown)
     );
 }
 
 #[tokio::test]
 async fn deploy_serial_starts_a_readable_execution_and_follows_it_to_success() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     let out = d.run(&["deploy", "serial", "staging", "--version", "7", "--poll-seconds", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("] Replace") && stdout.contains("2/4 replaced, 4 healthy (floor 3)"), "{stdout}");
     assert!(stdout.contains("4/4 replaced") && stdout.lines().last().unwrap().contains("SUCCEEDED"), "{stdout}");
@@ -220,59 +177,59 @@ async fn deploy_serial_starts_a_readable_execution_and_follows_it_to_success() {
 
 #[tokio::test]
 async fn a_failed_execution_prints_its_error_and_cause_and_exits_1() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     let out = d.run(&["deploy", "full", "staging", "--migrations", "--poll-seconds", "1"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAILED: StepDeploy.RolloutFailed\ni-0a1 not healthy 600 s after launch; rolled back to version 6"), "{stdout}");
 
     let json = d.run(&["deploy", "full", "staging", "--poll-seconds", "1", "--output", "json"]);
     assert_eq!(json.status.code(), Some(1));
-    let summary = last_json(&json);
+    let summary = common::last_json(&json);
     assert_eq!((summary["status"].as_str(), summary["error"].as_str()), (Some("FAILED"), Some("StepDeploy.RolloutFailed")));
     assert!(String::from_utf8_lossy(&json.stderr).contains("] Replace"), "with --output json, progress goes to stderr");
 }
 
 #[tokio::test]
 async fn production_needs_yes_and_bad_input_starts_nothing() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     assert!(d.run(&["config", "push", "prod", "--yes"]).status.success());
     let refused = d.run(&["maintenance", "on", "prod"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"prod\" is a production environment: pass --yes"), "{}", text(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"prod\" is a production environment: pass --yes"), "{}", common::text(&refused));
     let not_pushed = d.run(&["maintenance", "on", "staging"]);
-    assert!(String::from_utf8_lossy(&not_pushed.stderr).contains("run `stepdeploy config push staging`"), "{}", text(&not_pushed));
+    assert!(String::from_utf8_lossy(&not_pushed.stderr).contains("run `stepdeploy config push staging`"), "{}", common::text(&not_pushed));
     let no_machine = d.run(&["bake", "prod", "--yes"]);
-    assert!(String::from_utf8_lossy(&no_machine.stderr).contains("has no bake state machine"), "{}", text(&no_machine));
+    assert!(String::from_utf8_lossy(&no_machine.stderr).contains("has no bake state machine"), "{}", common::text(&no_machine));
     let no_deployment = stepdeploy(&["status", "staging"], &[]);
     assert!(
         String::from_utf8_lossy(&no_deployment.stderr).contains("no deployment: pass --deployment NAME or --stack NAME"),
         "{}",
-        text(&no_deployment)
+        common::text(&no_deployment)
     );
     assert!(d.executions("maintenance").await.is_empty(), "nothing was started");
 
     let started = d.run(&["maintenance", "on", "prod", "--yes", "--no-wait", "--output", "json"]);
-    assert!(started.status.success(), "{}", text(&started));
-    let arn = last_json(&started)["execution_arn"].as_str().unwrap().to_string();
+    assert!(started.status.success(), "{}", common::text(&started));
+    let arn = common::last_json(&started)["execution_arn"].as_str().unwrap().to_string();
     assert!(arn.contains(":prod-maintenance-on-"), "{arn}");
     let followed = stepdeploy(&["follow", &arn, "--poll-seconds", "1", "--output", "json"], &[]);
-    assert!(followed.status.success(), "{}", text(&followed));
-    assert_eq!(last_json(&followed)["status"], "SUCCEEDED");
+    assert!(followed.status.success(), "{}", common::text(&followed));
+    assert_eq!(common::last_json(&followed)["status"], "SUCCEEDED");
 }
 
 #[tokio::test]
 async fn history_lists_the_environments_executions_with_outcome_and_duration() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     assert!(d.run(&["config", "push", "prod", "--yes"]).status.success());
     assert_eq!(d.run(&["deploy", "serial", "staging", "--poll-seconds", "1"]).status.code(), Some(0));
     assert_eq!(d.run(&["deploy", "full", "staging", "--poll-seconds", "1"]).status.code(), Some(1));
     assert_eq!(d.run(&["deploy", "serial", "prod", "--yes", "--poll-seconds", "1"]).status.code(), Some(0));
     let out = d.run(&["history", "staging", "--output", "json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let runs = last_json(&out)["executions"].as_array().unwrap().clone();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let runs = common::last_json(&out)["executions"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 2, "prod's execution is not staging's: {runs:?}");
     assert_eq!(runs[0]["state_machine"], "full-deploy", "newest first");
     assert_eq!((runs[0]["status"].as_str(), runs[0]["error"].as_str()), (Some("FAILED"), Some("StepDeploy.RolloutFailed")));
@@ -285,7 +242,7 @@ async fn history_lists_the_environments_executions_with_outcome_and_duration() {
 
 #[tokio::test]
 async fn stack_outputs_and_a_credential_process_profile_work_as_the_aws_cli_does() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     let config = common::sdk_config().await;
     let cfn = aws_sdk_cloudformation::Client::new(&config);
@@ -307,8 +264,8 @@ async fn stack_outputs_and_a_credential_process_profile_work_as_the_aws_cli_does
         .unwrap();
     // No config file and no --deployment: the stack names both.
     let out = stepdeploy(&["deploy", "serial", "staging", "--stack", &stack, "--no-wait", "--output", "json"], &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(last_json(&out)["state_machine"], "serial-deploy");
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert_eq!(common::last_json(&out)["state_machine"], "serial-deploy");
     // config push with --stack writes under the stack's deployment, whatever the file says.
     let elsewhere = d.dir.path().join("elsewhere.yaml");
     let yaml = std::fs::read_to_string(d.config_path()).unwrap().replace(&format!("deployment: {}", d.name), "deployment: someone-else");
@@ -316,10 +273,10 @@ async fn stack_outputs_and_a_credential_process_profile_work_as_the_aws_cli_does
     std::fs::write(&elsewhere, yaml).unwrap();
     d.ssm.delete_parameter().name(format!("/stepdeploy/{}/staging", d.name)).send().await.unwrap();
     let pushed = stepdeploy(&["config", "push", "staging", "--stack", &stack, "--config", elsewhere.to_str().unwrap()], &[]);
-    assert!(pushed.status.success(), "{}", text(&pushed));
-    assert!(d.parameter("staging").await.is_some(), "{}", text(&pushed));
+    assert!(pushed.status.success(), "{}", common::text(&pushed));
+    assert!(d.parameter("staging").await.is_some(), "{}", common::text(&pushed));
     let missing = stepdeploy(&["status", "staging", "--stack", "no-such-stack"], &[]);
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("--stack no-such-stack: DescribeStacks"), "{}", text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--stack no-such-stack: DescribeStacks"), "{}", common::text(&missing));
 
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("config");
@@ -329,11 +286,11 @@ async fn stack_outputs_and_a_credential_process_profile_work_as_the_aws_cli_does
         &["history", "staging", "--deployment", &d.name, "--profile", "ops", "--output", "json"],
         &[("AWS_CONFIG_FILE", profile.to_str().unwrap())],
     );
-    assert!(with_profile.status.success(), "{}", text(&with_profile));
-    assert_eq!(last_json(&with_profile)["executions"].as_array().map(Vec::len), Some(1));
+    assert!(with_profile.status.success(), "{}", common::text(&with_profile));
+    assert_eq!(common::last_json(&with_profile)["executions"].as_array().map(Vec::len), Some(1));
     let no_profile =
         stepdeploy(&["history", "staging", "--deployment", &d.name, "--profile", "nope"], &[("AWS_CONFIG_FILE", profile.to_str().unwrap())]);
-    assert_eq!(no_profile.status.code(), Some(1), "{}", text(&no_profile));
+    assert_eq!(no_profile.status.code(), Some(1), "{}", common::text(&no_profile));
 }
 
 #[tokio::test]
@@ -350,8 +307,8 @@ async fn status_shows_the_fleet_lock_page_and_running_executions() {
     let d = Deployment::new(env).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     let out = d.run(&["status", "staging", "--output", "json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let status = last_json(&out);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let status = common::last_json(&out);
     assert_eq!(status["group"], web.group.as_str());
     assert_eq!(status["versions"][0]["image_id"], web.old_image.as_str());
     assert_eq!((status["versions"][0]["instances"].as_u64(), status["versions"][0]["healthy"].as_u64()), (Some(2), Some(2)));
@@ -381,7 +338,7 @@ async fn status_shows_the_fleet_lock_page_and_running_executions() {
 async fn deploy_by_revision_resolves_the_baked_version_before_starting() {
     use aws_sdk_ec2::types::Tag;
     let web = common::web_env(1).await;
-    let env = Environment { launch_template: Some(web.template_id.clone()), ..staging() };
+    let env = Environment { launch_template: Some(web.template_id.clone()), ..common::staging() };
     let d = Deployment::new(env).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     // What a bake leaves: an image of our own, tagged, and a template version on it.
@@ -406,11 +363,11 @@ async fn deploy_by_revision_resolves_the_baked_version_before_starting() {
     assert_eq!(version, "3", "web_env made versions 1 and 2");
 
     let out = d.run(&["deploy", "serial", "staging", "--revision", "4f2c9e1", "--no-wait", "--output", "json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(last_json(&out)["input"], json!({"environment": "staging", "launch_template_version": version, "revision": "4f2c9e1"}));
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert_eq!(common::last_json(&out)["input"], json!({"environment": "staging", "launch_template_version": version, "revision": "4f2c9e1"}));
     let unknown = d.run(&["deploy", "serial", "staging", "--revision", "0000000", "--no-wait"]);
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("revision: \"0000000\": no image"), "{}", text(&unknown));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("revision: \"0000000\": no image"), "{}", common::text(&unknown));
     let runs = d.executions("serial-deploy").await;
     assert_eq!(runs.len(), 1, "the unknown revision started nothing");
     // Moto runs it to the end at once or within the poll; either is fine here.
@@ -441,10 +398,10 @@ fn script(name: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
 
 #[tokio::test]
 async fn the_aws_cli_scripts_start_follow_and_report_like_the_binary() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     let dep = [("STEPDEPLOY_DEPLOYMENT", d.name.as_str())];
     let ok = script("deploy-serial", &["staging", "7", "4f2c9e1"], &dep);
-    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert_eq!(ok.status.code(), Some(0), "{}", common::text(&ok));
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(stdout.contains("SUCCEEDED"), "{stdout}");
     let runs = d.executions("serial-deploy").await;
@@ -457,31 +414,31 @@ async fn the_aws_cli_scripts_start_follow_and_report_like_the_binary() {
     );
 
     let failed = script("deploy-full", &["staging", "$Default", "--migrations"], &dep);
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert_eq!(failed.status.code(), Some(1), "{}", common::text(&failed));
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("error: StepDeploy.RolloutFailed") && stderr.contains("cause: i-0a1 not healthy"), "{stderr}");
 
     let bad = script("deploy-serial", &["staging", "seven"], &dep);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("VERSION: \"seven\" is not a launch template version"), "{}", text(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("VERSION: \"seven\" is not a launch template version"), "{}", common::text(&bad));
     let injected = script("maintenance", &["staging\", \"action\": \"off", "on"], &dep);
-    assert_eq!(injected.status.code(), Some(2), "{}", text(&injected));
+    assert_eq!(injected.status.code(), Some(2), "{}", common::text(&injected));
     let no_deployment = script("maintenance", &["staging", "on"], &[]);
     assert_eq!(no_deployment.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&no_deployment.stderr).contains("set STEPDEPLOY_DEPLOYMENT"), "{}", text(&no_deployment));
+    assert!(String::from_utf8_lossy(&no_deployment.stderr).contains("set STEPDEPLOY_DEPLOYMENT"), "{}", common::text(&no_deployment));
     assert!(d.executions("maintenance").await.is_empty(), "bad usage started nothing");
 
     let no_wait = script("maintenance", &["staging", "on"], &[dep[0], ("STEPDEPLOY_NO_WAIT", "1")]);
-    assert_eq!(no_wait.status.code(), Some(0), "{}", text(&no_wait));
-    assert!(String::from_utf8_lossy(&no_wait.stdout).trim().contains(":execution:"), "{}", text(&no_wait));
+    assert_eq!(no_wait.status.code(), Some(0), "{}", common::text(&no_wait));
+    assert!(String::from_utf8_lossy(&no_wait.stdout).trim().contains(":execution:"), "{}", common::text(&no_wait));
     let missing = script("start-execution", &["bake", "staging"], &dep);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("lists no bake state machine"), "{}", text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("lists no bake state machine"), "{}", common::text(&missing));
 }
 
 #[tokio::test]
 async fn the_aws_cli_scripts_read_the_stack_outputs() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     let cfn = aws_sdk_cloudformation::Client::new(&common::sdk_config().await);
     let stack = common::unique("scripts");
     let template = json!({
@@ -491,11 +448,11 @@ async fn the_aws_cli_scripts_read_the_stack_outputs() {
     cfn.create_stack().stack_name(&stack).template_body(template.to_string()).send().await.unwrap();
     let out =
         script("start-execution", &["maintenance", "staging", r#"{"environment": "staging", "action": "off"}"#], &[("STEPDEPLOY_STACK", &stack)]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
     assert_eq!(d.executions("maintenance").await.len(), 1);
     let wrong = script("start-execution", &["serial-deploy", "staging"], &[("STEPDEPLOY_STACK", &stack)]);
     assert_eq!(wrong.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("has no output SerialDeployStateMachineArn"), "{}", text(&wrong));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("has no output SerialDeployStateMachineArn"), "{}", common::text(&wrong));
 }
 
 /// Runs the binary on a terminal (util-linux `script` makes the pty) and types `answer` at the prompt.
@@ -518,7 +475,7 @@ fn on_a_terminal(d: &Deployment, args: &[&str], answer: &str) -> String {
 
 #[tokio::test]
 async fn on_a_terminal_production_asks_for_the_environment_name() {
-    let d = Deployment::new(staging()).await;
+    let d = Deployment::new(common::staging()).await;
     assert!(d.run(&["config", "push", "prod", "--yes"]).status.success());
     let declined = on_a_terminal(&d, &["maintenance", "on", "prod", "--no-wait"], "yes");
     assert!(declined.contains("\"prod\" is a production environment. Start maintenance"), "{declined}");

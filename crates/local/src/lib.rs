@@ -195,8 +195,8 @@ pub fn substitutions() -> HashMap<String, String> {
         .iter()
         .map(|name| (format!("{}FunctionArn", title_case(name)), format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")));
     let machines = STATE_MACHINES.iter().map(|(name, _)| (state_machine_arn_key(name), state_machine_arn(name)));
-    // Service integrations name the partition (arn:${Partition}:states:::...).
-    let partition = std::iter::once(("Partition".to_string(), "aws".to_string()));
+    // The nested-execution integration (template.yaml builds it with the stack's partition).
+    let partition = std::iter::once(("StartExecutionSync".to_string(), "arn:aws:states:::states:startExecution.sync:2".to_string()));
     functions.chain(machines).chain(partition).collect()
 }
 

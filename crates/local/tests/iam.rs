@@ -459,3 +459,66 @@ fn no_step_may_tag_an_existing_resource() {
     let allowed: Vec<String> = outcomes.iter().filter(|o| o.decision == "Allowed").map(ToString::to_string).collect();
     assert!(allowed.is_empty(), "{}", allowed.join("\n"));
 }
+
+/// The principal the evaluator gives the template's OperatorPolicy.
+const OPERATOR: &str = "resource:OperatorPolicy";
+
+/// What the CLI asks of Step Functions, SSM and CloudFormation (crates/cli/src/remote.rs:
+/// `deploy`/`bake`/... start and follow, `history`, `config push`, `--stack`), and the
+/// console's Stop, on deployment `demo`'s resources.
+fn cli_requests() -> Vec<(String, String)> {
+    let machine = |name: &str| format!("arn:aws:states:us-east-1:123456789012:stateMachine:stepdeploy-demo-{name}");
+    let execution = |name: &str| format!("arn:aws:states:us-east-1:123456789012:execution:stepdeploy-demo-{name}:demo-{name}-20261130T080102Z");
+    let mut out = Vec::new();
+    for (_, text) in stepdeploy_local::STATE_MACHINES.iter().map(|(name, _)| (name, name)) {
+        out.push(("states:StartExecution".to_string(), machine(text)));
+        out.push(("states:ListExecutions".to_string(), machine(text)));
+        for action in ["states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"] {
+            out.push((action.to_string(), execution(text)));
+        }
+    }
+    let parameter = |name: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter/stepdeploy/demo/{name}");
+    out.push(("ssm:GetParameter".into(), parameter("state-machines")));
+    out.push(("ssm:GetParameter".into(), parameter("demo")));
+    out.push(("ssm:PutParameter".into(), parameter("demo")));
+    out.push(("cloudformation:DescribeStacks".into(), "arn:aws:cloudformation:us-east-1:123456789012:stack/stepdeploy-demo/0".into()));
+    out
+}
+
+fn operator_request(action: &str, resource: &str) -> Request {
+    Request { principal: OPERATOR.into(), operation: action.split(':').nth(1).unwrap_or_default().into(), auth: AuthRequest::new(action, resource) }
+}
+
+#[test]
+fn the_operator_policy_allows_every_call_the_cli_and_status_make_and_nothing_of_another_deployment() {
+    // `status` and the revision lookup of `deploy --revision` run on the sim, which records what they ask.
+    let (fleet, config) = demo(8, 2, SimSettings::default());
+    let baked = BTreeMap::from([
+        ("stepdeploy:deployment".to_string(), "demo".to_string()),
+        ("stepdeploy:environment".to_string(), "demo".to_string()),
+        (REVISION_TAG.to_string(), "abc".to_string()),
+    ]);
+    fleet.sim.tag_ec2_resources(&[&fleet.old.image_id], &baked);
+    fleet.sim.set_principal(Some(OPERATOR));
+    let env = &config.environments["demo"];
+    futures::executor::block_on(stepdeploy_core::status::environment_status(&fleet.sim, "demo", "demo", env, fleet.sim.now())).expect("status");
+    let _ = futures::executor::block_on(stepdeploy_core::steps::bake::version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "abc"));
+    let mut requests = requests_of(fleet.sim.calls().iter());
+    assert!(requests.iter().any(|r| r.auth.action == "ec2:DescribeLaunchTemplateVersions"), "{requests:?}");
+    requests.extend(cli_requests().iter().map(|(action, resource)| operator_request(action, resource)));
+    let outcomes = evaluate(expanded(), &requests);
+    let shown: Vec<String> = denied(&outcomes).iter().map(ToString::to_string).collect();
+    assert!(shown.is_empty(), "OperatorPolicy:\n{}", shown.join("\n"));
+
+    // Not another deployment's executions or parameters, and never the state machine list.
+    let mut foreign: Vec<Request> = cli_requests()
+        .iter()
+        .filter(|(action, _)| action.starts_with("states:") || action.starts_with("ssm:"))
+        .map(|(action, resource)| {
+            operator_request(action, &resource.replace("stepdeploy-demo-", "stepdeploy-other-").replace("/stepdeploy/demo/", "/stepdeploy/other/"))
+        })
+        .collect();
+    foreign.push(operator_request("ssm:PutParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/stepdeploy/demo/state-machines"));
+    let allowed: Vec<String> = evaluate(expanded(), &foreign).iter().filter(|o| o.decision == "Allowed").map(ToString::to_string).collect();
+    assert!(allowed.is_empty(), "OperatorPolicy allows:\n{}", allowed.join("\n"));
+}

@@ -91,10 +91,10 @@ fn state_machines_are_wired_to_existing_definitions_and_granted_functions() {
         let startable = start_execution_grants(props);
         for (var, value) in props["DefinitionSubstitutions"].as_mapping().unwrap() {
             let var = var.as_str().unwrap_or_default();
-            let (tag, target) = tagged(value).unwrap_or_else(|| panic!("{name}: {var:?} is not a !GetAtt or !Ref"));
-            if target.starts_with("AWS::") {
-                // A pseudo parameter (the partition of service integration ARNs).
-                assert_eq!(tag, "!Ref", "{name}: {var:?}");
+            let (tag, target) = tagged(value).unwrap_or_else(|| panic!("{name}: {var:?} is not a !GetAtt, !Ref or !Sub"));
+            if tag == "!Sub" {
+                // A service integration, in the stack's partition.
+                assert!(target.starts_with("arn:${AWS::Partition}:states:::"), "{name}: {var:?} = {target}");
             } else if var.ends_with("StateMachineArn") {
                 assert_eq!(tag, "!Ref", "{name}: {var:?}");
                 assert!(startable.contains(&target), "{name} starts {target} without states:StartExecution on it");

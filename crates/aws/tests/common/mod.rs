@@ -208,3 +208,54 @@ pub fn command_document_content() -> String {
     assert!(content.is_mapping(), "{path}: no Resources.CommandDocument.Properties.Content");
     serde_json::to_string(content).unwrap_or_else(|e| panic!("{path}: CommandDocument content: {e}"))
 }
+
+/// `program` pointed at moto at `endpoint`, with none of the machine's environment, profiles or
+/// credentials files; `extra_env` comes last (an `AWS_CONFIG_FILE` there replaces
+/// the dummy credentials and region with that profile's).
+pub fn on_moto(endpoint: &str, program: &str, args: &[&str], path: &str, extra_env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", path)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_CONFIG_FILE", "/nonexistent/stepdeploy-test-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/stepdeploy-test-credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null());
+    if !extra_env.iter().any(|(k, _)| *k == "AWS_CONFIG_FILE") {
+        // AWS_REGION for the SDK, AWS_DEFAULT_REGION for the AWS CLI v1.
+        let region = [("AWS_REGION", "us-east-1"), ("AWS_DEFAULT_REGION", "us-east-1")];
+        command.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").envs(region);
+    }
+    command.envs(extra_env.iter().copied());
+    command
+}
+
+/// A finished program's status and output, for assertion messages.
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The last line of a program's stdout, as JSON (what `--output json` prints).
+pub fn last_json(output: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| panic!("no JSON line: {}", text(output)))
+}
+
+/// An environment `staging` whose AWS names are placeholders (for the CLI and SSM, not a fleet).
+pub fn staging() -> stepdeploy_core::config::Environment {
+    stepdeploy_core::config::Environment {
+        region: "us-east-1".into(),
+        auto_scaling_group: "web".into(),
+        target_group_arns: vec!["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1".into()],
+        listener_arn: Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1/2".into()),
+        launch_template: Some("lt-0123456789abcdef0".into()),
+        ..stepdeploy_core::config::Environment::default()
+    }
+}
