@@ -34,14 +34,13 @@ if (process.argv[2] === '--describe-actions') {
   process.exit(0)
 }
 
-const [expandedPath, contextPath, requestsPath] = process.argv.slice(2)
-if (!requestsPath) {
-  console.error('usage: evaluate.mjs EXPANDED.json CONTEXT.json REQUESTS.json')
+const [expandedPath, contextPath, requestsPath, definitionsDir] = process.argv.slice(2)
+if (!requestsPath || (requestsPath === '--state-machines' && !definitionsDir)) {
+  console.error('usage: evaluate.mjs EXPANDED.json CONTEXT.json (REQUESTS.json | --state-machines DEFINITIONS_DIR)')
   process.exit(2)
 }
 const template = JSON.parse(readFileSync(expandedPath, 'utf8'))
 const context = JSON.parse(readFileSync(contextPath, 'utf8'))
-const requests = JSON.parse(readFileSync(requestsPath, 'utf8'))
 const resources = template.Resources ?? {}
 const { region, account } = context
 const NO_VALUE = Symbol('AWS::NoValue')
@@ -168,6 +167,7 @@ function rolePolicies(roleId) {
   const out = (props.Policies ?? []).map((p) => ({ name: resolve(p.PolicyName), policy: resolve(p.PolicyDocument) }))
   for (const arn of props.ManagedPolicyArns ?? []) {
     if (arn?.Ref && resources[arn.Ref]?.Type === 'AWS::IAM::ManagedPolicy') out.push(...managedPolicy(arn.Ref))
+    if (typeof arn === 'string' && AWS_MANAGED[arn]) out.push({ name: arn.split('/').pop(), policy: AWS_MANAGED[arn] })
   }
   // Managed policies of this template that name the role.
   for (const [id, r] of Object.entries(resources)) {
@@ -213,6 +213,69 @@ function rewrite(value, from, to) {
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewrite(v, from, to)]))
   return value
 }
+
+// AWS-managed policies that the template attaches and the requests need,
+// as AWS publishes them (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSXrayWriteOnlyAccess.html).
+const AWS_MANAGED = {
+  'arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess': {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets', 'xray:GetSamplingStatisticSummaries'],
+        Resource: ['*'],
+      },
+    ],
+  },
+}
+
+// What a state machine asks of AWS, from its definition: each Task's
+// resource, nested executions with what `.sync` adds, logging and tracing.
+function stateMachineRequests() {
+  const out = []
+  const SYNC_RULE = `arn:aws:events:${region}:${account}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`
+  for (const [id, r] of Object.entries(resources)) {
+    if (r.Type !== 'AWS::StepFunctions::StateMachine') continue
+    const props = r.Properties
+    const principal = `resource:${props.RoleArn['Fn::GetAtt'][0]}`
+    const substitutions = resolve(props.DefinitionSubstitutions ?? {})
+    const text = readFileSync(`${definitionsDir}/${props.DefinitionS3Location.Key}`, 'utf8').replace(/\$\{([^}]+)\}/g, (whole, name) =>
+      name in substitutions ? substitutions[name] : whole,
+    )
+    const add = (operation, action, resource, implied_by = '') => out.push({ principal, operation, action, resource, context: {}, implied_by, machine: id })
+    const walk = (states) => {
+      for (const [name, state] of Object.entries(states ?? {})) {
+        if (state.Type === 'Task' && state.Resource.startsWith('arn:aws:lambda:')) add(name, 'lambda:InvokeFunction', state.Resource)
+        if (state.Type === 'Task' && state.Resource.includes(':states:::states:startExecution.sync')) {
+          const target = state.Parameters?.StateMachineArn ?? state.Arguments?.StateMachineArn
+          add(name, 'states:StartExecution', target)
+          // .sync waits on the child: Step Functions describes and, if stopped, stops it, through a managed
+          // EventBridge rule (https://docs.aws.amazon.com/step-functions/latest/dg/stepfunctions-iam.html).
+          const execution = `${target.replace(':stateMachine:', ':execution:')}:child`
+          add(name, 'states:DescribeExecution', execution, '.sync nested execution')
+          add(name, 'states:StopExecution', execution, '.sync nested execution')
+          for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule']) add(name, action, SYNC_RULE, '.sync nested execution')
+        }
+        if (state.Type === 'Map') walk((state.ItemProcessor ?? state.Iterator)?.States)
+        if (state.Type === 'Parallel') for (const branch of state.Branches ?? []) walk(branch.States)
+      }
+    }
+    walk(JSON.parse(text).States)
+    if (props.LoggingConfiguration) {
+      // Log delivery (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+      for (const action of ['logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery', 'logs:ListLogDeliveries', 'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups']) {
+        add('(logging)', action, '*', 'LoggingConfiguration')
+      }
+    }
+    if (props.TracingConfiguration?.Enabled) {
+      // X-Ray (https://docs.aws.amazon.com/step-functions/latest/dg/xray-iam.html).
+      for (const action of ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets']) add('(tracing)', action, '*', 'TracingConfiguration')
+    }
+  }
+  return out
+}
+
+const requests = requestsPath === '--state-machines' ? stateMachineRequests() : JSON.parse(readFileSync(requestsPath, 'utf8'))
 
 const cache = new Map()
 const results = []

@@ -262,6 +262,11 @@ async fn elbv2_creates_lists_and_deletes_listener_rules() {
     assert_eq!(listed(&bypass_arn).spec, bypass);
     assert_eq!(listed(&page_arn).spec, page);
     assert!(rules.iter().any(|r| r.priority.is_none()), "the default rule is listed");
+    // Created with the deployment's tag (IAM lets a deployment delete only its own rules).
+    let raw = aws_sdk_elasticloadbalancingv2::Client::new(&env.config);
+    let tags = raw.describe_tags().resource_arns(&page_arn).send().await.unwrap();
+    let tagged = tags.tag_descriptions()[0].tags().iter().any(|t| t.key() == Some("stepdeploy:deployment") && t.value() == Some("demo"));
+    assert!(tagged, "{tags:?}");
 
     assert!(aws.elbv2.delete_rule(&page_arn).await.unwrap());
     assert!(aws.elbv2.delete_rule(&bypass_arn).await.unwrap());

@@ -522,3 +522,50 @@ fn the_operator_policy_allows_every_call_the_cli_and_status_make_and_nothing_of_
     let allowed: Vec<String> = evaluate(expanded(), &foreign).iter().filter(|o| o.decision == "Allowed").map(ToString::to_string).collect();
     assert!(allowed.is_empty(), "OperatorPolicy allows:\n{}", allowed.join("\n"));
 }
+
+/// What every state machine asks of AWS (its Tasks, nested executions with
+/// what `.sync` adds, logging, tracing), evaluated against its role.
+fn state_machine_outcomes(template: &Value) -> Vec<(String, Outcome)> {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let template_path = write_json(dir.path(), "expanded.json", template);
+    let context =
+        serde_json::json!({"parameters": {"Deployment": "demo", "FleetRoleArns": FLEET_ROLE}, "region": "us-east-1", "account": "123456789012"});
+    let context_path = write_json(dir.path(), "context.json", &context);
+    let output = Command::new("node")
+        .arg(root().join("scripts/iam/evaluate.mjs"))
+        .args([&template_path, &context_path])
+        .arg("--state-machines")
+        .arg(root().join("statemachines"))
+        .output()
+        .unwrap_or_else(|e| panic!("node: {e}; install Node.js and run `npm ci`"));
+    assert!(output.status.success(), "evaluate.mjs failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let results: Vec<Value> = serde_json::from_slice(&output.stdout).expect("results JSON");
+    results.into_iter().map(|r| (r["machine"].as_str().unwrap_or_default().to_string(), serde_json::from_value(r).expect("an outcome"))).collect()
+}
+
+#[test]
+fn every_state_machine_may_invoke_its_steps_and_run_its_nested_executions() {
+    let outcomes = state_machine_outcomes(expanded());
+    let shown: Vec<String> = outcomes.iter().filter(|(_, o)| o.decision != "Allowed").map(|(m, o)| format!("{m}: {o}")).collect();
+    assert!(shown.is_empty(), "{}", shown.join("\n"));
+    let machines: BTreeSet<&str> = outcomes.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(machines.len(), stepdeploy_local::STATE_MACHINES.len(), "{machines:?}");
+    let asks = |machine: &str, action: &str| outcomes.iter().any(|(m, o)| m == machine && o.request.auth.action == action);
+    for machine in ["ReleaseStateMachine", "RebakeStateMachine"] {
+        for action in ["states:StartExecution", "states:DescribeExecution", "events:PutRule", "lambda:InvokeFunction"] {
+            assert!(asks(machine, action), "{machine} never asks for {action}");
+        }
+    }
+    // Removing what `.sync` needs is caught, naming the machine and the call.
+    let mut template = expanded().clone();
+    for policy in template["Resources"]["ReleaseStateMachineRole"]["Properties"]["Policies"].as_array_mut().into_iter().flatten() {
+        for statement in policy["PolicyDocument"]["Statement"].as_array_mut().into_iter().flatten() {
+            if let Value::Array(actions) = &mut statement["Action"] {
+                actions.retain(|a| a != "events:PutRule");
+            }
+        }
+    }
+    let denied: Vec<String> =
+        state_machine_outcomes(&template).into_iter().filter(|(_, o)| o.decision != "Allowed").map(|(m, o)| format!("{m}: {o}")).collect();
+    assert!(!denied.is_empty() && denied.iter().all(|d| d.starts_with("ReleaseStateMachine: ") && d.contains("events:PutRule")), "{denied:#?}");
+}

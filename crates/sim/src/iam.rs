@@ -94,6 +94,18 @@ pub const ON_BEHALF: &[(&str, &str, &str)] = &[
         "ec2:CreateTags on each resource tagged, with ec2:CreateAction = the creating action",
         "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html",
     ),
+    (
+        "elasticloadbalancing:CreateRule with tags",
+        "elasticloadbalancing:AddTags on the new rule, with elasticloadbalancing:CreateAction = CreateRule",
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/tagging-resources-during-creation.html",
+    ),
+    // Made by a state machine's role, not a step's; scripts/iam/evaluate.mjs derives them from the definitions.
+    (
+        "states:startExecution.sync:2 (a nested execution)",
+        "states:DescribeExecution and states:StopExecution on the child; events:PutTargets, events:PutRule and \
+         events:DescribeRule on StepFunctionsGetEventsForStepFunctionsExecutionRule",
+        "https://docs.aws.amazon.com/step-functions/latest/dg/stepfunctions-iam.html",
+    ),
 ];
 
 /// An Auto Scaling group's ARN (the group id is fixed: policies match on the name).

@@ -1,0 +1,7 @@
+//! The port traits on the simulated account, one module per service.
+
+mod autoscaling;
+mod common;
+mod ec2;
+mod elbv2;
+mod ssm;
