@@ -211,7 +211,8 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         summary.min_healthy_observed.map(|m| format!("; lowest healthy count {m}")).unwrap_or_default()
     );
     if let (Some(error), Some(cause)) = (&summary.error, &summary.cause) {
-        eprintln!("error: {error}\ncause: {cause}");
+        // A Lambda step's cause is its error document: show the message, as `follow` does.
+        eprintln!("error: {error}\ncause: {}", crate::progress::readable_cause(cause));
     }
     if args.json {
         let mut value = serde_json::to_value(&summary).context("cannot render the summary")?;

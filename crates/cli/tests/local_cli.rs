@@ -136,3 +136,14 @@ fn an_in_place_deploy_runs_locally_above_its_floor() {
     assert_eq!((code, summary["error"].as_str()), (Some(1), Some("StepDeploy.CommandFailed")));
     assert!(summary["cause"].as_str().unwrap().contains("left out of the target groups for inspection"));
 }
+
+#[test]
+fn a_failed_lambda_step_prints_its_message_not_its_error_document() {
+    // The in-place plan fails in its Lambda step, whose cause is the error document.
+    let (code, summary, stderr) = local(&["in-place", "--instances", "1", "--output", "json"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(summary["cause"].as_str().unwrap_or_default().contains("\"errorMessage\""), "--output json keeps the cause as AWS gives it: {summary}");
+    let cause = stderr.lines().find(|l| l.starts_with("cause: ")).unwrap_or_default();
+    assert!(cause.starts_with("cause: min_healthy_percent: 50 leaves no instance of 1 free"), "{stderr}");
+    assert!(!cause.contains("errorMessage"), "{cause}");
+}

@@ -132,3 +132,24 @@ async fn an_in_place_deploy_without_room_under_the_floor_changes_nothing() {
     assert!(summary.cause.unwrap().contains("min_healthy_percent: 100 leaves no instance of 3 free"), "the default floor is 100 %");
     assert_eq!(fleet.sim.fingerprint(), before);
 }
+
+#[tokio::test]
+async fn a_floor_too_high_for_an_in_place_deploy_is_refused_saying_what_would_work() {
+    // (instances, min_healthy_percent asked, what the message must offer): the highest
+    // percentage p with ceil(n × p / 100) < n, worked out by hand.
+    let cases = [
+        (1, 50, "with one instance only 0 works, and the site is down while it updates"),
+        (2, 60, "an in-place deploy of 2 instances needs it at most 50"),
+        (3, 100, "an in-place deploy of 3 instances needs it at most 66"),
+        (4, 80, "an in-place deploy of 4 instances needs it at most 75"),
+    ];
+    for (instances, asked, offer) in cases {
+        let (fleet, config) = demo(84, instances, settings());
+        let before = fleet.sim.fingerprint();
+        let (summary, _) = in_place(&fleet, config, json!({"environment": "demo", "min_healthy_percent": asked})).await;
+        assert_eq!(summary.error.as_deref(), Some(errors::INVALID_INPUT));
+        let cause = summary.cause.unwrap_or_default();
+        assert!(cause.contains(&format!("min_healthy_percent: {asked} leaves no instance of {instances} free")) && cause.contains(offer), "{cause}");
+        assert_eq!(fleet.sim.fingerprint(), before);
+    }
+}

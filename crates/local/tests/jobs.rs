@@ -175,3 +175,19 @@ async fn bad_input_to_a_stand_alone_workflow_fails_with_a_named_error_and_change
         assert_eq!(fleet.sim.fingerprint(), before, "{input}: the account is byte-for-byte unchanged");
     }
 }
+
+#[test]
+fn a_step_given_no_action_or_a_wrong_one_says_so_as_the_input_wrote_it() {
+    use stepdeploy_core::steps::{ConfigSource, handle};
+    let (fleet, config) = demo(3, 1, SimSettings::default());
+    let cases = [
+        ("command", json!({"deployment": {}}), "action: required; expected \"start\" or \"poll\""),
+        ("command", json!({"action": "begin", "deployment": {}}), "action: \"begin\" is not allowed; expected \"start\" or \"poll\""),
+        ("bake", json!({}), "action: required; expected \"begin\" or \"advance\" or \"cleanup\""),
+        ("bake", json!({"action": 7}), "action: 7 is not allowed; expected \"begin\" or \"advance\" or \"cleanup\""),
+    ];
+    for (step, payload, expected) in cases {
+        let error = block_on(handle(step, &fleet.sim, ConfigSource::Given(&config), &payload, fleet.sim.now())).unwrap_err();
+        assert_eq!((error.name, error.message.as_str()), (errors::INVALID_INPUT, expected), "{step} {payload}");
+    }
+}

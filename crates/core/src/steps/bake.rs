@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::account::DeployAccount;
 use super::command::{command_failure, result_of};
 use super::error::StepError;
-use super::input::{flag, open_input, revision_or_branch};
+use super::input::{flag, not_one_of, open_input, revision_or_branch};
 use super::record::CommandResult;
 use crate::config::{Config, Environment};
 use crate::errors;
@@ -478,7 +478,7 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: Option<&Con
         }
         ("bake", Some("advance")) => advance(account, record()?, now).await?,
         ("bake", Some("cleanup")) => cleanup(account, record()?, payload.get("error").is_some_and(|e| !e.is_null())).await?,
-        ("bake", other) => return Err(StepError::input(format!("action: {other:?} is not allowed; expected \"begin\", \"advance\" or \"cleanup\""))),
+        ("bake", _) => return Err(not_one_of(payload, "action", &["begin", "advance", "cleanup"])),
         ("publish", _) => publish(account, record()?).await?,
         ("prune", _) => prune(account, record()?).await?,
         (other, _) => return Err(StepError::input(format!("step: {other:?} is not a bake step"))),

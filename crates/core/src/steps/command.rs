@@ -32,7 +32,7 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
     let spec = match name {
         "migrate" => &env.commands.migrate,
         "worker_deploy" => &env.commands.worker_deploy,
-        other => return Err(StepError::input(format!("command: {other:?} is not allowed; expected migrate or worker_deploy"))),
+        other => return Err(StepError::input(format!("command: {other:?} is not allowed; expected \"migrate\" or \"worker_deploy\""))),
     };
     let tags: BTreeMap<String, String> = env.workers.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut workers: Vec<String> = account.find_instances(&tags).await?.into_iter().filter(|i| i.state == "running").map(|i| i.id).collect();

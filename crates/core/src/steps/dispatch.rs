@@ -11,6 +11,7 @@ use super::bake;
 use super::command::{command_poll, command_start};
 use super::error::StepError;
 use super::inplace;
+use super::input::not_one_of;
 use super::jobs::{JobKind, prepare_job, processes};
 use super::maintenance::{MaintenanceMode, maintenance};
 use super::record::{Deployment, Job};
@@ -137,7 +138,7 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
         "command" => match payload["action"].as_str() {
             Some("start") => on_job(payload, |job| command_start(account, job, payload["command"].as_str().unwrap_or_default(), now)).await,
             Some("poll") => on_job(payload, |job| command_poll(account, job, now)).await,
-            other => Err(StepError::input(format!("action: {other:?} is not allowed; expected \"start\" or \"poll\""))),
+            _ => Err(not_one_of(payload, "action", &["start", "poll"])),
         },
         "processes" => on_job(payload, |job| processes(account, job)).await,
         "inplace" => inplace::handle(account, payload, now).await,

@@ -110,9 +110,17 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
     let desired = group.settings.desired_capacity;
     let min_healthy = (u64::from(desired) * u64::from(policy.min_healthy_percent)).div_ceil(100) as u32;
     if desired > 0 && min_healthy >= desired {
+        let given = policy.min_healthy_percent;
+        let what_works = if desired == 1 {
+            "with one instance only 0 works, and the site is down while it updates (pass \"min_healthy_percent\": 0 to accept that), \
+             or use a serial deploy, which keeps it serving"
+                .to_string()
+        } else {
+            // The highest percentage whose floor, ceil(desired × p / 100), leaves one instance free.
+            format!("an in-place deploy of {desired} instances needs it at most {}", 100 * (desired - 1) / desired)
+        };
         return Err(StepError::input(format!(
-            "min_healthy_percent: {} leaves no instance of {desired} free to leave the load balancer; an in-place deploy needs it lower (e.g. 50)",
-            policy.min_healthy_percent
+            "min_healthy_percent: {given} leaves no instance of {desired} free to leave the load balancer; {what_works}"
         )));
     }
     let lock = lock_parameter(&config.deployment, &environment);

@@ -76,10 +76,17 @@ pub(crate) fn flag(input: &Value, field: &str) -> Result<bool, StepError> {
 }
 
 pub(crate) fn one_of(input: &Value, field: &str, allowed: &[&str]) -> Result<String, StepError> {
-    let expected = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" or ");
     match input.get(field) {
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s.clone()),
-        None | Some(Value::Null) => Err(StepError::input(format!("{field}: required; expected {expected}"))),
-        Some(other) => Err(StepError::input(format!("{field}: {other} is not allowed; expected {expected}"))),
+        _ => Err(not_one_of(input, field, allowed)),
+    }
+}
+
+/// `field` of `input` is missing or not one of `allowed`: the error shows the value as JSON, as the user wrote it.
+pub(crate) fn not_one_of(input: &Value, field: &str, allowed: &[&str]) -> StepError {
+    let expected = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" or ");
+    match input.get(field) {
+        None | Some(Value::Null) => StepError::input(format!("{field}: required; expected {expected}")),
+        Some(other) => StepError::input(format!("{field}: {other} is not allowed; expected {expected}")),
     }
 }

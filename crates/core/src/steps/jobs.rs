@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::account::DeployAccount;
 use super::error::StepError;
-use super::input::{flag, one_of, open_input, revision_field};
+use super::input::{flag, not_one_of, one_of, open_input, revision_field};
 use super::lock::take_lock;
 use super::maintenance::maintenance_rules;
 use super::record::Job;
@@ -108,7 +108,7 @@ pub async fn processes(account: &dyn DeployAccount, mut job: Job) -> Result<Job,
     match job.action.as_deref() {
         Some("suspend") => account.suspend_processes(&job.group, &job.processes).await?,
         Some("resume") => account.resume_processes(&job.group, &job.processes).await?,
-        other => return Err(StepError::input(format!("action: {other:?} is not allowed; expected \"suspend\" or \"resume\""))),
+        _ => return Err(not_one_of(&serde_json::json!({"action": job.action}), "action", &["suspend", "resume"])),
     }
     let group = account.describe_group(&job.group).await?;
     job.suspended_processes = Some(group.settings.suspended_processes);
