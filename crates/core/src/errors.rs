@@ -30,6 +30,16 @@ pub const ALL: &[&str] =
 /// Step Functions service errors a nested StartExecution may meet (retried with backoff).
 pub const STEP_FUNCTIONS_SERVICE_ERRORS: &[&str] = &["StepFunctions.ExecutionLimitExceededException", "StepFunctions.SdkClientException"];
 
-/// Lambda service errors Step Functions reports for invocations (retried with backoff).
-pub const LAMBDA_SERVICE_ERRORS: &[&str] =
-    &["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"];
+/// Lambda errors Step Functions reports for invocations, retried with backoff
+/// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html):
+/// the service's own, and an invocation that timed out (`Sandbox.Timedout`) or
+/// died without an error document (`Lambda.Unknown`, e.g. out of memory).
+/// Every step is idempotent, so a retry is safe.
+pub const LAMBDA_SERVICE_ERRORS: &[&str] = &[
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Sandbox.Timedout",
+    "Lambda.Unknown",
+];

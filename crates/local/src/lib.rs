@@ -133,7 +133,17 @@ pub enum ConfigFrom {
 fn sim_functions(sim: Sim, config: Arc<Config>, observer: StepObserver, from: ConfigFrom) -> LocalFunctions {
     let clock = sim.clone();
     let principal = sim.clone();
-    let attribute: Attribute = Arc::new(move |step| principal.set_principal(step));
+    // Attribution for the IAM test; and Lambda's own invocation errors, when injected.
+    let attribute: Attribute = Arc::new(move |step| match step {
+        Some(step) => {
+            principal.set_principal(Some(step));
+            principal.take_lambda_fault(step)
+        }
+        None => {
+            principal.set_principal(None);
+            None
+        }
+    });
     if from == ConfigFrom::Parameters {
         for (name, env) in &config.environments {
             sim.put_parameter_directly(&parameter_name(&config.deployment, name), &env.to_json());
@@ -142,8 +152,9 @@ fn sim_functions(sim: Sim, config: Arc<Config>, observer: StepObserver, from: Co
     functions_with(Arc::new(sim), Arc::new(move || clock.now()), config, observer, attribute, from)
 }
 
-/// Told which step is about to run (`Some`) and that it has ended (`None`).
-pub type Attribute = Arc<dyn Fn(Option<&str>) + Send + Sync>;
+/// Told which step is about to run (`Some`) and that it has ended (`None`);
+/// before a step it may answer with an error type Lambda reports instead of running it.
+pub type Attribute = Arc<dyn Fn(Option<&str>) -> Option<String> + Send + Sync>;
 
 /// The step Lambdas in-process against any account (the sim, or moto through
 /// the AWS adapters), with `now` from the given clock.
@@ -153,7 +164,7 @@ pub fn functions_on(
     config: Arc<Config>,
     observer: StepObserver,
 ) -> LocalFunctions {
-    functions_with(account, now, config, observer, Arc::new(|_| {}), ConfigFrom::Given)
+    functions_with(account, now, config, observer, Arc::new(|_| None), ConfigFrom::Given)
 }
 
 fn functions_with(
@@ -170,7 +181,10 @@ fn functions_with(
         let handler: Handler = Arc::new(move |payload: Value| {
             let (account, now, config, observer, attribute) = (account.clone(), now.clone(), config.clone(), observer.clone(), attribute.clone());
             async move {
-                attribute(Some(name));
+                if let Some(error_type) = attribute(Some(name)) {
+                    attribute(None);
+                    return Err(FunctionError { error_type, error_message: format!("Lambda reported {name}'s invocation failed (injected)") });
+                }
                 let source = match from {
                     ConfigFrom::Given => ConfigSource::Given(&config),
                     ConfigFrom::Parameters => ConfigSource::Parameters { deployment: &config.deployment },

@@ -302,3 +302,18 @@ async fn every_reconcile_step_shows_which_instances_are_not_healthy_and_why() {
     let reasons = reasons.lock().unwrap();
     assert!(reasons.iter().any(|r| r.contains("target group")), "a new instance is reported unhealthy in its target group: {reasons:?}");
 }
+
+#[tokio::test]
+async fn a_step_invocation_that_times_out_or_dies_in_lambda_is_retried_not_rolled_back() {
+    // Sandbox.Timedout: the function ran past its timeout; Lambda.Unknown: it died without an
+    // error document (out of memory). Steps are idempotent, so both are retried.
+    for (step, error) in [("replace", "Sandbox.Timedout"), ("prepare", "Lambda.Unknown"), ("finish", "Sandbox.Timedout")] {
+        let (fleet, config) = demo(21, 3, settings());
+        fleet.sim.inject_lambda_fault(step, error, 1);
+        let summary = deploy(&fleet, config, demo_input()).await;
+        assert_eq!(summary.status, "SUCCEEDED", "{step} {error}: {summary:?}");
+        assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&3), "{step} {error}: {summary:?}");
+        assert!(fleet.sim.take_lambda_fault(step).is_none(), "{step}: the injected failure happened");
+        assert_clean(&fleet);
+    }
+}

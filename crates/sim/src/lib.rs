@@ -192,6 +192,20 @@ impl Sim {
         world.parameters.insert(name.to_string(), Parameter { name: name.to_string(), value: value.to_string(), version, modified_at: Some(now) });
     }
 
+    /// Makes the next `times` invocations of the step function `function`
+    /// fail in Lambda itself with `error_type` (e.g. `Sandbox.Timedout`), before the step runs.
+    pub fn inject_lambda_fault(&self, function: &str, error_type: &str, times: u32) {
+        self.lock().lambda_faults.push((function.to_string(), error_type.to_string(), times));
+    }
+
+    /// The error Lambda reports for this invocation of `function`, if one was injected (and counts it).
+    pub fn take_lambda_fault(&self, function: &str) -> Option<String> {
+        let mut world = self.lock();
+        let fault = world.lambda_faults.iter_mut().find(|(f, _, times)| f == function && *times > 0)?;
+        fault.2 -= 1;
+        Some(fault.1.clone())
+    }
+
     pub fn inject_fault(&self, fault: Fault) {
         self.lock().faults.push(fault);
     }

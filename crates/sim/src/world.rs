@@ -263,6 +263,8 @@ pub(crate) struct World {
     pub calls: Vec<ApiCall>,
     /// The step making calls now (the function name), for the IAM test.
     pub principal: Option<String>,
+    /// Invocation errors Lambda will report for a function: (function, errorType, times).
+    pub lambda_faults: Vec<(String, String, u32)>,
     /// Tags of groups, launch templates, target groups, listeners and rules, by ARN.
     pub resource_tags: BTreeMap<String, BTreeMap<String, String>>,
     pub unhealthy_images: BTreeSet<String>,
@@ -305,6 +307,7 @@ impl World {
             events: Vec::new(),
             calls: Vec::new(),
             principal: None,
+            lambda_faults: Vec::new(),
             resource_tags: BTreeMap::new(),
             unhealthy_images: BTreeSet::new(),
             images_never_available: false,
