@@ -191,3 +191,36 @@ fn import_reports_sections_naming_unknown_environments() {
     assert!(fabulaws::import(text, Some("other")).is_err());
     assert!(fabulaws::import("- a list", None).is_err());
 }
+
+#[test]
+fn timings_that_can_never_succeed_are_refused_naming_both_settings() {
+    // (health settings, the problem expected, or none)
+    let cases = [
+        (
+            "{timeout_seconds: 300, warmup_seconds: 300}",
+            Some(("environments.staging.health.warmup_seconds", "300 is not shorter than health.timeout_seconds (300)")),
+        ),
+        (
+            "{timeout_seconds: 300, warmup_seconds: 600}",
+            Some(("environments.staging.health.warmup_seconds", "600 is not shorter than health.timeout_seconds (300)")),
+        ),
+        (
+            "{poll_interval_seconds: 30, warmup_seconds: 30}",
+            Some(("environments.staging.health.poll_interval_seconds", "30 is not shorter than health.warmup_seconds (30)")),
+        ),
+        ("{poll_interval_seconds: 60, warmup_seconds: 0}", None),
+        ("{poll_interval_seconds: 15, warmup_seconds: 30, timeout_seconds: 600}", None),
+    ];
+    for (health, expected) in cases {
+        let yaml = format!("{VALID}    health: {health}\n");
+        match expected {
+            None => assert!(Config::from_yaml_str(&yaml).is_ok(), "{health}: {:?}", Config::from_yaml_str(&yaml).err()),
+            Some((path, start)) => {
+                let found = problems(&yaml);
+                assert_eq!(found.len(), 1, "{health}: {found:?}");
+                assert_eq!(found[0].path, path, "{health}");
+                assert!(found[0].message.starts_with(start), "{health}: {}", found[0].message);
+            }
+        }
+    }
+}

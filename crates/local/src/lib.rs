@@ -227,7 +227,7 @@ pub fn demo_config(fleet: &DemoFleet) -> Config {
         ..Environment::default()
     };
     env.health.poll_interval_seconds = 15;
-    env.health.warmup_seconds = 10;
+    env.health.warmup_seconds = 20;
     Config { deployment: "demo".into(), environments: [("demo".to_string(), env)].into_iter().collect() }
 }
 

@@ -91,6 +91,28 @@ impl Environment {
         }
         if health.warmup_seconds > 3600 {
             push("health.warmup_seconds", format!("{} is not in 0..=3600", health.warmup_seconds));
+        } else if health.timeout_seconds > 0 && health.warmup_seconds >= health.timeout_seconds {
+            // Every new instance would time out before it counts as warmed up: no deploy could succeed.
+            push(
+                "health.warmup_seconds",
+                format!(
+                    "{} is not shorter than health.timeout_seconds ({}): every instance would time out warming up; expected less than {}",
+                    health.warmup_seconds, health.timeout_seconds, health.timeout_seconds
+                ),
+            );
+        }
+        if health.warmup_seconds > 0
+            && health.poll_interval_seconds >= health.warmup_seconds
+            && health.poll_interval_seconds <= health.timeout_seconds
+        {
+            // A warm-up is only seen at polls: one no shorter than a poll is judged whole polls late.
+            push(
+                "health.poll_interval_seconds",
+                format!(
+                    "{} is not shorter than health.warmup_seconds ({}); expected less (or warmup_seconds: 0)",
+                    health.poll_interval_seconds, health.warmup_seconds
+                ),
+            );
         }
         let rollout = &self.rollout;
         let min_ok = (0..=100).contains(&rollout.min_healthy_percent);
