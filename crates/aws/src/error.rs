@@ -50,6 +50,9 @@ fn classify(code: Option<&str>) -> ErrorKind {
         "InternalFailure" | "InternalError" | "InternalServerError" | "ServiceUnavailable" | "ServiceUnavailableException" | "Unavailable" => {
             ErrorKind::Transient
         }
+        // Auto Scaling: a scaling activity or another update is under way; the same call succeeds later
+        // (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html#API_UpdateAutoScalingGroup_Errors).
+        "ScalingActivityInProgress" | "ResourceContention" => ErrorKind::Transient,
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure" => ErrorKind::AccessDenied,
         "ParameterAlreadyExists" | "AlreadyExists" | "AlreadyExistsFault" | "DuplicateTargetGroupName" | "InvalidAMIName.Duplicate" => {
             ErrorKind::AlreadyExists
@@ -82,6 +85,8 @@ mod tests {
             ("ValidationError", ErrorKind::Invalid),
             ("UnauthorizedOperation", ErrorKind::AccessDenied),
             ("ServiceUnavailable", ErrorKind::Transient),
+            ("ScalingActivityInProgress", ErrorKind::Transient),
+            ("ResourceContention", ErrorKind::Transient),
             ("SomethingElse", ErrorKind::Other),
         ] {
             assert_eq!(classify(Some(code)), kind, "{code}");

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::Lifecycle;
 use crate::model::{GroupSnapshot, Instance, LaunchTemplateRef, Timestamp};
 use crate::planner::Action;
-use crate::ports::{Decrement, GroupReader, GroupUpdate, GroupWriter, InstanceReader, PortResult, TargetHealthReader};
+use crate::ports::{Decrement, ErrorKind, GroupReader, GroupUpdate, GroupWriter, InstanceReader, PortError, PortResult, TargetHealthReader};
 
 /// The EC2 tag that carries an instance's (or image's) git revision.
 pub const REVISION_TAG: &str = "stepdeploy:revision";
@@ -61,7 +62,17 @@ pub async fn read_snapshot(
 
 /// Applies a plan's actions in order. Every action is absolute or checked
 /// against a fresh snapshot by the next step, so a retry converges.
-pub async fn apply(actions: &[Action], group_name: &str, template: &LaunchTemplateRef, writer: &dyn GroupWriter) -> PortResult<()> {
+///
+/// A termination Auto Scaling rejects because the instance is already
+/// leaving (it began terminating it since the snapshot: a health
+/// replacement, a scale-in) is done: what was wanted is happening.
+pub async fn apply(
+    actions: &[Action],
+    group_name: &str,
+    template: &LaunchTemplateRef,
+    writer: &dyn GroupWriter,
+    reader: &dyn GroupReader,
+) -> PortResult<()> {
     for action in actions {
         match action {
             Action::SetLaunchTemplateVersion { version } => {
@@ -74,7 +85,11 @@ pub async fn apply(actions: &[Action], group_name: &str, template: &LaunchTempla
             }
             Action::Terminate { instance_ids } => {
                 for id in instance_ids {
-                    writer.terminate_instance(id, Decrement(true)).await?;
+                    match writer.terminate_instance(id, Decrement(true)).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind == ErrorKind::Invalid => already_leaving(reader, writer, group_name, id, e).await?,
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             Action::SetDesiredCapacity { desired_capacity } => {
@@ -83,4 +98,20 @@ pub async fn apply(actions: &[Action], group_name: &str, template: &LaunchTempla
         }
     }
     Ok(())
+}
+
+/// After Auto Scaling rejected terminating `id`: done if it is already
+/// leaving, keeping the decrement the call would have made (else Auto
+/// Scaling replaces it); the rejection itself otherwise.
+async fn already_leaving(reader: &dyn GroupReader, writer: &dyn GroupWriter, group_name: &str, id: &str, rejected: PortError) -> PortResult<()> {
+    let group = reader.describe_group(group_name).await?;
+    match group.instances.iter().find(|m| m.id == id) {
+        // Gone already: nothing left to do; the next snapshot shows the capacity.
+        None => Ok(()),
+        Some(member) if member.lifecycle == Lifecycle::Terminating => {
+            let desired = group.settings.desired_capacity.saturating_sub(1).max(group.settings.min_size);
+            writer.set_desired_capacity(group_name, desired).await
+        }
+        Some(_) => Err(rejected),
+    }
 }

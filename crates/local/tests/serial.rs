@@ -317,3 +317,30 @@ async fn a_step_invocation_that_times_out_or_dies_in_lambda_is_retried_not_rolle
         assert_clean(&fleet);
     }
 }
+
+#[tokio::test]
+async fn terminating_an_instance_auto_scaling_is_already_terminating_counts_as_done() {
+    // Auto Scaling begins replacing an old instance between the snapshot and the call, and
+    // rejects the terminate: what the step wanted is happening, so it carries on.
+    let (fleet, config) = demo(22, 4, settings());
+    fleet.sim.race_terminations(2);
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&4), "{summary:?}");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn an_update_refused_while_a_scaling_activity_is_in_progress_is_retried() {
+    // ScalingActivityInProgress is transient (the AWS adapter classifies it so); the step is retried.
+    let (fleet, config) = demo(23, 3, settings());
+    fleet.sim.inject_fault(Fault {
+        operation: "UpdateAutoScalingGroup".into(),
+        kind: stepdeploy_core::ports::ErrorKind::Transient,
+        code: "ScalingActivityInProgress".into(),
+        remaining: 2,
+    });
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_clean(&fleet);
+}

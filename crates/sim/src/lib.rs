@@ -206,6 +206,13 @@ impl Sim {
         Some(fault.1.clone())
     }
 
+    /// Makes the next `times` TerminateInstanceInAutoScalingGroup calls race
+    /// Auto Scaling: it begins terminating the instance (a health
+    /// replacement) just before the call arrives, which AWS then rejects.
+    pub fn race_terminations(&self, times: u32) {
+        self.lock().termination_races += times;
+    }
+
     pub fn inject_fault(&self, fault: Fault) {
         self.lock().faults.push(fault);
     }

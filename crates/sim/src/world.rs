@@ -265,6 +265,8 @@ pub(crate) struct World {
     pub principal: Option<String>,
     /// Invocation errors Lambda will report for a function: (function, errorType, times).
     pub lambda_faults: Vec<(String, String, u32)>,
+    /// How many TerminateInstanceInAutoScalingGroup calls find Auto Scaling already terminating the instance.
+    pub termination_races: u32,
     /// Tags of groups, launch templates, target groups, listeners and rules, by ARN.
     pub resource_tags: BTreeMap<String, BTreeMap<String, String>>,
     pub unhealthy_images: BTreeSet<String>,
@@ -308,6 +310,7 @@ impl World {
             calls: Vec::new(),
             principal: None,
             lambda_faults: Vec::new(),
+            termination_races: 0,
             resource_tags: BTreeMap::new(),
             unhealthy_images: BTreeSet::new(),
             images_never_available: false,

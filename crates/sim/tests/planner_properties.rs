@@ -129,7 +129,7 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
                 }
             }
         }
-        block_on(apply(&decision.actions, &fleet.group, &fleet.template, sim))
+        block_on(apply(&decision.actions, &fleet.group, &fleet.template, sim, sim))
             .unwrap_or_else(|e| panic!("step {step}: {e} applying {:?}", decision.actions));
         observe(&mut run, &format!("step {step} after {:?}", decision.actions));
         match decision.outcome {

@@ -162,7 +162,7 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
     }
     let snapshot = read_snapshot(account, account, account, &deployment.job.group, &deployment.rollout.target_group_arns, now).await?;
     let decision = plan(&snapshot, &deployment.rollout, now);
-    apply(&decision.actions, &deployment.job.group, &deployment.template, account).await?;
+    apply(&decision.actions, &deployment.job.group, &deployment.template, account, account).await?;
     deployment.rollout.healthy_since = decision.healthy_since;
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),

@@ -142,6 +142,10 @@ impl GroupWriter for Sim {
         let not_found = || {
             World::invalid(ASG, OP, "ValidationError", format!("Instance Id not found - No managed instance found for instance ID: {instance_id}"))
         };
+        if world.termination_races > 0 && world.instances.get(instance_id).is_some_and(|i| i.terminating_since.is_none()) {
+            world.termination_races -= 1;
+            world.begin_termination(instance_id);
+        }
         let inst = world.instances.get(instance_id).ok_or_else(not_found)?;
         let Some(group_name) = inst.group.clone().filter(|_| !inst.is_terminated(now)) else {
             return Err(not_found());
