@@ -193,3 +193,20 @@ async fn deploy_by_revision_finds_the_newest_version_baked_from_it() {
     let other_env = block_on(version_for_revision(&fleet.sim, "demo", "staging", &fleet.template, "aaa1111")).unwrap_err();
     assert_eq!(other_env.name, errors::INVALID_INPUT, "another environment's bake does not count");
 }
+
+#[tokio::test]
+async fn a_bake_publishes_a_copy_of_the_version_the_group_runs_not_of_the_default() {
+    // GIVEN the group runs version 2, which someone gave its own security group; version 1 stays the default.
+    let (fleet, config) = demo(31, 2, SimSettings::default());
+    let template_id = fleet.template.id.clone().unwrap_or_default();
+    fleet.sim.set_template_security_groups(&template_id, 2, &["sg-0runs"]);
+    let update = stepdeploy_core::ports::GroupUpdate { launch_template: Some(fleet.template.at_version("2")), ..Default::default() };
+    block_on(stepdeploy_core::ports::GroupWriter::update_group(&fleet.sim, &fleet.group, &update)).unwrap();
+    // WHEN a bake publishes (without making it the default, so the default stays version 1)
+    let summary = bake(&fleet, config, json!({"environment": "demo", "revision": "4f2c9e1", "make_default": false})).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    // THEN the new version keeps what the group runs: version 2's security group.
+    let published = latest_version(&fleet);
+    assert_eq!(published, 3);
+    assert_eq!(fleet.sim.template_security_groups(&template_id, 3), Some(vec!["sg-0runs".to_string()]));
+}

@@ -213,6 +213,18 @@ impl Sim {
         self.lock().termination_races += times;
     }
 
+    /// A launch template version's security groups (what a new version copies from its source).
+    pub fn template_security_groups(&self, template_id: &str, version: u64) -> Option<Vec<String>> {
+        self.lock().templates.get(template_id)?.versions.get(&version).map(|v| v.security_groups.clone())
+    }
+
+    /// Changes a launch template version's security groups (set-up: a version made by hand).
+    pub fn set_template_security_groups(&self, template_id: &str, version: u64, groups: &[&str]) {
+        if let Some(v) = self.lock().templates.get_mut(template_id).and_then(|t| t.versions.get_mut(&version)) {
+            v.security_groups = groups.iter().map(|g| g.to_string()).collect();
+        }
+    }
+
     pub fn inject_fault(&self, fault: Fault) {
         self.lock().faults.push(fault);
     }

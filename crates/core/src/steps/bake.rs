@@ -340,13 +340,15 @@ pub async fn publish(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake
     };
     let current = account.describe_versions(&bake.template, &["$Default".into(), "$Latest".into()]).await?;
     let default = current.iter().find(|v| v.is_default).or(current.first()).map(|v| v.version.to_string()).unwrap_or_else(|| "$Default".into());
+    // Copy what the group runs (changes made in its current version stay), else the default.
+    let source = running_version(account, &bake).await?.unwrap_or(default);
     // A retried publish finds the version the first try made.
     let version = match current.iter().filter(|v| v.image_id.as_deref() == Some(image_id.as_str())).max_by_key(|v| v.version) {
         Some(made) => made.version,
         None => {
             let description = format!("stepdeploy bake of {} ({})", bake.revision, bake.execution_id);
             let description: String = description.chars().take(255).collect();
-            account.create_version(&bake.template, &default, &image_id, &description).await?.version
+            account.create_version(&bake.template, &source, &image_id, &description).await?.version
         }
     };
     if bake.make_default {
@@ -354,6 +356,22 @@ pub async fn publish(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake
     }
     bake.launch_template_version = Some(version);
     Ok(bake)
+}
+
+/// The version of the bake's launch template the environment's group runs,
+/// if the group runs that template (by id or name) at a version it names.
+async fn running_version(account: &dyn DeployAccount, bake: &Bake) -> Result<Option<String>, StepError> {
+    let group = match account.describe_group(&bake.settings.auto_scaling_group).await {
+        Ok(group) => group,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(running) = group.settings.launch_template else { return Ok(None) };
+    let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+    if !(same(&running.id, &bake.template.id) || same(&running.name, &bake.template.name)) {
+        return Ok(None);
+    }
+    Ok(running.version)
 }
 
 /// What a prune keeps and deletes.
