@@ -153,3 +153,15 @@ async fn a_floor_too_high_for_an_in_place_deploy_is_refused_saying_what_would_wo
         assert_eq!(fleet.sim.fingerprint(), before);
     }
 }
+
+#[tokio::test]
+async fn an_in_place_batch_larger_than_one_send_command_takes_is_sent_in_chunks() {
+    // 120 instances at 50 %: batches of 60, more than SendCommand's 50 instance ids.
+    let (fleet, config) = demo(85, 120, settings());
+    let (summary, lowest) = in_place(&fleet, config, json!({"environment": "demo", "revision": "9f8e7d6", "min_healthy_percent": 50})).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert!(lowest >= 60, "the floor held: {lowest}");
+    let sent = fleet.sim.commands_as_sent();
+    assert_eq!(sent.len(), 4, "two batches of 60, each as 50 + 10: {}", sent.len());
+    assert_released(&fleet);
+}

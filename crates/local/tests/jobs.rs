@@ -191,3 +191,21 @@ fn a_step_given_no_action_or_a_wrong_one_says_so_as_the_input_wrote_it() {
         assert_eq!((error.name, error.message.as_str()), (errors::INVALID_INPUT, expected), "{step} {payload}");
     }
 }
+
+#[tokio::test]
+async fn a_worker_deploy_to_more_workers_than_one_send_command_takes_sends_in_chunks_and_polls_them_all() {
+    // SendCommand takes at most 50 instance ids; 120 workers need three.
+    let (fleet, config) = demo(33, 1, SimSettings::default());
+    for _ in 1..120 {
+        fleet.sim.create_worker(&fleet.old.image_id, BTreeMap::from([("role".to_string(), "worker".to_string())]));
+    }
+    let summary = start(&fleet, config, DEPLOY_WORKER, json!({"environment": "demo", "revision": "abc1234"})).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let output = summary.output.unwrap();
+    let commands = output["commands"].as_array().unwrap();
+    assert_eq!(commands[0]["results"].as_array().unwrap().len(), 120, "every worker's result is read");
+    let sent = fleet.sim.commands_as_sent();
+    let worker_deploys = sent.iter().filter(|(text, _)| text.contains("stepdeploy-deploy-worker")).count();
+    assert_eq!(worker_deploys, 120_usize.div_ceil(50), "{sent:?}");
+    assert!(lock_is_free(&fleet));
+}

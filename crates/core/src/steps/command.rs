@@ -55,16 +55,43 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
         timeout_seconds: spec.timeout_seconds,
         comment: &comment,
     };
-    let command_id = account.send_command(&request).await?;
+    let (command_id, more_command_ids) = send_in_chunks(account, &request).await?;
     job.command = Some(CommandRun {
         name: name.to_string(),
         command_id,
+        more_command_ids,
         instance_ids: workers,
         deadline: now + spec.timeout_seconds as i64 + 60,
         next: "wait".into(),
         seconds: env.health.poll_interval_seconds,
     });
     Ok(job)
+}
+
+/// SendCommand's limit on instance ids
+/// (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html).
+pub const SEND_COMMAND_MAX_IDS: usize = 50;
+
+/// Sends `request` in chunks of at most [`SEND_COMMAND_MAX_IDS`] instances:
+/// the first chunk's command id and the others', in order.
+pub(crate) async fn send_in_chunks(account: &dyn DeployAccount, request: &CommandRequest<'_>) -> Result<(String, Vec<String>), StepError> {
+    let mut ids = Vec::new();
+    for chunk in request.instance_ids.chunks(SEND_COMMAND_MAX_IDS) {
+        ids.push(account.send_command(&CommandRequest { instance_ids: chunk, ..request.clone() }).await?);
+    }
+    let mut ids = ids.into_iter();
+    let first = ids.next().ok_or_else(|| StepError::input("a command needs at least one instance".into()))?;
+    Ok((first, ids.collect()))
+}
+
+/// Every instance's invocation of `run`, chunk by chunk.
+pub(crate) async fn invocations_of(account: &dyn DeployAccount, run: &CommandRun) -> Result<Vec<Invocation>, StepError> {
+    let command_ids = std::iter::once(&run.command_id).chain(&run.more_command_ids);
+    let mut out = Vec::new();
+    for (command_id, chunk) in command_ids.zip(run.instance_ids.chunks(SEND_COMMAND_MAX_IDS)) {
+        out.extend(account.invocations(command_id, chunk).await?);
+    }
+    Ok(out)
 }
 
 /// The failure of a command on one instance, with its output tail.
@@ -110,7 +137,7 @@ pub async fn command_poll(account: &dyn DeployAccount, mut job: Job, now: Timest
     let Some(run) = job.command.clone() else {
         return Err(StepError::input("deployment.command: no command was started".into()));
     };
-    let invocations = account.invocations(&run.command_id, &run.instance_ids).await?;
+    let invocations = invocations_of(account, &run).await?;
     if let Some(failed) = invocations.iter().find(|i| i.status == CommandStatus::Failed) {
         return Err(command_failure(&run.name, failed));
     }

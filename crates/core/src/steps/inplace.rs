@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::account::DeployAccount;
-use super::command::{command_failure, record_outcome};
+use super::command::{command_failure, invocations_of, record_outcome, send_in_chunks};
 use super::error::StepError;
 use super::input::{field_int, flag, open_input, revision_field};
 use super::lock::{lock_parameter, lock_value, take_lock};
@@ -228,10 +228,11 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                 timeout_seconds: spec.timeout_seconds,
                 comment: &comment,
             };
-            let command_id = account.send_command(&request).await?;
+            let (command_id, more_command_ids) = send_in_chunks(account, &request).await?;
             deploy.job.command = Some(CommandRun {
                 name: "in_place_deploy".into(),
                 command_id,
+                more_command_ids,
                 instance_ids: deploy.batch.clone(),
                 deadline: now + spec.timeout_seconds as i64 + 60,
                 next: "wait".into(),
@@ -244,7 +245,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
             let Some(run) = deploy.job.command.clone() else {
                 return Err(StepError::input("deployment.command: the deploy command was not started".into()));
             };
-            let invocations = account.invocations(&run.command_id, &run.instance_ids).await?;
+            let invocations = invocations_of(account, &run).await?;
             let failures: Vec<_> = invocations.iter().filter(|i| i.status == CommandStatus::Failed).collect();
             let running = invocations.iter().any(|i| i.status == CommandStatus::Running);
             if !failures.is_empty() && !running {

@@ -127,8 +127,12 @@ pub struct Deployment {
 pub struct CommandRun {
     /// `migrate` or `worker_deploy`.
     pub name: String,
-    /// SSM command id.
+    /// SSM command id (of the first chunk of instances).
     pub command_id: String,
+    /// The command ids of the further chunks, in order: SendCommand takes at most
+    /// [`SEND_COMMAND_MAX_IDS`](super::command::SEND_COMMAND_MAX_IDS) instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_command_ids: Vec<String>,
     /// Where it runs.
     pub instance_ids: Vec<String>,
     /// When it is given up on.

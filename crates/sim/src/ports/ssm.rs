@@ -22,6 +22,19 @@ impl CommandRunner for Sim {
             instance_ids.iter().map(|id| AuthRequest::new("ssm:SendCommand", ec2_arn("instance", id)).resource_tags(&world.instance_tags(id))),
         );
         world.call(SSM, OP, requests)?;
+        // SendCommand takes at most 50 instance ids
+        // (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html).
+        if instance_ids.len() > 50 {
+            return Err(World::invalid(
+                SSM,
+                OP,
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to 50 (got {})",
+                    instance_ids.len()
+                ),
+            ));
+        }
         let now = world.now;
         for id in instance_ids {
             let online = world.instances.get(id).is_some_and(|i| !i.is_terminated(now) && i.terminating_since.is_none() && i.ssm_online_at <= now);
