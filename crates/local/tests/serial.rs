@@ -344,3 +344,18 @@ async fn an_update_refused_while_a_scaling_activity_is_in_progress_is_retried() 
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
     assert_clean(&fleet);
 }
+
+#[tokio::test]
+async fn breaking_a_stale_lock_adopts_the_processes_its_holder_suspended() {
+    // A deploy died holding the lock with AZRebalance suspended; the next one breaks the
+    // stale lock, and must resume AZRebalance at its end rather than leave it suspended.
+    let (fleet, config) = demo(24, 3, settings());
+    let stale = json!({"execution": "arn:aws:states:us-east-1:123456789012:execution:serial-deploy:died", "since": fleet.sim.now() - 8000, "suspended": ["AZRebalance"]});
+    fleet.sim.put_parameter_directly(&lock_parameter("demo", "demo"), &stale.to_string());
+    block_on(stepdeploy_core::ports::ProcessControl::suspend_processes(&fleet.sim, &fleet.group, &["AZRebalance".to_string()])).unwrap();
+    let mut input = demo_input();
+    input["break_stale_lock"] = json!(true);
+    let summary = deploy(&fleet, config, input).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_clean(&fleet);
+}

@@ -98,7 +98,9 @@ pub async fn prepare_job(
             })?;
         }
     }
-    take_lock(account, &job.lock_parameter, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
+    // What a broken stale lock's holder had suspended is resumed when this job finishes.
+    job.suspended_by_us =
+        take_lock(account, &job.lock_parameter, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
     Ok(job)
 }
 

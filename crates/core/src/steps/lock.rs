@@ -18,7 +18,8 @@ pub fn lock_parameter(deployment: &str, environment: &str) -> String {
 /// when asked.
 ///
 /// Returns the processes an earlier run of this same execution recorded as
-/// suspended by it (a retried prepare must not forget them).
+/// suspended by it (a retried prepare must not forget them), or that the
+/// holder of a stale lock it broke had suspended (adopted, so they get resumed).
 pub(crate) async fn take_lock(
     params: &dyn Parameters,
     name: &str,
@@ -42,8 +43,9 @@ pub(crate) async fn take_lock(
     }
     let age = now - holder.since.unwrap_or(now);
     if break_stale && lock_is_stale(age, stale_after) {
-        params.put_parameter(name, &value).await?;
-        return Ok(Vec::new());
+        // The stale holder's suspended processes are ours to resume now: adopt them.
+        params.put_parameter(name, &lock_value(execution_id, now, &holder.suspended)).await?;
+        return Ok(holder.suspended);
     }
     Err(locked(name, &holder_id, age))
 }
