@@ -57,7 +57,7 @@ impl GroupWriter for Sim {
             && let (Some(id), Some((_, data))) = (world.find_template_id(reference), world.resolve_template(reference))
         {
             let tags = data.instance_tags.clone();
-            requests.extend(world.run_instances_requests("autoscaling:UpdateAutoScalingGroup", &id, &data, &group.subnets(), &tags));
+            requests.extend(run_instances_requests(&world, "autoscaling:UpdateAutoScalingGroup", &id, &data, &group.subnets(), &tags));
         }
         world.call(ASG, OP, requests)?;
         let template = match &update.launch_template {

@@ -63,7 +63,7 @@ impl InstanceLauncher for Sim {
                 tags.extend(request.tags.clone());
                 // The request names no subnet, so EC2 launches in the default VPC's default subnet.
                 let subnets = vec!["subnet-default".to_string()];
-                world.run_instances_requests("ec2:RunInstances", &id, &data, &subnets, &tags)
+                run_instances_requests(&world, "ec2:RunInstances", &id, &data, &subnets, &tags)
             }
             _ => unscoped("ec2:RunInstances"),
         };
