@@ -134,7 +134,7 @@ fn sim_functions(sim: Sim, config: Arc<Config>, observer: StepObserver, from: Co
     let clock = sim.clone();
     let principal = sim.clone();
     // Attribution for the IAM test; and Lambda's own invocation errors, when injected.
-    let attribute: Attribute = Arc::new(move |step| match step {
+    let hook: StepHook = Arc::new(move |step| match step {
         Some(step) => {
             principal.set_principal(Some(step));
             principal.take_lambda_fault(step)
@@ -149,12 +149,12 @@ fn sim_functions(sim: Sim, config: Arc<Config>, observer: StepObserver, from: Co
             sim.put_parameter_directly(&parameter_name(&config.deployment, name), &env.to_json());
         }
     }
-    functions_with(Arc::new(sim), Arc::new(move || clock.now()), config, observer, attribute, from)
+    functions_with(Arc::new(sim), Arc::new(move || clock.now()), config, observer, hook, from)
 }
 
 /// Told which step is about to run (`Some`) and that it has ended (`None`);
 /// before a step it may answer with an error type Lambda reports instead of running it.
-pub type Attribute = Arc<dyn Fn(Option<&str>) -> Option<String> + Send + Sync>;
+type StepHook = Arc<dyn Fn(Option<&str>) -> Option<String> + Send + Sync>;
 
 /// The step Lambdas in-process against any account (the sim, or moto through
 /// the AWS adapters), with `now` from the given clock.
@@ -172,17 +172,17 @@ fn functions_with(
     now: Arc<dyn Fn() -> i64 + Send + Sync>,
     config: Arc<Config>,
     observer: StepObserver,
-    attribute: Attribute,
+    hook: StepHook,
     from: ConfigFrom,
 ) -> LocalFunctions {
     let mut functions = LocalFunctions::default();
     for name in steps::STEP_NAMES {
-        let (account, now, config, observer, attribute) = (account.clone(), now.clone(), config.clone(), observer.clone(), attribute.clone());
+        let (account, now, config, observer, hook) = (account.clone(), now.clone(), config.clone(), observer.clone(), hook.clone());
         let handler: Handler = Arc::new(move |payload: Value| {
-            let (account, now, config, observer, attribute) = (account.clone(), now.clone(), config.clone(), observer.clone(), attribute.clone());
+            let (account, now, config, observer, hook) = (account.clone(), now.clone(), config.clone(), observer.clone(), hook.clone());
             async move {
-                if let Some(error_type) = attribute(Some(name)) {
-                    attribute(None);
+                if let Some(error_type) = hook(Some(name)) {
+                    hook(None);
                     return Err(FunctionError { error_type, error_message: format!("Lambda reported {name}'s invocation failed (injected)") });
                 }
                 let source = match from {
@@ -190,7 +190,7 @@ fn functions_with(
                     ConfigFrom::Parameters => ConfigSource::Parameters { deployment: &config.deployment },
                 };
                 let result = steps::handle(name, account.as_ref(), source, &payload, now()).await;
-                attribute(None);
+                hook(None);
                 if let Ok(record) = &result {
                     observer(name, record);
                 }

@@ -470,11 +470,11 @@ fn cli_requests() -> Vec<(String, String)> {
     let machine = |name: &str| format!("arn:aws:states:us-east-1:123456789012:stateMachine:stepdeploy-demo-{name}");
     let execution = |name: &str| format!("arn:aws:states:us-east-1:123456789012:execution:stepdeploy-demo-{name}:demo-{name}-20261130T080102Z");
     let mut out = Vec::new();
-    for (_, text) in stepdeploy_local::STATE_MACHINES.iter().map(|(name, _)| (name, name)) {
-        out.push(("states:StartExecution".to_string(), machine(text)));
-        out.push(("states:ListExecutions".to_string(), machine(text)));
+    for (name, _) in stepdeploy_local::STATE_MACHINES {
+        out.push(("states:StartExecution".to_string(), machine(name)));
+        out.push(("states:ListExecutions".to_string(), machine(name)));
         for action in ["states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"] {
-            out.push((action.to_string(), execution(text)));
+            out.push((action.to_string(), execution(name)));
         }
     }
     let parameter = |name: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter/stepdeploy/demo/{name}");
