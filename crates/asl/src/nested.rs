@@ -78,7 +78,9 @@ impl TaskInvoker for StateMachineTasks {
         };
         let execution_name = match input.get("Name").and_then(Value::as_str) {
             Some(given) => given.to_string(),
-            None => format!("{name}-{}", self.started.fetch_add(1, Ordering::Relaxed) + 1),
+            // AWS names it with a fresh UUID: never the name of an earlier execution (whose ARN
+            // a step may use as an idempotency key). The start time and a counter stand in for it.
+            None => format!("{name}-{}-{}", millis(&self.clock), self.started.fetch_add(1, Ordering::Relaxed) + 1),
         };
         let engine = Engine::new(self.clock.clone(), Arc::new(self.clone())).with_name(name);
         let start_date = millis(&self.clock);

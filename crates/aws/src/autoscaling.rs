@@ -53,6 +53,7 @@ impl GroupReader for AwsAutoScaling {
                 id: i.instance_id().ok_or_else(|| missing(SERVICE, OP, "InstanceId"))?.to_string(),
                 lifecycle: Lifecycle::parse(i.lifecycle_state().map(|s| s.as_str()).unwrap_or_default()),
                 healthy: i.health_status() == Some("Healthy"),
+                launch_template_id: i.launch_template().and_then(|t| t.launch_template_id()).map(str::to_string),
                 launch_template_version: i.launch_template().and_then(|t| t.version()).map(str::to_string),
                 availability_zone: i.availability_zone().unwrap_or_default().to_string(),
                 protected_from_scale_in: i.protected_from_scale_in().unwrap_or(false),
@@ -70,6 +71,14 @@ impl GroupReader for AwsAutoScaling {
                     .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))
                     .map(template_ref),
                 target_group_arns: group.target_group_arns().to_vec(),
+                subnet_ids: group
+                    .vpc_zone_identifier()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             },
             instances,
         })

@@ -139,6 +139,8 @@ impl InstanceLauncher for AwsEc2 {
             .min_count(1)
             .max_count(1)
             .tag_specifications(tags)
+            .set_subnet_id(request.subnet_id.clone())
+            .set_client_token(request.client_token.clone())
             .send()
             .await
             .map_err(|e| port_error(SERVICE, OP, e))?;
@@ -166,6 +168,12 @@ fn version_of(v: &aws_sdk_ec2::types::LaunchTemplateVersion, operation: &'static
         version: v.version_number().and_then(|n| u64::try_from(n).ok()).ok_or_else(|| missing(SERVICE, operation, "VersionNumber"))?,
         image_id: v.launch_template_data().and_then(|d| d.image_id()).map(str::to_string),
         is_default: v.default_version().unwrap_or(false),
+        network_interfaces: v.launch_template_data().is_some_and(|d| !d.network_interfaces().is_empty()),
+        interface_subnet: v
+            .launch_template_data()
+            .and_then(|d| d.network_interfaces().iter().find(|n| n.device_index().unwrap_or(0) == 0))
+            .and_then(|n| n.subnet_id())
+            .map(str::to_string),
     })
 }
 

@@ -27,6 +27,9 @@ async fn autoscaling_reads_and_changes_a_group() {
     assert_eq!(group.instances.len(), 2);
     assert!(group.instances.iter().all(|i| i.lifecycle == Lifecycle::InService && i.healthy));
     assert_eq!(group.settings.target_group_arns, std::slice::from_ref(&env.target_group_arn));
+    assert_eq!(group.settings.subnet_ids, env.subnet_ids, "the subnets of its VPCZoneIdentifier");
+    let launched_from = group.instances[0].launch_template_id.as_deref();
+    assert_eq!(launched_from, Some(env.template_id.as_str()), "each instance's launch template");
     let lt = group.settings.launch_template.unwrap();
     assert_eq!((lt.id.as_deref(), lt.version.as_deref()), (Some(env.template_id.as_str()), Some("1")));
 
@@ -75,6 +78,8 @@ async fn ec2_launches_finds_describes_and_terminates_instances() {
         image_id: Some(env.old_image.clone()),
         instance_type: Some("t3.small".into()),
         tags: tags.clone(),
+        subnet_id: Some(env.subnet_ids[0].clone()),
+        client_token: None,
     };
     let id = aws.ec2.launch_instance(&request).await.unwrap();
     let found = aws.ec2.find_instances(&tags).await.unwrap();
@@ -106,6 +111,7 @@ async fn ec2_launch_template_versions_are_read_created_and_made_default() {
     assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(versions[1].image_id.as_deref(), Some(env.new_image.as_str()));
     assert!(versions[0].is_default);
+    assert!(!versions[0].network_interfaces && versions[0].interface_subnet.is_none(), "the test template defines no network interface");
 
     let by_name = LaunchTemplateRef { id: None, name: Some(env.template_name.clone()), version: None };
     let created = aws.ec2.create_version(&by_name, "$Default", &env.new_image, "baked 2222222").await.unwrap();

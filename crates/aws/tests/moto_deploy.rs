@@ -3,6 +3,8 @@
 //! (Timing and failure paths belong to the sim: on moto time doesn't pass.)
 
 mod common;
+#[path = "common/moto_account.rs"]
+mod moto_account;
 
 use std::sync::Arc;
 
@@ -30,7 +32,9 @@ async fn run_on_moto(env: &common::WebEnv, deployment: &str, definition: &str, n
     let config = Arc::new(Config { deployment: deployment.into(), environments: [("staging".to_string(), environment)].into_iter().collect() });
     let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
     let now_clock = clock.clone();
-    let functions = functions_on(Arc::new(account), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_, _| {}));
+    // moto misreports per-instance template versions: see moto_account.rs.
+    let functions =
+        functions_on(Arc::new(moto_account::MotoAccount(account)), Arc::new(move || now_clock.now().timestamp()), config, Arc::new(|_, _| {}));
     let engine = Engine::new(clock, Arc::new(LambdaTasks::new(functions))).with_name(name);
     let definition = Definition::parse(definition, &substitutions()).unwrap();
     engine.run(&definition, input, &format!("moto-{name}")).await

@@ -50,6 +50,7 @@ pub async fn read_snapshot(
                 target_health: health.remove(&m.id).unwrap_or_default(),
                 image_id: details.and_then(|d| d.image_id.clone()),
                 revision: details.and_then(|d| d.tags.get(REVISION_TAG).cloned()),
+                launch_template_id: m.launch_template_id.clone(),
                 launch_template_version: m.launch_template_version.clone(),
                 launched_at: details.and_then(|d| d.launched_at),
                 availability_zone: m.availability_zone.clone(),

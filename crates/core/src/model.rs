@@ -138,7 +138,10 @@ pub struct Instance {
     pub image_id: Option<String>,
     /// The `stepdeploy:revision` tag, when the image carried one.
     pub revision: Option<String>,
-    /// Launch template version per Auto Scaling (unreliable on moto).
+    /// The launch template Auto Scaling launched it from (`lt-...`), when it says.
+    #[serde(default)]
+    pub launch_template_id: Option<String>,
+    /// The launch template version Auto Scaling launched it from, when it says.
     pub launch_template_version: Option<String>,
     /// EC2 launch time.
     pub launched_at: Option<Timestamp>,
@@ -167,6 +170,9 @@ pub struct GroupSettings {
     pub launch_template: Option<LaunchTemplateRef>,
     /// Attached target groups.
     pub target_group_arns: Vec<String>,
+    /// The subnets it launches in (its `VPCZoneIdentifier`).
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
 }
 
 /// A group at one moment: its settings, and its instances as Auto Scaling,
@@ -185,19 +191,50 @@ pub struct GroupSnapshot {
 /// The version a rollout drives the group to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The launch template (`lt-...`), when known.
+    #[serde(default)]
+    pub template_id: Option<String>,
     /// The launch template version new instances get.
     pub launch_template_version: String,
-    /// That version's AMI: what tells new instances from old on every backend.
+    /// That version's AMI: the fallback where Auto Scaling reports no version.
     pub image_id: String,
 }
 
+/// How an instance relates to a rollout's target version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionMatch {
+    /// It runs the target version.
+    Target,
+    /// It runs another version (or another template).
+    Other,
+    /// Nothing says yet: no version from Auto Scaling, and EC2 doesn't list it yet.
+    Unknown,
+}
+
 impl Target {
-    /// Whether `instance` runs this version.
+    /// Which version `instance` runs, relative to this one.
     ///
-    /// The AMI decides. The per-instance template version is not used: moto
-    /// reports every instance at the template's default version, and a
-    /// version that keeps the AMI ships no new code.
-    pub fn matches(&self, instance: &Instance) -> bool {
-        instance.image_id.as_deref() == Some(self.image_id.as_str())
+    /// The per-instance launch template and version that
+    /// DescribeAutoScalingGroups reports decide: a version may change user
+    /// data, instance type or security groups and keep the AMI. The AMI is
+    /// the fallback only where Auto Scaling reports no numbered version.
+    /// An instance that EC2 does not list yet (DescribeInstances lags Auto
+    /// Scaling, see "Eventual consistency" in the EC2 API reference,
+    /// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>)
+    /// and that has no version is `Unknown`, never "old".
+    pub fn compare(&self, instance: &Instance) -> VersionMatch {
+        let other_template = matches!((&self.template_id, &instance.launch_template_id), (Some(a), Some(b)) if a != b);
+        if other_template {
+            return VersionMatch::Other;
+        }
+        if let Some(version) = instance.launch_template_version.as_deref().filter(|v| v.parse::<u64>().is_ok()) {
+            return if version == self.launch_template_version { VersionMatch::Target } else { VersionMatch::Other };
+        }
+        match instance.image_id.as_deref() {
+            Some(image) if image == self.image_id => VersionMatch::Target,
+            Some(_) => VersionMatch::Other,
+            None => VersionMatch::Unknown,
+        }
     }
 }

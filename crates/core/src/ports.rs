@@ -89,6 +89,9 @@ pub struct GroupMember {
     pub lifecycle: Lifecycle,
     /// Auto Scaling health status is `Healthy`.
     pub healthy: bool,
+    /// Launch template (`lt-...`) it was launched from, as reported.
+    #[serde(default)]
+    pub launch_template_id: Option<String>,
     /// Launch template version, as reported.
     pub launch_template_version: Option<String>,
     /// Availability zone.
@@ -191,6 +194,14 @@ pub struct LaunchRequest {
     pub instance_type: Option<String>,
     /// Tags for the instance.
     pub tags: BTreeMap<String, String>,
+    /// The subnet to launch in (`None`: the template's network interface decides).
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    /// RunInstances' idempotency token: a retried launch with the same token
+    /// returns the instance the first one made instead of another
+    /// (<https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html>).
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// Launches and terminates stand-alone instances (bake builders).
@@ -215,6 +226,12 @@ pub struct TemplateVersion {
     pub image_id: Option<String>,
     /// Whether it is the default version.
     pub is_default: bool,
+    /// The version defines network interfaces, so RunInstances may not name a subnet of its own.
+    #[serde(default)]
+    pub network_interfaces: bool,
+    /// The subnet of its primary network interface, if it sets one.
+    #[serde(default)]
+    pub interface_subnet: Option<String>,
 }
 
 /// Reads and writes launch template versions.

@@ -33,6 +33,7 @@ impl Fleet {
             target_health: if healthy { BTreeMap::from([(TG.to_string(), TargetState::Healthy)]) } else { BTreeMap::new() },
             image_id: Some(image.to_string()),
             revision: None,
+            launch_template_id: None,
             launch_template_version: None,
             launched_at: Some(launched_at),
             availability_zone: "us-east-1a".into(),
@@ -60,6 +61,7 @@ impl Fleet {
                 suspended_processes: Vec::new(),
                 launch_template: Some(LaunchTemplateRef { id: Some("lt-1".into()), name: None, version: Some("2".into()) }),
                 target_group_arns: vec![TG.into()],
+                subnet_ids: vec!["subnet-a".into()],
             },
             instances: self.instances.clone(),
             taken_at: START,
@@ -68,8 +70,8 @@ impl Fleet {
 
     fn rollout(&self, policy: Policy) -> RolloutState {
         let spec = RolloutSpec {
-            target: Target { launch_template_version: "2".into(), image_id: NEW.into() },
-            previous: Some(Target { launch_template_version: "1".into(), image_id: OLD.into() }),
+            target: Target { template_id: None, launch_template_version: "2".into(), image_id: NEW.into() },
+            previous: Some(Target { template_id: None, launch_template_version: "1".into(), image_id: OLD.into() }),
             strategy: Strategy::Rolling,
             policy,
             target_group_arns: vec![TG.into()],
@@ -225,4 +227,42 @@ mod in_place_batches {
             prop_assert_eq!(!batch.is_empty(), could_go);
         }
     }
+}
+
+#[test]
+fn an_instance_of_unknown_version_is_never_terminated_and_counts_as_in_flight() {
+    // GIVEN min 0 %, two old instances and one Auto Scaling just launched, of which
+    // nothing says the version yet (no version reported, EC2 doesn't list it: no AMI)
+    let mut fleet = Fleet::test().with_old(2).add(NEW, Lifecycle::Pending, false, false, START);
+    fleet.instances[2].image_id = None;
+    fleet.instances[2].launched_at = None;
+    fleet.desired = 3;
+    let state = fleet.rollout(Policy::new(0, 150, None).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START);
+    // THEN only old instances are terminated, and it takes a launch slot rather than another launch
+    assert_eq!(terminated(&decision.actions), ["i-000", "i-001"]);
+    assert_eq!((decision.progress.unknown, decision.progress.old, decision.progress.new), (1, 2, 0));
+    let unknown = decision.health.iter().find(|h| h.id == "i-002").unwrap();
+    assert!(unknown.version_unknown && !unknown.on_target);
+    assert_ne!(decision.outcome, stepdeploy_core::planner::Outcome::Done, "not done while a version is unknown");
+}
+
+#[test]
+fn a_reported_version_decides_even_where_the_ami_is_the_same() {
+    // GIVEN version 2 keeps version 1's AMI; Auto Scaling reports each instance's version
+    let mut fleet = Fleet::test().with_old(2);
+    for instance in &mut fleet.instances {
+        instance.image_id = Some(NEW.into());
+        instance.launch_template_version = Some("1".into());
+    }
+    let state = fleet.rollout(Policy::new(0, 100, None).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert_eq!(terminated(&decision.actions), ["i-000", "i-001"], "instances of version 1 are old whatever their AMI");
+    // An instance of another launch template is old too, even at the same version number.
+    let mut other = Fleet::test().with_old(1);
+    other.instances[0].launch_template_id = Some("lt-other".into());
+    other.instances[0].launch_template_version = Some("2".into());
+    let mut state = other.rollout(Policy::new(0, 100, None).unwrap());
+    state.target.template_id = Some("lt-1".into());
+    assert_eq!(terminated(&plan(&other.snapshot(), &state, START).actions), ["i-000"]);
 }

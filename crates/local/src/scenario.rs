@@ -29,7 +29,11 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("bake-script-fails", &["bake", "release", "rebake"]),
     ("in-place-command-fails", &["in-place"]),
     ("image-never-available", &["bake", "release", "rebake"]),
+    ("ec2-lag", &["serial", "full", "bake", "release", "rebake"]),
 ];
+
+/// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
+pub const EC2_LAG_SECONDS: i64 = 45;
 
 /// The revision the demo's worker deploy and migrations are given.
 const DEMO_REVISION: &str = "2222222";
@@ -96,6 +100,7 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
             duration_seconds: 120,
         }),
         "image-never-available" => fleet.sim.make_images_never_available(),
+        "ec2-lag" => fleet.sim.set_ec2_listing_lag(EC2_LAG_SECONDS),
         "in-place-command-fails" => {
             let mut ids: Vec<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
             ids.sort();

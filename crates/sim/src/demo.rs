@@ -93,9 +93,9 @@ impl DemoFleet {
             group: "demo-web".into(),
             target_group_arn,
             listener_arn,
-            template: LaunchTemplateRef { id: Some(template_id), name: Some("demo-web".into()), version: None },
-            old: Target { launch_template_version: "1".into(), image_id: old_image },
-            new: Target { launch_template_version: "2".into(), image_id: new_image },
+            template: LaunchTemplateRef { id: Some(template_id.clone()), name: Some("demo-web".into()), version: None },
+            old: Target { template_id: Some(template_id.clone()), launch_template_version: "1".into(), image_id: old_image },
+            new: Target { template_id: Some(template_id), launch_template_version: "2".into(), image_id: new_image },
         }
     }
 }

@@ -251,7 +251,11 @@ impl Sim {
         self.lock().images_never_available = true;
     }
 
-    /// Removes a tag from an image or instance (as if something else made it). Records no API call.
+    /// EC2's read APIs list instances and images this long after they were made (see [`SimSettings::ec2_listing_lag_seconds`]).
+    pub fn set_ec2_listing_lag(&self, seconds: i64) {
+        self.lock().settings.ec2_listing_lag_seconds = seconds;
+    }
+
     /// Tags images, snapshots or instances without an API call (set-up: tags
     /// someone else put there); stepdeploy itself tags only what it creates.
     pub fn tag_ec2_resources(&self, resource_ids: &[&str], tags: &BTreeMap<String, String>) {
@@ -267,6 +271,7 @@ impl Sim {
         }
     }
 
+    /// Removes a tag from an image or instance (as if something else made it). Records no API call.
     pub fn remove_tag(&self, resource_id: &str, key: &str) {
         let mut world = self.lock();
         if let Some(image) = world.images.get_mut(resource_id) {
@@ -391,6 +396,12 @@ impl Sim {
         let world = self.lock();
         let now = world.now;
         world.instances.values().filter(|i| i.group.as_deref() == Some(group) && i.is_live(now)).map(|i| (i.id.clone(), i.image_id.clone())).collect()
+    }
+
+    /// Every instance the group ever had that is terminating or gone, now. Records no API call.
+    pub fn ended_in_group(&self, group: &str) -> Vec<String> {
+        let world = self.lock();
+        world.instances.values().filter(|i| i.group.as_deref() == Some(group) && i.terminating_since.is_some()).map(|i| i.id.clone()).collect()
     }
 
     /// The group's (min, max, desired) and suspended processes. Records no API call.

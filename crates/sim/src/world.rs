@@ -59,6 +59,11 @@ pub struct SimSettings {
     pub ssm_online_seconds: Dist,
     /// After InService, an instance that will never be healthy turns `unhealthy` (from `initial`) after this long.
     pub health_check_grace_seconds: i64,
+    /// How long after a launch (or CreateImage) DescribeInstances (DescribeImages) first lists it.
+    /// Auto Scaling lists its instances at once; EC2's read APIs are eventually consistent
+    /// (<https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>).
+    #[serde(default)]
+    pub ec2_listing_lag_seconds: i64,
 }
 
 impl Default for SimSettings {
@@ -70,6 +75,7 @@ impl Default for SimSettings {
             image_create_seconds: Dist::around(300.0, 0.2),
             ssm_online_seconds: Dist::around(45.0, 0.2),
             health_check_grace_seconds: 60,
+            ec2_listing_lag_seconds: 0,
         }
     }
 }
@@ -98,6 +104,7 @@ pub(crate) struct Inst {
     pub id: String,
     pub group: Option<String>,
     pub image_id: String,
+    pub launch_template_id: Option<String>,
     pub launch_template_version: Option<String>,
     pub zone: String,
     pub protected: bool,
@@ -122,6 +129,7 @@ impl Inst {
             id: id.to_string(),
             group: None,
             image_id: image_id.to_string(),
+            launch_template_id: None,
             launch_template_version: None,
             zone: "us-east-1a".into(),
             protected: false,
@@ -136,6 +144,11 @@ impl Inst {
             deregistered_at: None,
             drain_seconds: 0,
         }
+    }
+
+    /// Whether EC2's read APIs list it yet (see [`SimSettings::ec2_listing_lag_seconds`]).
+    pub fn listed_by_ec2(&self, now: Timestamp, lag: i64) -> bool {
+        now >= self.launched_at.saturating_add(lag)
     }
 
     pub fn is_terminated(&self, now: Timestamp) -> bool {
@@ -271,6 +284,8 @@ pub(crate) struct World {
     pub resource_tags: BTreeMap<String, BTreeMap<String, String>>,
     pub unhealthy_images: BTreeSet<String>,
     pub images_never_available: bool,
+    /// RunInstances idempotency tokens and the instance each made.
+    pub client_tokens: BTreeMap<String, String>,
     pub counter: u64,
 }
 
@@ -314,6 +329,7 @@ impl World {
             resource_tags: BTreeMap::new(),
             unhealthy_images: BTreeSet::new(),
             images_never_available: false,
+            client_tokens: BTreeMap::new(),
             counter: 0,
         }
     }
@@ -460,6 +476,7 @@ impl World {
             let Some((version, data)) = self.resolve_template(&group.launch_template) else {
                 return launched;
             };
+            let template_id = self.find_template_id(&group.launch_template);
             for n in 0..(group.desired_capacity - live_count) {
                 let id = self.new_instance_id();
                 let boot = self.settings.boot_seconds.sample(&mut self.rng);
@@ -477,6 +494,7 @@ impl World {
                         id: id.clone(),
                         group: Some(name.to_string()),
                         image_id: data.image_id.clone(),
+                        launch_template_id: template_id.clone(),
                         launch_template_version: Some(version.to_string()),
                         zone,
                         protected: false,

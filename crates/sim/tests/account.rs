@@ -21,6 +21,7 @@ fn fixed() -> SimSettings {
         image_create_seconds: Dist::Fixed(300.0),
         ssm_online_seconds: Dist::Fixed(45.0),
         health_check_grace_seconds: 60,
+        ec2_listing_lag_seconds: 0,
     }
 }
 
@@ -161,8 +162,14 @@ fn ssm_commands_run_for_their_scripted_time_and_exit_code() {
 fn a_builder_accepts_commands_only_once_online_in_ssm() {
     let fleet = DemoFleet::build(1, DemoSize::of(1), fixed());
     let sim = &fleet.sim;
-    let request =
-        LaunchRequest { launch_template: fleet.template.at_version("$Default"), image_id: None, instance_type: None, tags: BTreeMap::new() };
+    let request = LaunchRequest {
+        launch_template: fleet.template.at_version("$Default"),
+        image_id: None,
+        instance_type: None,
+        tags: BTreeMap::new(),
+        subnet_id: Some("subnet-us-east-1a".into()),
+        client_token: None,
+    };
     let builder = block_on(sim.launch_instance(&request)).unwrap();
     let early = block_on(sim.send_command(&command(std::slice::from_ref(&builder), "bake", 600))).unwrap_err();
     assert_eq!(early.code.as_deref(), Some("InvalidInstanceId"));

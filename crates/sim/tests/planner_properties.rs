@@ -30,6 +30,8 @@ struct Case {
     health: f64,
     warmup: u64,
     poll: u64,
+    /// How long EC2 lists an instance after Auto Scaling does (its AMI and launch time unknown till then).
+    ec2_lag: i64,
 }
 
 fn case() -> impl proptest::strategy::Strategy<Value = Case> {
@@ -45,9 +47,20 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
                 0.0f64..60.0,
                 0u64..=30,
                 5u64..=30,
+                prop_oneof![Just(0i64), 1i64..=90],
             )
         })
-        .prop_map(|((seed, size, policy), strategy, boot, health, warmup, poll)| Case { seed, size, policy, strategy, boot, health, warmup, poll })
+        .prop_map(|((seed, size, policy), strategy, boot, health, warmup, poll, ec2_lag)| Case {
+            seed,
+            size,
+            policy,
+            strategy,
+            boot,
+            health,
+            warmup,
+            poll,
+            ec2_lag,
+        })
 }
 
 /// What one driven rollout observed.
@@ -67,6 +80,7 @@ fn settings(case: &Case) -> SimSettings {
         health_seconds: Dist::around(case.health, 0.2),
         deregistration_delay_seconds: 30,
         health_check_grace_seconds: 60,
+        ec2_listing_lag_seconds: case.ec2_lag,
         ..SimSettings::default()
     }
 }
@@ -123,7 +137,9 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
             if let Action::Terminate { instance_ids } = action {
                 for id in instance_ids {
                     let instance = snapshot.instances.iter().find(|i| &i.id == id).unwrap();
-                    if state.target.matches(instance) || state.keep_instance_ids.contains(id) {
+                    // The sim reports each instance's version truthfully (as AWS does): the oracle.
+                    let new = instance.launch_template_version.as_deref() == Some(state.target.launch_template_version.as_str());
+                    if new || state.keep_instance_ids.contains(id) {
                         run.terminated_new.push(id.clone());
                     }
                 }
@@ -252,6 +268,7 @@ fn a_group_at_its_max_size_surges_within_policy_and_restores_max() {
         health: 20.0,
         warmup: 10,
         poll: 15,
+        ec2_lag: 30,
     };
     let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
     let mut state = begin(&fleet, &case, 3600, 600);

@@ -94,6 +94,9 @@ pub struct Progress {
     pub new_healthy: u32,
     /// Live instances on another version.
     pub old: u32,
+    /// Live instances whose version nothing reports yet (just launched): never terminated, counted as in flight.
+    #[serde(default)]
+    pub unknown: u32,
     /// Of those, healthy.
     pub old_healthy: u32,
     /// Instances in Standby (left alone).
@@ -120,6 +123,9 @@ pub struct InstanceHealth {
     pub id: String,
     /// On the target version.
     pub on_target: bool,
+    /// Its version is not known yet (neither Auto Scaling nor EC2 says).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub version_unknown: bool,
     /// Counts as healthy capacity.
     pub healthy: bool,
     /// Why not, when not.

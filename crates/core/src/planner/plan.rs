@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::decision::{Action, Failure, InstanceHealth, Outcome, Plan, Progress};
 use super::policy::Bounds;
 use super::state::{RolloutState, Strategy};
-use crate::model::{GroupSnapshot, Instance, Lifecycle, TargetState, Timestamp};
+use crate::model::{GroupSnapshot, Instance, Lifecycle, TargetState, Timestamp, VersionMatch};
 
 /// Checks one instance: InService, Auto Scaling healthy, healthy in every
 /// target group, and warmed up. Returns the verdict and, if it passes the
@@ -44,6 +44,14 @@ pub fn assess(
     }
 }
 
+fn version_of(health: &InstanceHealth) -> VersionMatch {
+    match (health.on_target, health.version_unknown) {
+        (true, _) => VersionMatch::Target,
+        (false, true) => VersionMatch::Unknown,
+        (false, false) => VersionMatch::Other,
+    }
+}
+
 fn short_arn(arn: &str) -> &str {
     arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(arn)
 }
@@ -72,16 +80,24 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         if let Some(since) = since {
             healthy_since.insert(instance.id.clone(), since);
         }
-        health.push(InstanceHealth { id: instance.id.clone(), on_target: state.is_on_target(instance), healthy, reason });
+        let version = state.version_of(instance);
+        health.push(InstanceHealth {
+            id: instance.id.clone(),
+            on_target: version == VersionMatch::Target,
+            version_unknown: version == VersionMatch::Unknown,
+            healthy,
+            reason,
+        });
     }
-    let count = |on_target: bool, healthy: Option<bool>| {
-        health.iter().filter(|h| h.on_target == on_target && healthy.is_none_or(|want| h.healthy == want)).count() as u32
+    let count = |version: VersionMatch, healthy: Option<bool>| {
+        health.iter().filter(|h| version_of(h) == version && healthy.is_none_or(|want| h.healthy == want)).count() as u32
     };
     let progress = Progress {
-        new: count(true, None),
-        new_healthy: count(true, Some(true)),
-        old: count(false, None),
-        old_healthy: count(false, Some(true)),
+        new: count(VersionMatch::Target, None),
+        new_healthy: count(VersionMatch::Target, Some(true)),
+        old: count(VersionMatch::Other, None),
+        old_healthy: count(VersionMatch::Other, Some(true)),
+        unknown: count(VersionMatch::Unknown, None),
         standby,
         goal,
         min_healthy: bounds.min_healthy,
@@ -99,7 +115,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         actions.push(Action::SetLaunchTemplateVersion { version: version.clone() });
     }
 
-    if progress.old == 0 && progress.new_healthy >= goal {
+    if progress.old == 0 && progress.unknown == 0 && progress.new_healthy >= goal {
         // Done: give back the original bounds, widened only as far as the current capacity needs.
         let desired = snapshot.settings.desired_capacity;
         let min_size = state.original.min_size.min(desired);
@@ -118,7 +134,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     let stuck: Vec<(String, String)> = snapshot
         .instances
         .iter()
-        .filter(|i| i.lifecycle.is_live() && state.is_on_target(i) && !state.keep_instance_ids.contains(&i.id))
+        .filter(|i| i.lifecycle.is_live() && state.version_of(i) == VersionMatch::Target && !state.keep_instance_ids.contains(&i.id))
         .filter(|i| i.launched_at.is_some_and(|at| now - at > instance_timeout))
         .filter_map(|i| health.iter().find(|h| h.id == i.id && !h.healthy))
         .map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default()))
@@ -129,10 +145,11 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
 
     // Old instances in termination order: unhealthy first, protected last, oldest first.
+    // An instance of unknown version is never among them: it is most likely one just launched.
     let mut old: Vec<(&Instance, bool)> = snapshot
         .instances
         .iter()
-        .filter(|i| i.lifecycle.is_live() && !state.is_on_target(i))
+        .filter(|i| i.lifecycle.is_live() && state.version_of(i) == VersionMatch::Other)
         .map(|i| (i, health.iter().any(|h| h.id == i.id && h.healthy)))
         .collect();
     old.sort_by_key(|(i, healthy)| (*healthy, i.protected_from_scale_in, i.launched_at, i.id.clone()));
@@ -153,9 +170,10 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     };
     let to_terminate: Vec<String> = old.iter().take(terminate_count as usize).map(|(i, _)| i.id.clone()).collect();
 
-    let live_after = progress.new + progress.old - to_terminate.len() as u32;
-    let in_flight = progress.new - progress.new_healthy;
-    let launch = goal.saturating_sub(progress.new).min(bounds.max_total.saturating_sub(live_after)).min(batch.saturating_sub(in_flight));
+    let live_after = progress.new + progress.old + progress.unknown - to_terminate.len() as u32;
+    let in_flight = progress.new - progress.new_healthy + progress.unknown;
+    let launch =
+        goal.saturating_sub(progress.new + progress.unknown).min(bounds.max_total.saturating_sub(live_after)).min(batch.saturating_sub(in_flight));
     let desired = live_after + launch;
 
     let desired_after_terminations = snapshot.settings.desired_capacity.saturating_sub(to_terminate.len() as u32);

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::policy::Policy;
-use crate::model::{GroupSnapshot, Instance, Target, Timestamp};
+use crate::model::{GroupSnapshot, Instance, Target, Timestamp, VersionMatch};
 
 /// How instances are replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,8 +137,9 @@ impl RolloutState {
         })
     }
 
-    pub(super) fn is_on_target(&self, instance: &Instance) -> bool {
-        self.keep_instance_ids.contains(&instance.id) || self.target.matches(instance)
+    /// The instance's version relative to the target; the instances a rollback keeps count as on target.
+    pub(super) fn version_of(&self, instance: &Instance) -> VersionMatch {
+        if self.keep_instance_ids.contains(&instance.id) { VersionMatch::Target } else { self.target.compare(instance) }
     }
 
     pub(super) fn is_original(&self, id: &str) -> bool {

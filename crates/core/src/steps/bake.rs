@@ -4,7 +4,7 @@
 //! Each step is one short Lambda call; the state machine waits between them.
 //! A bake never takes the environment's lock: it doesn't touch the fleet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,22 +17,12 @@ use super::record::CommandResult;
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::model::{LaunchTemplateRef, Timestamp};
-use crate::ports::{CommandRequest, CommandStatus, ErrorKind, Image, LaunchRequest};
+use crate::ports::{CommandRequest, CommandStatus, ErrorKind, LaunchRequest, TemplateVersion};
 use crate::revision::{command_document, in_command};
+use sha2::{Digest, Sha256};
 
-/// Tag keys a bake puts on its builder, image and snapshots.
-pub mod tags {
-    /// The deployment.
-    pub const DEPLOYMENT: &str = crate::fleet::DEPLOYMENT_TAG;
-    /// The environment.
-    pub const ENVIRONMENT: &str = "stepdeploy:environment";
-    /// The git revision baked (the fleet model reads it from instances too).
-    pub const REVISION: &str = crate::fleet::REVISION_TAG;
-    /// The execution that baked it.
-    pub const EXECUTION: &str = "stepdeploy:execution";
-    /// `builder` on builder instances.
-    pub const ROLE: &str = "stepdeploy:role";
-}
+use super::images::prune_images;
+pub use super::images::{PrunePlan, REVISION_LOOKBACK, plan_prune, prune_environment, tags, version_for_revision};
 
 /// Where a bake is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +115,39 @@ fn wait(mut bake: Bake, seconds: u64) -> Bake {
     bake
 }
 
+/// Where the builder launches: in one of the group's subnets, so that it
+/// gets the group's VPC (RunInstances without a subnet falls back to the
+/// default VPC, which a production account may not have, and where the
+/// template's security groups don't exist). A template whose network
+/// interface names a subnet places the builder itself; one that defines
+/// interfaces without a subnet can't be given one (RunInstances refuses a
+/// subnet next to the template's interfaces).
+pub fn builder_subnet(template: &TemplateVersion, group_subnets: &[String], execution_id: &str) -> Result<Option<String>, String> {
+    if template.interface_subnet.is_some() {
+        return Ok(None);
+    }
+    if template.network_interfaces {
+        return Err(format!(
+            "launch template {} version {} defines network interfaces without a subnet, so the bake builder can't be placed in the group's subnets; set SubnetId on its primary interface or move the interface settings (security groups, public IP) to the template's top level",
+            template.template_name, template.version
+        ));
+    }
+    if group_subnets.is_empty() {
+        return Err("the Auto Scaling group has no subnets (VPCZoneIdentifier) to launch the bake builder in".into());
+    }
+    // Spread builders over the subnets (and zones) by execution, the same choice on every retry.
+    let index = Sha256::digest(execution_id.as_bytes())[0] as usize % group_subnets.len();
+    Ok(Some(group_subnets[index].clone()))
+}
+
+/// The builder's RunInstances idempotency token (at most 64 ASCII characters),
+/// the same for every try of one execution.
+pub fn launch_token(execution_id: &str) -> String {
+    let digest = Sha256::digest(format!("{execution_id}/builder").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("stepdeploy-{}", &hex[..48])
+}
+
 /// **bake begin**: validate the input, find the source AMI, launch the
 /// builder (or find the one an earlier try of this execution launched).
 pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, execution_id: &str, now: Timestamp) -> Result<Bake, StepError> {
@@ -137,30 +160,43 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         message: format!("environments.{environment}.launch_template: required to bake"),
     })?;
     let template = LaunchTemplateRef::from_config(&template_name);
+    let default_version = account
+        .describe_versions(&template, &["$Default".to_string()])
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::NotFound | ErrorKind::Invalid => StepError {
+                name: errors::CONFIG_INVALID,
+                message: format!("environments.{environment}.launch_template: {template_name}: {}", e.message),
+            },
+            _ => e.into(),
+        })?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StepError {
+            name: errors::CONFIG_INVALID,
+            message: format!("environments.{environment}.launch_template: {template_name} has no default version"),
+        })?;
     let source_image = match &env.images.base_image_parameter {
         Some(parameter) => account.get_parameter(parameter).await?.map(|p| p.value).filter(|v| v.starts_with("ami-")).ok_or_else(|| StepError {
             name: errors::CONFIG_INVALID,
             message: format!("images.base_image_parameter: {parameter} holds no AMI id"),
         })?,
-        None => account
-            .describe_versions(&template, &["$Default".to_string()])
-            .await
-            .map_err(|e| match e.kind {
-                ErrorKind::NotFound | ErrorKind::Invalid => StepError {
-                    name: errors::CONFIG_INVALID,
-                    message: format!("environments.{environment}.launch_template: {template_name}: {}", e.message),
-                },
-                _ => e.into(),
-            })?
-            .first()
-            .and_then(|v| v.image_id.clone())
-            .ok_or_else(|| StepError {
-                name: errors::CONFIG_INVALID,
-                message: format!(
-                    "environments.{environment}.launch_template: the default version of {template_name} has no AMI; set images.base_image_parameter"
-                ),
-            })?,
+        None => default_version.image_id.clone().ok_or_else(|| StepError {
+            name: errors::CONFIG_INVALID,
+            message: format!(
+                "environments.{environment}.launch_template: the default version of {template_name} has no AMI; set images.base_image_parameter"
+            ),
+        })?,
     };
+    let group = account.describe_group(&env.auto_scaling_group).await.map_err(|e| match e.kind {
+        ErrorKind::NotFound => StepError {
+            name: errors::CONFIG_INVALID,
+            message: format!("environments.{environment}.auto_scaling_group: {:?} was not found: {}", env.auto_scaling_group, e.message),
+        },
+        _ => e.into(),
+    })?;
+    let subnet_id = builder_subnet(&default_version, &group.settings.subnet_ids, execution_id)
+        .map_err(|why| StepError { name: errors::CONFIG_INVALID, message: format!("environments.{environment}: {why}") })?;
     let mut bake = Bake {
         environment,
         deployment: config.deployment.clone(),
@@ -196,6 +232,8 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
                 image_id: Some(bake.source_image.clone()),
                 instance_type: bake.settings.instance_type.clone(),
                 tags: builder_tags,
+                subnet_id,
+                client_token: Some(launch_token(execution_id)),
             };
             account.launch_instance(&request).await?
         }
@@ -213,8 +251,20 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
     match bake.phase {
         BakePhase::Online => {
             let state = account.describe_instances(std::slice::from_ref(&builder)).await?.first().map(|i| i.state.clone());
-            if matches!(state.as_deref(), None | Some("shutting-down" | "terminated" | "stopping" | "stopped")) {
-                return Err(bake_failed(format!("builder {builder} is {} before the bake script ran", state.as_deref().unwrap_or("gone"))));
+            match state.as_deref() {
+                Some(state @ ("shutting-down" | "terminated" | "stopping" | "stopped")) => {
+                    return Err(bake_failed(format!("builder {builder} is {state} before the bake script ran")));
+                }
+                // EC2 lists a new instance some time after RunInstances returns it
+                // (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html): not gone, not yet listed.
+                None if now < bake.deadline => return Ok(wait(bake, poll)),
+                None => {
+                    let timeout = bake.settings.images.builder_online_timeout_seconds;
+                    return Err(bake_failed(format!(
+                        "builder {builder} was still not listed by EC2 DescribeInstances {timeout} s after its launch (images.builder_online_timeout_seconds)"
+                    )));
+                }
+                Some(_) => {}
             }
             let spec = &bake.settings.commands.bake;
             let comment = format!("stepdeploy bake {} {}", bake.environment, bake.revision);
@@ -291,12 +341,13 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
                     bake.next = "done".into();
                     Ok(bake)
                 }
-                Some(("pending", _)) if now < bake.deadline => Ok(wait(bake, poll)),
-                Some(("pending", _)) => Err(bake_failed(format!(
+                // Not listed yet (DescribeImages lags CreateImage, as DescribeInstances lags RunInstances) is pending, not gone.
+                Some(("pending", _)) | None if now < bake.deadline => Ok(wait(bake, poll)),
+                Some(("pending", _)) | None => Err(bake_failed(format!(
                     "image {image_id} did not become available within {} s (images.available_timeout_seconds)",
                     bake.settings.images.available_timeout_seconds
                 ))),
-                other => Err(bake_failed(format!("image {image_id} is {}", other.map_or("gone", |(state, _)| state)))),
+                Some((state, _)) => Err(bake_failed(format!("image {image_id} is {state}"))),
             }
         }
         BakePhase::Baked => {
@@ -310,9 +361,17 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
 /// delete whatever image this execution made (deregister and snapshots).
 pub async fn cleanup(account: &dyn DeployAccount, mut bake: Bake, failed: bool) -> Result<Bake, StepError> {
     if let Some(builder) = &bake.builder {
-        let live = account.describe_instances(std::slice::from_ref(builder)).await?.into_iter().any(|i| i.state != "terminated");
-        if live {
-            account.terminate_instances(std::slice::from_ref(builder)).await?;
+        // Terminated only when EC2 says so: a builder it doesn't list yet is terminated all the same.
+        let gone = account.describe_instances(std::slice::from_ref(builder)).await?.into_iter().any(|i| i.state == "terminated");
+        if !gone {
+            account.terminate_instances(std::slice::from_ref(builder)).await.map_err(|e| match e.kind {
+                // Not known to EC2 yet: try again (AwsTransient is retried), never leave it running.
+                ErrorKind::NotFound => StepError {
+                    name: errors::AWS_TRANSIENT,
+                    message: format!("builder {builder} is not known to EC2 yet, so it can't be terminated yet: {e}"),
+                },
+                _ => e.into(),
+            })?;
         }
         bake.builder_terminated = true;
     }
@@ -374,111 +433,11 @@ async fn running_version(account: &dyn DeployAccount, bake: &Bake) -> Result<Opt
     Ok(running.version)
 }
 
-/// What a prune keeps and deletes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrunePlan {
-    /// Deleted, oldest first.
-    pub delete: Vec<Image>,
-    /// Kept though old, because something uses them.
-    pub kept_in_use: Vec<String>,
-}
-
-/// Which of an environment's baked images to delete: all but the newest
-/// `retain`, and never one in `in_use`. Pure.
-pub fn plan_prune(mut images: Vec<Image>, retain: usize, in_use: &BTreeSet<String>) -> PrunePlan {
-    images.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
-    let old = images.split_off(retain.min(images.len()));
-    let (kept, mut delete): (Vec<Image>, Vec<Image>) = old.into_iter().partition(|i| in_use.contains(&i.id));
-    delete.reverse();
-    PrunePlan { delete, kept_in_use: kept.into_iter().map(|i| i.id).collect() }
-}
-
 /// **prune** after a bake.
 pub async fn prune(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake, StepError> {
     bake.pruned = prune_images(account, &bake.deployment, &bake.environment, &bake.settings, &bake.template).await?;
     Ok(bake)
 }
-
-/// **prune** of an environment (after a release's deploy).
-pub async fn prune_environment(account: &dyn DeployAccount, config: &Config, environment: &str) -> Result<Vec<String>, StepError> {
-    let env = config.environment(environment).map_err(|e| StepError::input(e.to_string()))?;
-    let Some(template) = env.launch_template.as_deref() else {
-        return Err(StepError { name: errors::CONFIG_INVALID, message: format!("environments.{environment}.launch_template: required to prune") });
-    };
-    prune_images(account, &config.deployment, environment, env, &LaunchTemplateRef::from_config(template)).await
-}
-
-/// Keeps the newest `images.retain` baked images of the environment; never
-/// deletes one a launch template version in use (the default, the latest,
-/// the group's) or any instance refers to. Returns the deleted ids.
-async fn prune_images(
-    account: &dyn DeployAccount,
-    deployment: &str,
-    environment: &str,
-    settings: &Environment,
-    template: &LaunchTemplateRef,
-) -> Result<Vec<String>, StepError> {
-    let ours = BTreeMap::from([(tags::DEPLOYMENT.to_string(), deployment.to_string()), (tags::ENVIRONMENT.to_string(), environment.to_string())]);
-    let images = account.find_images(&ours).await?;
-    let retain = usize::try_from(settings.images.retain).unwrap_or(1).max(1);
-    if images.len() <= retain {
-        return Ok(Vec::new());
-    }
-    let mut versions = vec!["$Default".to_string(), "$Latest".to_string()];
-    match account.describe_group(&settings.auto_scaling_group).await {
-        Ok(group) => versions.extend(group.settings.launch_template.and_then(|lt| lt.version)),
-        Err(e) if e.kind == ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
-    let mut in_use: BTreeSet<String> = account.describe_versions(template, &versions).await?.into_iter().filter_map(|v| v.image_id).collect();
-    let candidates = plan_prune(images.clone(), retain, &in_use);
-    let ids: Vec<String> = candidates.delete.iter().map(|i| i.id.clone()).collect();
-    in_use.extend(account.instances_using_images(&ids).await?.into_iter().filter_map(|i| i.image_id));
-    let mut pruned = Vec::new();
-    for image in plan_prune(images, retain, &in_use).delete {
-        account.delete_image(&image).await?;
-        pruned.push(image.id);
-    }
-    Ok(pruned)
-}
-
-/// The newest launch template version whose image this deployment's bake
-/// made from `revision` (for `stepdeploy deploy ENV --revision SHA`). It looks
-/// at the last [`REVISION_LOOKBACK`] versions.
-pub async fn version_for_revision(
-    account: &dyn DeployAccount,
-    deployment: &str,
-    environment: &str,
-    template: &LaunchTemplateRef,
-    revision: &str,
-) -> Result<u64, StepError> {
-    let wanted = BTreeMap::from([
-        (tags::DEPLOYMENT.to_string(), deployment.to_string()),
-        (tags::ENVIRONMENT.to_string(), environment.to_string()),
-        (tags::REVISION.to_string(), revision.to_string()),
-    ]);
-    let images: BTreeSet<String> = account.find_images(&wanted).await?.into_iter().map(|i| i.id).collect();
-    let not_found = |why: String| {
-        StepError::input(format!(
-            "revision: {revision:?}: {why}; bake it first (`stepdeploy bake {environment} --revision {revision}`) or ship it in one go with `stepdeploy release`"
-        ))
-    };
-    if images.is_empty() {
-        return Err(not_found(format!("no image of {deployment}/{environment} carries {}={revision}", tags::REVISION)));
-    }
-    let latest = account.describe_versions(template, &["$Latest".to_string()]).await?.first().map(|v| v.version).unwrap_or(0);
-    let recent: Vec<String> = (latest.saturating_sub(REVISION_LOOKBACK - 1).max(1)..=latest).map(|n| n.to_string()).collect();
-    let versions = if recent.is_empty() { Vec::new() } else { account.describe_versions(template, &recent).await? };
-    versions.iter().filter(|v| v.image_id.as_ref().is_some_and(|id| images.contains(id))).map(|v| v.version).max().ok_or_else(|| {
-        not_found(format!(
-            "none of the last {REVISION_LOOKBACK} launch template versions uses its image(s) {}",
-            images.iter().cloned().collect::<Vec<_>>().join(", ")
-        ))
-    })
-}
-
-/// How many recent launch template versions [`version_for_revision`] reads.
-pub const REVISION_LOOKBACK: u64 = 50;
 
 /// Runs the bake step `name` (`bake` with `action` begin/advance/cleanup,
 /// `publish`, `prune`) on its payload and returns the bake record.
@@ -507,27 +466,6 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: Option<&Con
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn image(id: &str, created_at: Timestamp) -> Image {
-        Image {
-            id: id.into(),
-            name: id.into(),
-            state: "available".into(),
-            created_at: Some(created_at),
-            tags: BTreeMap::new(),
-            snapshot_ids: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn prune_keeps_the_newest_and_everything_in_use() {
-        let images = (1..=6).map(|n| image(&format!("ami-{n}"), n * 100)).collect::<Vec<_>>();
-        let in_use = BTreeSet::from(["ami-2".to_string()]);
-        let plan = plan_prune(images, 3, &in_use);
-        assert_eq!(plan.delete.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["ami-1", "ami-3"], "oldest first, newest 3 kept");
-        assert_eq!(plan.kept_in_use, ["ami-2"]);
-        assert!(plan_prune(vec![image("ami-1", 1)], 1, &BTreeSet::new()).delete.is_empty());
-    }
 
     #[test]
     fn image_names_are_valid_ami_names() {

@@ -6,7 +6,7 @@
 //!
 //! Layers, bottom to top (a module uses only those below it):
 //! - `error`, `account`, `record`, `input`, `lock`: what every step shares;
-//! - `maintenance`, `command`: the page and SSM commands, used by workflows;
+//! - `maintenance`, `command`, `images`: the page, SSM commands and baked images;
 //! - `rollout` (prepare, replace, rollback, finish), `jobs` (the stand-alone
 //!   workflows), `bake`, `inplace`, `release`: one module per workflow family;
 //! - `dispatch`: [`handle`] and the step-name table.
@@ -16,6 +16,7 @@ pub mod bake;
 mod command;
 mod dispatch;
 mod error;
+mod images;
 pub mod inplace;
 mod input;
 mod jobs;

@@ -102,11 +102,13 @@ pub async fn prepare(
     let result = async {
         let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
         let previous = match snapshot.settings.launch_template.as_ref().and_then(|lt| lt.version.clone()) {
-            Some(version) => account
-                .describe_versions(&template, &[version])
-                .await?
-                .first()
-                .and_then(|v| v.image_id.clone().map(|image_id| Target { launch_template_version: v.version.to_string(), image_id })),
+            Some(version) => account.describe_versions(&template, &[version]).await?.first().and_then(|v| {
+                v.image_id.clone().map(|image_id| Target {
+                    template_id: Some(v.template_id.clone()),
+                    launch_template_version: v.version.to_string(),
+                    image_id,
+                })
+            }),
             None => None,
         };
         let to_suspend: Vec<String> =
@@ -119,7 +121,7 @@ pub async fn prepare(
         }
         account.suspend_processes(&env.auto_scaling_group, &to_suspend).await?;
         let spec = RolloutSpec {
-            target: Target { launch_template_version: target.version.to_string(), image_id },
+            target: Target { template_id: Some(target.template_id.clone()), launch_template_version: target.version.to_string(), image_id },
             previous,
             strategy: input.strategy,
             policy: input.policy,

@@ -26,6 +26,7 @@ impl GroupReader for Sim {
                 id: i.id.clone(),
                 lifecycle: Lifecycle::parse(i.lifecycle(now)),
                 healthy: true,
+                launch_template_id: i.launch_template_id.clone(),
                 launch_template_version: i.launch_template_version.clone(),
                 availability_zone: i.zone.clone(),
                 protected_from_scale_in: i.protected,
@@ -40,6 +41,7 @@ impl GroupReader for Sim {
                 suspended_processes: group.suspended.iter().cloned().collect(),
                 launch_template: Some(group.launch_template.clone()),
                 target_group_arns: group.target_group_arns.clone(),
+                subnet_ids: group.subnets(),
             },
             instances,
         })

@@ -27,7 +27,8 @@ impl InstanceReader for Sim {
         let mut world = self.lock();
         world.call(EC2, "DescribeInstances", unscoped("ec2:DescribeInstances"))?;
         let now = world.now;
-        Ok(ids.iter().filter_map(|id| world.instances.get(id)).map(|i| ec2_view(i, now)).collect())
+        let lag = world.settings.ec2_listing_lag_seconds;
+        Ok(ids.iter().filter_map(|id| world.instances.get(id)).filter(|i| i.listed_by_ec2(now, lag)).map(|i| ec2_view(i, now)).collect())
     }
 
     async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>> {
@@ -37,6 +38,7 @@ impl InstanceReader for Sim {
         Ok(world
             .instances
             .values()
+            .filter(|i| i.listed_by_ec2(now, world.settings.ec2_listing_lag_seconds))
             .filter(|i| !i.is_terminated(now) && i.terminating_since.is_none() && has_tags(&i.tags, tags))
             .map(|i| ec2_view(i, now))
             .collect())
@@ -46,7 +48,13 @@ impl InstanceReader for Sim {
         let mut world = self.lock();
         world.call(EC2, "DescribeInstances", unscoped("ec2:DescribeInstances"))?;
         let now = world.now;
-        Ok(world.instances.values().filter(|i| !i.is_terminated(now) && image_ids.contains(&i.image_id)).map(|i| ec2_view(i, now)).collect())
+        let lag = world.settings.ec2_listing_lag_seconds;
+        Ok(world
+            .instances
+            .values()
+            .filter(|i| i.listed_by_ec2(now, lag) && !i.is_terminated(now) && image_ids.contains(&i.image_id))
+            .map(|i| ec2_view(i, now))
+            .collect())
     }
 }
 
@@ -61,13 +69,32 @@ impl InstanceLauncher for Sim {
                 let data = TemplateVersionData { image_id: request.image_id.clone().unwrap_or(data.image_id.clone()), ..data.clone() };
                 let mut tags = data.instance_tags.clone();
                 tags.extend(request.tags.clone());
-                // The request names no subnet, so EC2 launches in the default VPC's default subnet.
-                let subnets = vec!["subnet-default".to_string()];
+                let subnets: Vec<String> = request.subnet_id.iter().cloned().collect();
                 run_instances_requests(&world, "ec2:RunInstances", &id, &data, &subnets, &tags)
             }
             _ => unscoped("ec2:RunInstances"),
         };
         world.call(EC2, OP, requests)?;
+        // A retry with the same token returns the first launch's instance.
+        if let Some(id) = request.client_token.as_ref().and_then(|t| world.client_tokens.get(t)) {
+            return Ok(id.clone());
+        }
+        // The sim's account has no default VPC (as accounts that run their fleets in their own VPCs
+        // often don't): a launch must name a subnet, or fail as EC2 does.
+        let zone = match &request.subnet_id {
+            None => {
+                return Err(World::invalid(
+                    EC2,
+                    OP,
+                    "VPCIdNotSpecified",
+                    "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.".into(),
+                ));
+            }
+            Some(subnet) => match world.groups.values().flat_map(|g| g.zones.clone()).find(|z| *subnet == format!("subnet-{z}")) {
+                Some(zone) => zone,
+                None => return Err(World::invalid(EC2, OP, "InvalidSubnetID.NotFound", format!("The subnet ID '{subnet}' does not exist"))),
+            },
+        };
         let (_, data) = resolved.ok_or_else(|| {
             World::invalid(EC2, OP, "InvalidLaunchTemplateId.NotFound", format!("launch template {:?} not found", request.launch_template))
         })?;
@@ -88,6 +115,10 @@ impl InstanceLauncher for Sim {
         let mut tags = data.instance_tags;
         tags.extend(request.tags.clone());
         let mut inst = Inst::standalone(&id, &image, tags, now);
+        inst.zone = zone;
+        if let Some(token) = &request.client_token {
+            world.client_tokens.insert(token.clone(), id.clone());
+        }
         inst.in_service_at = now + boot;
         inst.healthy_at = Some(now + boot);
         inst.ssm_online_at = now + boot + online;
@@ -102,7 +133,9 @@ impl InstanceLauncher for Sim {
             .map(|id| AuthRequest::new("ec2:TerminateInstances", ec2_arn("instance", id)).resource_tags(&world.instance_tags(id)))
             .collect();
         world.call(EC2, "TerminateInstances", requests)?;
-        if let Some(missing) = ids.iter().find(|id| !world.instances.contains_key(*id)) {
+        // An instance EC2 doesn't list yet is unknown to TerminateInstances too.
+        let (now, lag) = (world.now, world.settings.ec2_listing_lag_seconds);
+        if let Some(missing) = ids.iter().find(|id| !world.instances.get(*id).is_some_and(|i| i.listed_by_ec2(now, lag))) {
             return Err(World::not_found(
                 EC2,
                 "TerminateInstances",
@@ -128,6 +161,9 @@ impl Sim {
             version,
             image_id: Some(data.image_id.clone()),
             is_default: template.default_version == version,
+            // The sim's templates define no network interfaces: the subnet comes from the request.
+            network_interfaces: false,
+            interface_subnet: None,
         })
     }
 }
@@ -264,14 +300,16 @@ impl Images for Sim {
         let mut world = self.lock();
         world.call(EC2, "DescribeImages", unscoped("ec2:DescribeImages"))?;
         let now = world.now;
-        Ok(ids.iter().filter_map(|id| world.images.get(id).map(|i| image_view(id, i, now))).collect())
+        let lag = world.settings.ec2_listing_lag_seconds;
+        Ok(ids.iter().filter_map(|id| world.images.get(id).filter(|i| now >= i.created_at + lag).map(|i| image_view(id, i, now))).collect())
     }
 
     async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>> {
         let mut world = self.lock();
         world.call(EC2, "DescribeImages", unscoped("ec2:DescribeImages"))?;
         let now = world.now;
-        Ok(world.images.iter().filter(|(_, i)| has_tags(&i.tags, tags)).map(|(id, i)| image_view(id, i, now)).collect())
+        let lag = world.settings.ec2_listing_lag_seconds;
+        Ok(world.images.iter().filter(|(_, i)| now >= i.created_at + lag && has_tags(&i.tags, tags)).map(|(id, i)| image_view(id, i, now)).collect())
     }
 
     async fn delete_image(&self, image: &Image) -> PortResult<()> {

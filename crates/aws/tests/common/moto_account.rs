@@ -1,0 +1,166 @@
+//! The AWS adapters with one moto gap worked around, for tests only.
+//!
+//! moto reports every Auto Scaling instance at its launch template's
+//! default version (`../shared/reference/moto.md`), where AWS reports the
+//! version each was launched from. The model trusts a reported version, so
+//! on moto this wrapper drops the per-instance version and the model falls
+//! back to the AMI, which the tests give each version its own of. Nothing in
+//! the adapters themselves changes.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use stepdeploy_aws::AwsAccount;
+use stepdeploy_core::model::LaunchTemplateRef;
+use stepdeploy_core::ports::*;
+
+/// [`AwsAccount`] with moto's per-instance launch template versions dropped.
+pub struct MotoAccount(pub AwsAccount);
+
+#[async_trait]
+impl GroupReader for MotoAccount {
+    async fn describe_group(&self, name: &str) -> PortResult<GroupDescription> {
+        let mut group = self.0.autoscaling.describe_group(name).await?;
+        for member in &mut group.instances {
+            member.launch_template_version = None;
+        }
+        Ok(group)
+    }
+}
+
+#[async_trait]
+impl GroupWriter for MotoAccount {
+    async fn update_group(&self, name: &str, update: &GroupUpdate) -> PortResult<()> {
+        self.0.autoscaling.update_group(name, update).await
+    }
+    async fn set_desired_capacity(&self, name: &str, desired: u32) -> PortResult<()> {
+        self.0.autoscaling.set_desired_capacity(name, desired).await
+    }
+    async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()> {
+        self.0.autoscaling.terminate_instance(instance_id, decrement).await
+    }
+}
+
+#[async_trait]
+impl ProcessControl for MotoAccount {
+    async fn suspend_processes(&self, group: &str, processes: &[String]) -> PortResult<()> {
+        self.0.autoscaling.suspend_processes(group, processes).await
+    }
+    async fn resume_processes(&self, group: &str, processes: &[String]) -> PortResult<()> {
+        self.0.autoscaling.resume_processes(group, processes).await
+    }
+}
+
+#[async_trait]
+impl InstanceReader for MotoAccount {
+    async fn describe_instances(&self, ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
+        self.0.ec2.describe_instances(ids).await
+    }
+    async fn find_instances(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Ec2Instance>> {
+        self.0.ec2.find_instances(tags).await
+    }
+    async fn instances_using_images(&self, image_ids: &[String]) -> PortResult<Vec<Ec2Instance>> {
+        self.0.ec2.instances_using_images(image_ids).await
+    }
+}
+
+#[async_trait]
+impl TargetRegistration for MotoAccount {
+    async fn deregister_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.0.elbv2.deregister_targets(target_group_arn, instance_ids).await
+    }
+    async fn register_targets(&self, target_group_arn: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.0.elbv2.register_targets(target_group_arn, instance_ids).await
+    }
+}
+
+#[async_trait]
+impl InstanceLauncher for MotoAccount {
+    async fn launch_instance(&self, request: &LaunchRequest) -> PortResult<String> {
+        self.0.ec2.launch_instance(request).await
+    }
+    async fn terminate_instances(&self, ids: &[String]) -> PortResult<()> {
+        self.0.ec2.terminate_instances(ids).await
+    }
+}
+
+#[async_trait]
+impl Images for MotoAccount {
+    async fn create_image(&self, instance_id: &str, name: &str, tags: &BTreeMap<String, String>) -> PortResult<String> {
+        self.0.ec2.create_image(instance_id, name, tags).await
+    }
+    async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>> {
+        self.0.ec2.describe_images(ids).await
+    }
+    async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>> {
+        self.0.ec2.find_images(tags).await
+    }
+    async fn delete_image(&self, image: &Image) -> PortResult<()> {
+        self.0.ec2.delete_image(image).await
+    }
+}
+
+#[async_trait]
+impl LaunchTemplates for MotoAccount {
+    async fn describe_versions(&self, template: &LaunchTemplateRef, versions: &[String]) -> PortResult<Vec<TemplateVersion>> {
+        self.0.ec2.describe_versions(template, versions).await
+    }
+    async fn create_version(
+        &self,
+        template: &LaunchTemplateRef,
+        source_version: &str,
+        image_id: &str,
+        description: &str,
+    ) -> PortResult<TemplateVersion> {
+        self.0.ec2.create_version(template, source_version, image_id, description).await
+    }
+    async fn set_default_version(&self, template: &LaunchTemplateRef, version: u64) -> PortResult<()> {
+        self.0.ec2.set_default_version(template, version).await
+    }
+}
+
+#[async_trait]
+impl TargetHealthReader for MotoAccount {
+    async fn describe_target_health(&self, target_group_arn: &str) -> PortResult<Vec<TargetHealth>> {
+        self.0.elbv2.describe_target_health(target_group_arn).await
+    }
+}
+
+#[async_trait]
+impl ListenerRules for MotoAccount {
+    async fn describe_rules(&self, listener_arn: &str) -> PortResult<Vec<ListenerRule>> {
+        self.0.elbv2.describe_rules(listener_arn).await
+    }
+    async fn create_rule(&self, listener_arn: &str, priority: u32, rule: &RuleSpec, tags: &BTreeMap<String, String>) -> PortResult<String> {
+        self.0.elbv2.create_rule(listener_arn, priority, rule, tags).await
+    }
+    async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool> {
+        self.0.elbv2.delete_rule(rule_arn).await
+    }
+}
+
+#[async_trait]
+impl Parameters for MotoAccount {
+    async fn get_parameter(&self, name: &str) -> PortResult<Option<Parameter>> {
+        self.0.ssm.get_parameter(name).await
+    }
+    async fn create_parameter(&self, name: &str, value: &str) -> PortResult<bool> {
+        self.0.ssm.create_parameter(name, value).await
+    }
+    async fn put_parameter(&self, name: &str, value: &str) -> PortResult<()> {
+        self.0.ssm.put_parameter(name, value).await
+    }
+    async fn delete_parameter(&self, name: &str) -> PortResult<bool> {
+        self.0.ssm.delete_parameter(name).await
+    }
+}
+
+#[async_trait]
+impl CommandRunner for MotoAccount {
+    async fn send_command(&self, request: &CommandRequest<'_>) -> PortResult<String> {
+        self.0.ssm.send_command(request).await
+    }
+    async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
+        self.0.ssm.invocations(command_id, instance_ids).await
+    }
+}

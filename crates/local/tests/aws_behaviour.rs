@@ -1,0 +1,137 @@
+//! AWS behaviour the sim models and the workflows must survive (issue #14):
+//! EC2 listing instances after Auto Scaling does, versions that keep their
+//! AMI, and the other ways AWS is less kind than a plain in-memory account.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::executor::block_on;
+use serde_json::json;
+use stepdeploy_core::ports::{GroupReader, LaunchTemplates, Parameters};
+use stepdeploy_core::steps::lock_parameter;
+use stepdeploy_local::{SERIAL_DEPLOY, Summary, demo, demo_input, run};
+use stepdeploy_sim::demo::DemoFleet;
+use stepdeploy_sim::{Dist, SimSettings};
+
+fn settings() -> SimSettings {
+    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
+}
+
+async fn deploy(fleet: &DemoFleet, config: Arc<stepdeploy_core::config::Config>, input: serde_json::Value) -> Summary {
+    run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await.1
+}
+
+fn assert_clean(fleet: &DemoFleet) {
+    let lock = block_on(fleet.sim.get_parameter(&lock_parameter("demo", "demo"))).unwrap();
+    assert!(lock.is_none(), "the lock is released");
+    let (_, _, _, suspended) = fleet.sim.group_state(&fleet.group).unwrap();
+    assert!(suspended.is_empty(), "processes are resumed: {suspended:?}");
+}
+
+/// The group's instances that are terminating or gone.
+fn ended(fleet: &DemoFleet) -> BTreeSet<String> {
+    fleet.sim.ended_in_group(&fleet.group).into_iter().collect()
+}
+
+/// Live members of the group, with the launch template version Auto Scaling reports for each.
+fn versions_in_group(fleet: &DemoFleet) -> Vec<Option<String>> {
+    let group = block_on(fleet.sim.describe_group(&fleet.group)).unwrap();
+    group.instances.iter().filter(|i| i.lifecycle.is_live()).map(|i| i.launch_template_version.clone()).collect()
+}
+
+#[tokio::test]
+async fn an_instance_ec2_does_not_list_yet_is_never_taken_for_old_and_terminated() {
+    // Auto Scaling lists a new instance before DescribeInstances does (EC2 eventual
+    // consistency). Counted by its unknown AMI it looked old and unhealthy, and was the
+    // first one terminated, again and again. The per-instance version says it is new.
+    let (fleet, config) = demo(31, 4, settings());
+    let old: BTreeSet<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
+    fleet.sim.set_ec2_listing_lag(stepdeploy_local::scenario::EC2_LAG_SECONDS);
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let ended = ended(&fleet);
+    assert_eq!(ended, old, "the old instances, and only they, are terminated; also: {:?}", ended.difference(&old).collect::<Vec<_>>());
+    assert!(summary.min_healthy_observed.unwrap() >= 4, "the floor held: {:?}", summary.min_healthy_observed);
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_version_that_keeps_the_ami_still_replaces_every_instance() {
+    // Version 3 changes what the launch template holds (user data, say) but not the AMI.
+    let (fleet, config) = demo(32, 3, settings());
+    let created = block_on(fleet.sim.create_version(&fleet.template, "2", &fleet.old.image_id, "same AMI, new user data")).unwrap();
+    assert_eq!(created.version, 3);
+    let summary = deploy(&fleet, config.clone(), json!({"environment": "demo", "launch_template_version": "3"})).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(versions_in_group(&fleet), vec![Some("3".to_string()); 3], "every instance replaced by one of version 3");
+    assert_eq!(ended(&fleet).len(), 3, "no more terminations than instances");
+
+    // And back to version 1, whose AMI is the same again.
+    let summary = deploy(&fleet, config, json!({"environment": "demo", "launch_template_version": "1"})).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(versions_in_group(&fleet), vec![Some("1".to_string()); 3]);
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_bake_waits_for_ec2_to_list_its_builder_and_image_and_launches_in_the_groups_subnet() {
+    // The account has no default VPC: a builder launched without a subnet fails with
+    // VPCIdNotSpecified. EC2 lists the builder and the image a while after making them;
+    // until then they are not "gone".
+    let (fleet, config) = demo(33, 2, SimSettings::default());
+    fleet.sim.set_ec2_listing_lag(stepdeploy_local::scenario::EC2_LAG_SECONDS);
+    let summary =
+        run(&fleet.sim, config, stepdeploy_local::BAKE, json!({"environment": "demo", "revision": "4f2c9e1"}), &fleet.group, Arc::new(|_| {}))
+            .await
+            .1;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let launches: Vec<_> = fleet.sim.calls().into_iter().filter(|c| c.operation == "RunInstances" && !c.faulted).collect();
+    assert_eq!(launches.len(), 1, "one builder");
+    let subnets: Vec<&str> = launches[0].requests.iter().map(|r| r.resource.as_str()).filter(|r| r.contains(":subnet/")).collect();
+    assert_eq!(subnets.len(), 1, "launched in one subnet: {subnets:?}");
+    assert!(["a", "b", "c"].iter().any(|z| subnets[0].ends_with(&format!("subnet/subnet-us-east-1{z}"))), "one of the group's: {subnets:?}");
+    let builders = fleet.sim.calls().into_iter().filter(|c| c.operation == "TerminateInstances" && !c.faulted).count();
+    assert_eq!(builders, 1, "the builder is terminated");
+}
+
+#[test]
+fn the_builder_launch_is_idempotent_and_placed_by_the_template_where_it_says() {
+    use stepdeploy_core::ports::{InstanceLauncher, LaunchRequest, TemplateVersion};
+    use stepdeploy_core::steps::bake::{builder_subnet, launch_token};
+    // A retried begin whose first RunInstances succeeded (but whose response was lost)
+    // gets the same instance back: the token is the execution's.
+    let (fleet, _) = demo(34, 1, SimSettings::default());
+    let token = launch_token("arn:aws:states:us-east-1:123456789012:execution:bake:e1");
+    assert!(token.len() <= 64 && token.is_ascii(), "RunInstances takes at most 64 ASCII characters: {token}");
+    assert_ne!(token, launch_token("arn:aws:states:us-east-1:123456789012:execution:bake:e2"));
+    let request = LaunchRequest {
+        launch_template: fleet.template.at_version("$Default"),
+        image_id: None,
+        instance_type: None,
+        tags: Default::default(),
+        subnet_id: Some("subnet-us-east-1b".into()),
+        client_token: Some(token),
+    };
+    let first = block_on(fleet.sim.launch_instance(&request)).unwrap();
+    assert_eq!(block_on(fleet.sim.launch_instance(&request)).unwrap(), first);
+    let without_subnet = LaunchRequest { subnet_id: None, client_token: None, ..request };
+    assert_eq!(block_on(fleet.sim.launch_instance(&without_subnet)).unwrap_err().code.as_deref(), Some("VPCIdNotSpecified"));
+
+    let version = |interfaces: bool, subnet: Option<&str>| TemplateVersion {
+        template_id: "lt-1".into(),
+        template_name: "web".into(),
+        version: 4,
+        image_id: None,
+        is_default: true,
+        network_interfaces: interfaces,
+        interface_subnet: subnet.map(str::to_string),
+    };
+    let group = ["subnet-a".to_string(), "subnet-b".to_string()];
+    let chosen = builder_subnet(&version(false, None), &group, "e1").unwrap().unwrap();
+    assert!(group.contains(&chosen));
+    assert_eq!(builder_subnet(&version(false, None), &group, "e1").unwrap(), Some(chosen), "the same on every retry");
+    assert_eq!(builder_subnet(&version(true, Some("subnet-x")), &group, "e1"), Ok(None), "the template's interface places it");
+    let refused = builder_subnet(&version(true, None), &group, "e1").unwrap_err();
+    assert!(refused.contains("network interfaces without a subnet"), "{refused}");
+    assert!(builder_subnet(&version(false, None), &[], "e1").unwrap_err().contains("no subnets"));
+}
