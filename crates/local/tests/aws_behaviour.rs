@@ -135,3 +135,20 @@ fn the_builder_launch_is_idempotent_and_placed_by_the_template_where_it_says() {
     assert!(refused.contains("network interfaces without a subnet"), "{refused}");
     assert!(builder_subnet(&version(false, None), &[], "e1").unwrap_err().contains("no subnets"));
 }
+
+#[tokio::test]
+async fn a_suspend_whose_response_was_lost_is_resumed_whether_prepare_is_retried_or_gives_up() {
+    use stepdeploy_sim::Fault;
+    // SuspendProcesses takes effect but its response is lost (a timeout): prepare fails,
+    // and is retried. Forgetting what it recorded would leave the processes suspended for good.
+    for (times, succeeds) in [(1, true), (20, false)] {
+        let (fleet, config) = demo(35, 3, settings());
+        fleet.sim.inject_fault(Fault::lost_response("SuspendProcesses", times));
+        let summary = deploy(&fleet, config, demo_input()).await;
+        assert_eq!(summary.status == "SUCCEEDED", succeeds, "{times} lost: {summary:?}");
+        if !succeeds {
+            assert_eq!(summary.error.as_deref(), Some(stepdeploy_core::errors::AWS_TRANSIENT), "{summary:?}");
+        }
+        assert_clean(&fleet);
+    }
+}

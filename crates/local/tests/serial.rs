@@ -339,6 +339,7 @@ async fn an_update_refused_while_a_scaling_activity_is_in_progress_is_retried() 
         kind: stepdeploy_core::ports::ErrorKind::Transient,
         code: "ScalingActivityInProgress".into(),
         remaining: 2,
+        lost_response: false,
     });
     let summary = deploy(&fleet, config, demo_input()).await;
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");

@@ -55,17 +55,32 @@ pub struct Fault {
     pub code: String,
     /// How many calls fail before the operation recovers.
     pub remaining: u32,
+    /// The call takes effect and only its response is lost (a timeout after AWS acted).
+    /// Honoured by the operations whose repetition matters: SuspendProcesses and SendCommand.
+    #[serde(default)]
+    pub lost_response: bool,
 }
 
 impl Fault {
     /// `times` throttling errors on `operation`.
     pub fn throttle(operation: &str, times: u32) -> Fault {
-        Fault { operation: operation.to_string(), kind: ErrorKind::Throttled, code: "Throttling".into(), remaining: times }
+        Fault { operation: operation.to_string(), kind: ErrorKind::Throttled, code: "Throttling".into(), remaining: times, lost_response: false }
     }
 
     /// `times` transient 5xx errors on `operation`.
     pub fn unavailable(operation: &str, times: u32) -> Fault {
-        Fault { operation: operation.to_string(), kind: ErrorKind::Transient, code: "ServiceUnavailable".into(), remaining: times }
+        Fault {
+            operation: operation.to_string(),
+            kind: ErrorKind::Transient,
+            code: "ServiceUnavailable".into(),
+            remaining: times,
+            lost_response: false,
+        }
+    }
+
+    /// `times` calls of `operation` that take effect but whose response never arrives (a client timeout).
+    pub fn lost_response(operation: &str, times: u32) -> Fault {
+        Fault { operation: operation.to_string(), kind: ErrorKind::Transient, code: "RequestTimeout".into(), remaining: times, lost_response: true }
     }
 }
 

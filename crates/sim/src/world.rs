@@ -383,7 +383,7 @@ impl World {
     ///
     /// `requests` are what AWS authorizes for it (see [`crate::iam`]), recorded with the principal making it.
     pub fn call(&mut self, service: &'static str, operation: &'static str, requests: Vec<AuthRequest>) -> Result<(), PortError> {
-        let fault = self.faults.iter_mut().find(|f| f.remaining > 0 && (f.operation == operation || f.operation == "*"));
+        let fault = self.faults.iter_mut().find(|f| f.remaining > 0 && !f.lost_response && (f.operation == operation || f.operation == "*"));
         let error = fault.map(|f| {
             f.remaining -= 1;
             PortError::new(f.kind, service, operation, Some(&f.code), format!("injected fault: {}", f.code))
@@ -400,6 +400,16 @@ impl World {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// After an operation took effect: the error of a lost-response fault on it, if one is due.
+    pub fn respond(&mut self, service: &'static str, operation: &'static str) -> Result<(), PortError> {
+        let Some(fault) = self.faults.iter_mut().find(|f| f.remaining > 0 && f.lost_response && f.operation == operation) else {
+            return Ok(());
+        };
+        // The call stays recorded as not faulted: it took effect.
+        fault.remaining -= 1;
+        Err(PortError::new(fault.kind, service, operation, Some(&fault.code), format!("injected fault: {} (the call took effect)", fault.code)))
     }
 
     pub fn advance(&mut self, seconds: i64) {

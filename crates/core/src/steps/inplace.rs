@@ -13,7 +13,7 @@ use super::account::DeployAccount;
 use super::command::{command_failure, invocations_of, record_outcome, send_in_chunks};
 use super::error::StepError;
 use super::input::{field_int, flag, open_input, revision_field};
-use super::lock::{lock_parameter, lock_value, take_lock};
+use super::lock::{give_back_after_failed_start, lock_parameter, lock_value, take_lock};
 use super::record::{CommandRun, Job};
 use crate::config::Config;
 use crate::errors;
@@ -125,7 +125,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
     }
     let lock = lock_parameter(&config.deployment, &environment);
     let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
-    let result = async {
+    let mut result = async {
         let to_suspend: Vec<String> = IN_PLACE_PROCESSES
             .iter()
             .map(|p| p.to_string())
@@ -158,8 +158,11 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         })
     }
     .await;
-    if result.is_err() {
-        let _ = account.delete_parameter(&lock).await;
+    // Nothing half-done: after a failure holding the lock, resume what it records and give it back.
+    if let Err(e) = &mut result
+        && let Some(note) = give_back_after_failed_start(account, account, &lock, &env.auto_scaling_group, execution_id).await
+    {
+        e.message = format!("{} ({note})", e.message);
     }
     result
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::error::StepError;
 use crate::errors;
 use crate::model::Timestamp;
-use crate::ports::Parameters;
+use crate::ports::{Parameters, ProcessControl};
 
 /// The lock parameter of an environment.
 pub fn lock_parameter(deployment: &str, environment: &str) -> String {
@@ -48,6 +48,35 @@ pub(crate) async fn take_lock(
         return Ok(holder.suspended);
     }
     Err(locked(name, &holder_id, age))
+}
+
+/// After a start step failed holding the lock: resumes every process the
+/// lock records as suspended by `execution_id` (a SuspendProcesses whose
+/// response was lost took effect all the same), then gives the lock back.
+/// If resuming fails, the lock stays with its record, for the next run to
+/// adopt when it breaks the lock; the returned note says so.
+pub(crate) async fn give_back_after_failed_start(
+    params: &dyn Parameters,
+    processes: &dyn ProcessControl,
+    name: &str,
+    group: &str,
+    execution_id: &str,
+) -> Option<String> {
+    let held = match params.get_parameter(name).await {
+        Ok(Some(held)) => LockRecord::parse(&held.value),
+        Ok(None) => return None,
+        Err(e) => return Some(format!("the lock {name} could not be read to give it back: {e}")),
+    };
+    if held.execution.as_deref() != Some(execution_id) {
+        return None; // never someone else's
+    }
+    if let Err(e) = processes.resume_processes(group, &held.suspended).await {
+        return Some(format!(
+            "resuming {} failed ({e}); the lock {name} stays, recording them, so that the next run that breaks it resumes them",
+            held.suspended.join(", ")
+        ));
+    }
+    params.delete_parameter(name).await.err().map(|e| format!("the lock {name} could not be deleted: {e}"))
 }
 
 /// The lock parameter's value: who holds it, since when, and what it suspended.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::account::DeployAccount;
 use super::error::StepError;
 use super::input::{field_int, field_string, flag, open_input, revision_field};
-use super::lock::{LockRecord, lock_parameter, lock_value, take_lock};
+use super::lock::{LockRecord, give_back_after_failed_start, lock_parameter, lock_value, take_lock};
 use super::maintenance::{MaintenanceMode, maintenance};
 use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep};
 use crate::config::{Config, Environment};
@@ -99,7 +99,7 @@ pub async fn prepare(
 
     let lock = lock_parameter(&config.deployment, &input.environment);
     let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
-    let result = async {
+    let mut result = async {
         let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
         let previous = match snapshot.settings.launch_template.as_ref().and_then(|lt| lt.version.clone()) {
             Some(version) => account.describe_versions(&template, &[version]).await?.first().and_then(|v| {
@@ -147,9 +147,11 @@ pub async fn prepare(
         })
     }
     .await;
-    if result.is_err() {
-        // Nothing half-done: give the lock back if this step failed after taking it.
-        let _ = account.delete_parameter(&lock).await;
+    // Nothing half-done: after a failure holding the lock, resume what it records and give it back.
+    if let Err(e) = &mut result
+        && let Some(note) = give_back_after_failed_start(account, account, &lock, &env.auto_scaling_group, execution_id).await
+    {
+        e.message = format!("{} ({note})", e.message);
     }
     result
 }

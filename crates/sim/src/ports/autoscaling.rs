@@ -210,6 +210,6 @@ impl Sim {
             }
         }
         world.reconcile_group(group);
-        Ok(())
+        world.respond(ASG, op)
     }
 }
