@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
-use stepdeploy_core::model::{GroupSettings, LaunchTemplateRef, Lifecycle};
+use stepdeploy_core::model::{GroupFeatures, GroupSettings, LaunchTemplateRef, Lifecycle};
 use stepdeploy_core::ports::{
     Decrement, ErrorKind, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, PortError, PortResult, ProcessControl,
 };
@@ -79,9 +79,26 @@ impl GroupReader for AwsAutoScaling {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string)
                     .collect(),
+                features: GroupFeatures {
+                    mixed_instances_policy: group.mixed_instances_policy().is_some(),
+                    warm_pool: group.warm_pool_configuration().is_some(),
+                    desired_capacity_type: group.desired_capacity_type().map(str::to_string),
+                    launch_configuration: group.launch_configuration_name().map(str::to_string),
+                },
             },
             instances,
         })
+    }
+
+    async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>> {
+        const OP: &str = "DescribeInstanceRefreshes";
+        // The newest refreshes come first; one page holds any that is still running.
+        let out = self.client.describe_instance_refreshes().auto_scaling_group_name(name).send().await.map_err(|e| port_error(SERVICE, OP, e))?;
+        let active = out.instance_refreshes().iter().find(|r| {
+            use aws_sdk_autoscaling::types::InstanceRefreshStatus as S;
+            matches!(r.status(), Some(S::Pending | S::InProgress | S::Cancelling | S::RollbackInProgress | S::Baking))
+        });
+        Ok(active.map(|r| format!("{} {}", r.instance_refresh_id().unwrap_or("?"), r.status().map(|s| s.as_str()).unwrap_or_default())))
     }
 }
 

@@ -73,6 +73,9 @@ mod account {
         async fn describe_group(&self, name: &str) -> PortResult<GroupDescription> {
             self.autoscaling.describe_group(name).await
         }
+        async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>> {
+            self.autoscaling.active_instance_refresh(name).await
+        }
     }
 
     #[async_trait]

@@ -72,3 +72,31 @@ async fn access_denied_names_the_operation_and_keeps_the_request_id() {
     assert_eq!(err.request_id.as_deref(), Some("req-123"));
     assert!(!err.is_retryable());
 }
+
+#[tokio::test]
+async fn an_instance_refresh_that_still_runs_is_reported_and_finished_ones_are_not() {
+    // moto doesn't implement DescribeInstanceRefreshes.
+    use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
+    use aws_sdk_autoscaling::types::{InstanceRefresh, InstanceRefreshStatus};
+    use stepdeploy_core::ports::GroupReader;
+    let refresh = |id: &str, status: InstanceRefreshStatus| InstanceRefresh::builder().instance_refresh_id(id).status(status).build();
+    let running = mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
+        .match_requests(|r| r.auto_scaling_group_name() == Some("web"))
+        .then_output(move || {
+            DescribeInstanceRefreshesOutput::builder()
+                .instance_refreshes(refresh("r-2", InstanceRefreshStatus::Baking))
+                .instance_refreshes(refresh("r-1", InstanceRefreshStatus::Successful))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_autoscaling, [&running]);
+    assert_eq!(AwsAutoScaling::new(client).active_instance_refresh("web").await.unwrap().as_deref(), Some("r-2 Baking"));
+
+    let done = mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes).then_output(move || {
+        DescribeInstanceRefreshesOutput::builder()
+            .instance_refreshes(refresh("r-1", InstanceRefreshStatus::Successful))
+            .instance_refreshes(refresh("r-0", InstanceRefreshStatus::Cancelled))
+            .build()
+    });
+    let client = mock_client!(aws_sdk_autoscaling, [&done]);
+    assert_eq!(AwsAutoScaling::new(client).active_instance_refresh("web").await.unwrap(), None);
+}

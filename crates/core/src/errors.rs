@@ -20,12 +20,25 @@ pub const ROLLBACK_FAILED: &str = "StepDeploy.RollbackFailed";
 /// An SSM command (migrations, worker deploy) failed or timed out; the cause has its output tail.
 pub const COMMAND_FAILED: &str = "StepDeploy.CommandFailed";
 
+/// The group has settings a deploy can't handle, or an instance refresh runs; nothing was changed.
+pub const PREFLIGHT_FAILED: &str = "StepDeploy.PreflightFailed";
+
 /// A bake could not make an image (builder never online, image never available or failed).
 pub const BAKE_FAILED: &str = "StepDeploy.BakeFailed";
 
 /// Every name above.
-pub const ALL: &[&str] =
-    &[INVALID_INPUT, CONFIG_INVALID, ENVIRONMENT_LOCKED, AWS_TRANSIENT, AWS_ERROR, ROLLOUT_FAILED, ROLLBACK_FAILED, COMMAND_FAILED, BAKE_FAILED];
+pub const ALL: &[&str] = &[
+    INVALID_INPUT,
+    CONFIG_INVALID,
+    ENVIRONMENT_LOCKED,
+    AWS_TRANSIENT,
+    AWS_ERROR,
+    ROLLOUT_FAILED,
+    ROLLBACK_FAILED,
+    COMMAND_FAILED,
+    BAKE_FAILED,
+    PREFLIGHT_FAILED,
+];
 
 /// Step Functions service errors a nested StartExecution may meet (retried with backoff).
 pub const STEP_FUNCTIONS_SERVICE_ERRORS: &[&str] = &["StepFunctions.ExecutionLimitExceededException", "StepFunctions.SdkClientException"];

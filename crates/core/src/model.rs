@@ -173,6 +173,26 @@ pub struct GroupSettings {
     /// The subnets it launches in (its `VPCZoneIdentifier`).
     #[serde(default)]
     pub subnet_ids: Vec<String>,
+    /// Settings a rollout must know about before it changes anything.
+    #[serde(default)]
+    pub features: GroupFeatures,
+}
+
+/// Group settings that change what a rollout may do, as DescribeAutoScalingGroups reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupFeatures {
+    /// It has a `MixedInstancesPolicy` (overrides, Spot split, weights).
+    #[serde(default)]
+    pub mixed_instances_policy: bool,
+    /// It has a warm pool.
+    #[serde(default)]
+    pub warm_pool: bool,
+    /// `units`, `vcpu` or `memory-mib`, when set.
+    #[serde(default)]
+    pub desired_capacity_type: Option<String>,
+    /// The launch configuration it uses instead of a launch template, if any.
+    #[serde(default)]
+    pub launch_configuration: Option<String>,
 }
 
 /// A group at one moment: its settings, and its instances as Auto Scaling,

@@ -115,6 +115,8 @@ pub struct GroupDescription {
 pub trait GroupReader: Send + Sync {
     /// The group, or `NotFound`.
     async fn describe_group(&self, name: &str) -> PortResult<GroupDescription>;
+    /// The instance refresh running on the group (its id and status), if one is: DescribeInstanceRefreshes.
+    async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>>;
 }
 
 /// A change of an Auto Scaling group's settings; `None` leaves a field alone.

@@ -152,3 +152,17 @@ async fn a_suspend_whose_response_was_lost_is_resumed_whether_prepare_is_retried
         assert_clean(&fleet);
     }
 }
+
+#[tokio::test]
+async fn instances_held_in_lifecycle_hook_wait_states_are_waited_for_not_miscounted() {
+    // Launch and terminate hooks hold instances in Pending:Wait and Terminating:Wait.
+    let (fleet, config) = demo(36, 4, settings());
+    fleet.sim.set_lifecycle_hooks(&fleet.group, 120);
+    let started = fleet.sim.now();
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&4), "{summary:?}");
+    assert!(summary.min_healthy_observed.unwrap() >= 4, "an instance in Pending:Wait is not healthy capacity: {:?}", summary.min_healthy_observed);
+    assert!(fleet.sim.now() - started >= 120, "the hooks' waits were waited out");
+    assert_clean(&fleet);
+}

@@ -376,6 +376,9 @@ impl Sim {
                 target_group_arns: spec.target_group_arns.clone(),
                 suspended: BTreeSet::new(),
                 zones: vec!["us-east-1a".into(), "us-east-1b".into(), "us-east-1c".into()],
+                features: Default::default(),
+                instance_refresh: None,
+                hook_seconds: 0,
             },
         );
         let launched = world.reconcile_group(&spec.name);
@@ -417,6 +420,28 @@ impl Sim {
     pub fn ended_in_group(&self, group: &str) -> Vec<String> {
         let world = self.lock();
         world.instances.values().filter(|i| i.group.as_deref() == Some(group) && i.terminating_since.is_some()).map(|i| i.id.clone()).collect()
+    }
+
+    /// Sets the group settings the sim reports but doesn't act on. Records no API call.
+    pub fn set_group_features(&self, group: &str, features: stepdeploy_core::model::GroupFeatures) {
+        if let Some(g) = self.lock().groups.get_mut(group) {
+            g.features = features;
+        }
+    }
+
+    /// Gives the group launch and terminate lifecycle hooks that hold each instance this long
+    /// in `Pending:Wait` and `Terminating:Wait` (as a hook's action would). Records no API call.
+    pub fn set_lifecycle_hooks(&self, group: &str, seconds: i64) {
+        if let Some(g) = self.lock().groups.get_mut(group) {
+            g.hook_seconds = seconds;
+        }
+    }
+
+    /// Starts (`Some("id status")`) or ends (`None`) an instance refresh on the group, as someone else would.
+    pub fn set_instance_refresh(&self, group: &str, refresh: Option<&str>) {
+        if let Some(g) = self.lock().groups.get_mut(group) {
+            g.instance_refresh = refresh.map(str::to_string);
+        }
     }
 
     /// The group's (min, max, desired) and suspended processes. Records no API call.

@@ -90,6 +90,12 @@ pub(crate) struct Group {
     pub target_group_arns: Vec<String>,
     pub suspended: BTreeSet<String>,
     pub zones: Vec<String>,
+    /// Settings the sim reports but doesn't act on (mixed instances, warm pool...).
+    pub features: stepdeploy_core::model::GroupFeatures,
+    /// An instance refresh in progress (`id status`).
+    pub instance_refresh: Option<String>,
+    /// Lifecycle hooks (launch and terminate) hold instances this long in their wait states.
+    pub hook_seconds: i64,
 }
 
 impl Group {
@@ -121,6 +127,9 @@ pub(crate) struct Inst {
     pub deregistered_at: Option<Timestamp>,
     /// How long draining takes.
     pub drain_seconds: i64,
+    /// Its group's lifecycle hooks hold it this long in `Pending:Wait` before InService,
+    /// and in `Terminating:Wait` before it terminates.
+    pub hook_seconds: i64,
 }
 
 impl Inst {
@@ -143,6 +152,7 @@ impl Inst {
             standby: false,
             deregistered_at: None,
             drain_seconds: 0,
+            hook_seconds: 0,
         }
     }
 
@@ -163,12 +173,14 @@ impl Inst {
     pub fn lifecycle(&self, now: Timestamp) -> &'static str {
         if self.is_terminated(now) {
             "Terminated"
-        } else if self.terminating_since.is_some() {
-            "Terminating"
+        } else if let Some(since) = self.terminating_since {
+            if now < since + self.hook_seconds { "Terminating:Wait" } else { "Terminating" }
         } else if self.standby {
             "Standby"
         } else if now >= self.in_service_at {
             "InService"
+        } else if now >= self.in_service_at - self.hook_seconds {
+            "Pending:Wait"
         } else {
             "Pending"
         }
@@ -461,7 +473,7 @@ impl World {
             inst.terminating_since = Some(now);
             // Only instances registered in a target group drain.
             let drains = inst.group.is_some() && now >= inst.in_service_at && !inst.standby;
-            inst.terminated_at = Some(now + if drains { delay } else { 0 });
+            inst.terminated_at = Some(now + inst.hook_seconds + if drains { delay } else { 0 });
         }
     }
 
@@ -510,14 +522,15 @@ impl World {
                         protected: false,
                         tags,
                         launched_at: now,
-                        in_service_at: now + boot,
-                        healthy_at: (!never_healthy).then_some(now + boot + health),
+                        in_service_at: now + boot + group.hook_seconds,
+                        healthy_at: (!never_healthy).then_some(now + boot + group.hook_seconds + health),
                         ssm_online_at: now + online,
                         terminating_since: None,
                         terminated_at: None,
                         standby: false,
                         deregistered_at: None,
                         drain_seconds: self.settings.deregistration_delay_seconds,
+                        hook_seconds: group.hook_seconds,
                     },
                 );
                 launched.push(id);

@@ -14,6 +14,7 @@ use super::command::{command_failure, invocations_of, record_outcome, send_in_ch
 use super::error::StepError;
 use super::input::{field_int, flag, open_input, revision_field};
 use super::lock::{give_back_after_failed_start, lock_parameter, lock_value, take_lock};
+use super::preflight::{Checks, group_problems, refused};
 use super::record::{CommandRun, Job};
 use crate::config::Config;
 use crate::errors;
@@ -107,6 +108,11 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         .map_err(|e| StepError::input(e.to_string()))?;
     let revision = revision_field(input, &environment, &env)?;
     let group = account.describe_group(&env.auto_scaling_group).await?;
+    let refresh = account.active_instance_refresh(&env.auto_scaling_group).await?;
+    let problems = group_problems(&group.settings, &environment, &env, Checks::InPlace, &[], refresh.as_deref());
+    if !problems.is_empty() {
+        return Err(refused(&env.auto_scaling_group, &problems));
+    }
     let desired = group.settings.desired_capacity;
     let min_healthy = (u64::from(desired) * u64::from(policy.min_healthy_percent)).div_ceil(100) as u32;
     if desired > 0 && min_healthy >= desired {

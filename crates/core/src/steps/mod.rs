@@ -5,7 +5,7 @@
 //! next step. Every step is safe to run twice.
 //!
 //! Layers, bottom to top (a module uses only those below it):
-//! - `error`, `account`, `record`, `input`, `lock`: what every step shares;
+//! - `error`, `account`, `record`, `input`, `lock`, `preflight`: what every step shares;
 //! - `maintenance`, `command`, `images`: the page, SSM commands and baked images;
 //! - `rollout` (prepare, replace, rollback, finish), `jobs` (the stand-alone
 //!   workflows), `bake`, `inplace`, `release`: one module per workflow family;
@@ -22,6 +22,7 @@ mod input;
 mod jobs;
 mod lock;
 mod maintenance;
+pub mod preflight;
 mod record;
 pub mod release;
 mod rollout;

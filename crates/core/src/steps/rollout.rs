@@ -10,6 +10,7 @@ use super::error::StepError;
 use super::input::{field_int, field_string, flag, open_input, revision_field};
 use super::lock::{LockRecord, give_back_after_failed_start, lock_parameter, lock_value, take_lock};
 use super::maintenance::{MaintenanceMode, maintenance};
+use super::preflight::{Checks, NEEDED_BY_ROLLOUT, group_problems, refused};
 use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep};
 use crate::config::{Config, Environment};
 use crate::errors;
@@ -101,6 +102,12 @@ pub async fn prepare(
     let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
     let mut result = async {
         let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
+        // Before changing anything: refuse what the planner can't handle (the lock is given back).
+        let refresh = account.active_instance_refresh(&env.auto_scaling_group).await?;
+        let problems = group_problems(&snapshot.settings, &input.environment, &env, Checks::Rollout, &recorded, refresh.as_deref());
+        if !problems.is_empty() {
+            return Err(refused(&env.auto_scaling_group, &problems));
+        }
         let previous = match snapshot.settings.launch_template.as_ref().and_then(|lt| lt.version.clone()) {
             Some(version) => account.describe_versions(&template, &[version]).await?.first().and_then(|v| {
                 v.image_id.clone().map(|image_id| Target {
@@ -113,7 +120,11 @@ pub async fn prepare(
         };
         let to_suspend: Vec<String> =
             env.rollout.suspend_processes.iter().filter(|p| !snapshot.settings.suspended_processes.contains(p)).cloned().collect();
-        let mut suspended_by_us = recorded.clone();
+        // What an earlier run of ours left suspended that the rollout needs (Launch...) is resumed
+        // now, before the record drops it; the rest stays recorded, to be resumed at the end.
+        let (needed_now, mut suspended_by_us): (Vec<String>, Vec<String>) =
+            recorded.iter().cloned().partition(|p| NEEDED_BY_ROLLOUT.contains(&p.as_str()) && !to_suspend.contains(p));
+        account.resume_processes(&env.auto_scaling_group, &needed_now).await?;
         suspended_by_us.extend(to_suspend.iter().filter(|p| !recorded.contains(p)).cloned());
         // Recorded before suspending, so a crash in between can't leave them suspended for good.
         if suspended_by_us != recorded {

@@ -42,9 +42,16 @@ impl GroupReader for Sim {
                 launch_template: Some(group.launch_template.clone()),
                 target_group_arns: group.target_group_arns.clone(),
                 subnet_ids: group.subnets(),
+                features: group.features.clone(),
             },
             instances,
         })
+    }
+
+    async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>> {
+        let mut world = self.lock();
+        world.call(ASG, "DescribeInstanceRefreshes", unscoped("autoscaling:DescribeInstanceRefreshes"))?;
+        Ok(world.groups.get(name).and_then(|g| g.instance_refresh.clone()))
     }
 }
 
