@@ -62,6 +62,7 @@ impl Fleet {
                 launch_template: Some(LaunchTemplateRef { id: Some("lt-1".into()), name: None, version: Some("2".into()) }),
                 target_group_arns: vec![TG.into()],
                 subnet_ids: vec!["subnet-a".into()],
+                features: Default::default(),
             },
             instances: self.instances.clone(),
             taken_at: START,
