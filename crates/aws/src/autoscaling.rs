@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
-use stepdeploy_core::model::{GroupFeatures, GroupSettings, LaunchTemplateRef, Lifecycle};
+use stepdeploy_core::model::{GroupFeatures, GroupSettings, LaunchTemplateRef, Lifecycle, ScalingActivity, Timestamp};
 use stepdeploy_core::ports::{
     Decrement, ErrorKind, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, PortError, PortResult, ProcessControl,
 };
@@ -88,6 +88,33 @@ impl GroupReader for AwsAutoScaling {
             },
             instances,
         })
+    }
+
+    async fn scaling_activities(&self, name: &str, since: Timestamp) -> PortResult<Vec<ScalingActivity>> {
+        const OP: &str = "DescribeScalingActivities";
+        // Newest first; one page of 50 covers a poll interval of a rollout's activity.
+        let out = self
+            .client
+            .describe_scaling_activities()
+            .auto_scaling_group_name(name)
+            .max_records(50)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, OP, e))?;
+        Ok(out
+            .activities()
+            .iter()
+            .filter_map(|a| {
+                let started_at = a.start_time()?.secs();
+                (started_at >= since).then(|| ScalingActivity {
+                    started_at,
+                    status: a.status_code().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    description: a.description().unwrap_or_default().to_string(),
+                    cause: a.cause().unwrap_or_default().to_string(),
+                    message: a.status_message().map(str::to_string),
+                })
+            })
+            .collect())
     }
 
     async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>> {

@@ -76,6 +76,13 @@ mod account {
         async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>> {
             self.autoscaling.active_instance_refresh(name).await
         }
+        async fn scaling_activities(
+            &self,
+            name: &str,
+            since: stepdeploy_core::model::Timestamp,
+        ) -> PortResult<Vec<stepdeploy_core::model::ScalingActivity>> {
+            self.autoscaling.scaling_activities(name, since).await
+        }
     }
 
     #[async_trait]

@@ -100,3 +100,42 @@ async fn an_instance_refresh_that_still_runs_is_reported_and_finished_ones_are_n
     let client = mock_client!(aws_sdk_autoscaling, [&done]);
     assert_eq!(AwsAutoScaling::new(client).active_instance_refresh("web").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn scaling_activities_since_a_time_keep_status_description_cause_and_message() {
+    // moto's DescribeScalingActivities always returns nothing.
+    use aws_sdk_autoscaling::operation::describe_scaling_activities::DescribeScalingActivitiesOutput;
+    use aws_sdk_autoscaling::primitives::DateTime;
+    use aws_sdk_autoscaling::types::{Activity, ScalingActivityStatusCode};
+    use stepdeploy_core::ports::GroupReader;
+    let activity = |at: i64, status: ScalingActivityStatusCode, description: &str, message: Option<&str>| {
+        Activity::builder()
+            .activity_id(format!("a-{at}"))
+            .auto_scaling_group_name("web")
+            .start_time(DateTime::from_secs(at))
+            .status_code(status)
+            .description(description)
+            .cause("At 2026-11-30T10:00:00Z an instance was started in response to a difference between desired and actual capacity.")
+            .set_status_message(message.map(str::to_string))
+            .build()
+    };
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_scaling_activities)
+        .match_requests(|r| r.auto_scaling_group_name() == Some("web"))
+        .then_output(move || {
+            DescribeScalingActivitiesOutput::builder()
+                .activities(activity(
+                    2000,
+                    ScalingActivityStatusCode::Failed,
+                    "Launching a new EC2 instance.  Status Reason: bad AMI",
+                    Some("The image id '[ami-1]' does not exist"),
+                ))
+                .activities(activity(1000, ScalingActivityStatusCode::Successful, "Launching a new EC2 instance: i-1", None))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_autoscaling, [&rule]);
+    let activities = AwsAutoScaling::new(client).scaling_activities("web", 1500).await.unwrap();
+    assert_eq!(activities.len(), 1, "only those since the given time");
+    assert_eq!((activities[0].started_at, activities[0].status.as_str()), (2000, "Failed"));
+    assert!(activities[0].is_failed_launch());
+    assert_eq!(activities[0].message.as_deref(), Some("The image id '[ami-1]' does not exist"));
+}

@@ -58,7 +58,7 @@ pub async fn read_snapshot(
             }
         })
         .collect();
-    Ok(GroupSnapshot { settings: group.settings, instances: members, taken_at: now })
+    Ok(GroupSnapshot { settings: group.settings, instances: members, taken_at: now, activities: Vec::new() })
 }
 
 /// Applies a plan's actions in order. Every action is absolute or checked

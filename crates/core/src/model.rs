@@ -206,6 +206,38 @@ pub struct GroupSnapshot {
     pub instances: Vec<Instance>,
     /// When it was read.
     pub taken_at: Timestamp,
+    /// Auto Scaling's recent activities (DescribeScalingActivities), newest first, where a step read them.
+    #[serde(default)]
+    pub activities: Vec<ScalingActivity>,
+}
+
+/// One Auto Scaling activity: a launch or termination, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingActivity {
+    /// When it started.
+    pub started_at: Timestamp,
+    /// `Successful`, `Failed`, `InProgress`, `Cancelled`...
+    pub status: String,
+    /// e.g. `Launching a new EC2 instance: i-0123...`.
+    pub description: String,
+    /// Why Auto Scaling did it.
+    #[serde(default)]
+    pub cause: String,
+    /// What went wrong, for a failed one.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl ScalingActivity {
+    /// A launch that failed (bad AMI, no capacity, instance quota, a bad template...).
+    pub fn is_failed_launch(&self) -> bool {
+        self.status == "Failed" && self.description.starts_with("Launching")
+    }
+
+    /// A termination because the instance failed its health checks (Auto Scaling replaces it).
+    pub fn is_health_replacement(&self) -> bool {
+        self.description.starts_with("Terminating") && self.cause.contains("health check")
+    }
 }
 
 /// The version a rollout drives the group to.

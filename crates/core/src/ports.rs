@@ -10,7 +10,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{GroupSettings, LaunchTemplateRef, Lifecycle, TargetState, Timestamp};
+use crate::model::{GroupSettings, LaunchTemplateRef, Lifecycle, ScalingActivity, TargetState, Timestamp};
 
 /// What kind of failure a port call met; decides retries and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +117,8 @@ pub trait GroupReader: Send + Sync {
     async fn describe_group(&self, name: &str) -> PortResult<GroupDescription>;
     /// The instance refresh running on the group (its id and status), if one is: DescribeInstanceRefreshes.
     async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>>;
+    /// The group's activities that started at or after `since`, newest first (one DescribeScalingActivities page).
+    async fn scaling_activities(&self, name: &str, since: Timestamp) -> PortResult<Vec<ScalingActivity>>;
 }
 
 /// A change of an Auto Scaling group's settings; `None` leaves a field alone.

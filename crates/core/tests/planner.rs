@@ -66,6 +66,7 @@ impl Fleet {
             },
             instances: self.instances.clone(),
             taken_at: START,
+            activities: Vec::new(),
         }
     }
 

@@ -30,6 +30,8 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("in-place-command-fails", &["in-place"]),
     ("image-never-available", &["bake", "release", "rebake"]),
     ("ec2-lag", &["serial", "full", "bake", "release", "rebake"]),
+    ("launch-fails", &["serial", "full"]),
+    ("health-replacements", &["serial", "full"]),
 ];
 
 /// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
@@ -101,6 +103,14 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
         }),
         "image-never-available" => fleet.sim.make_images_never_available(),
         "ec2-lag" => fleet.sim.set_ec2_listing_lag(EC2_LAG_SECONDS),
+        "launch-fails" => fleet.sim.fail_launches_of(
+            &fleet.new.image_id,
+            &format!("The image id '[{}]' does not exist. Launching EC2 instance failed.", fleet.new.image_id),
+        ),
+        "health-replacements" => {
+            fleet.sim.use_elb_health_checks(&fleet.group);
+            fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+        }
         "in-place-command-fails" => {
             let mut ids: Vec<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
             ids.sort();

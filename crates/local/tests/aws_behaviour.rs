@@ -166,3 +166,37 @@ async fn instances_held_in_lifecycle_hook_wait_states_are_waited_for_not_miscoun
     assert!(fleet.sim.now() - started >= 120, "the hooks' waits were waited out");
     assert_clean(&fleet);
 }
+
+#[tokio::test]
+async fn launches_that_keep_failing_fail_the_rollout_at_once_with_auto_scalings_reason() {
+    let (fleet, config) = demo(37, 4, settings());
+    stepdeploy_local::scenario::inject("launch-fails", "serial", &fleet).unwrap();
+    let started = fleet.sim.now();
+    let summary = deploy(&fleet, config.clone(), demo_input()).await;
+    assert_eq!(summary.status, "FAILED", "{summary:?}");
+    assert_eq!(summary.error.as_deref(), Some(stepdeploy_core::errors::ROLLOUT_FAILED));
+    let cause = summary.cause.clone().unwrap_or_default();
+    assert!(cause.contains("failed to launch new instances") && cause.contains("does not exist"), "{cause}");
+    let health_timeout = config.environments["demo"].health.timeout_seconds as i64;
+    assert!(fleet.sim.now() - started < health_timeout, "failed fast: {} s, not at a deadline", fleet.sim.now() - started);
+    assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&4), "the old version serves: {summary:?}");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn instances_auto_scaling_keeps_replacing_for_health_fail_the_rollout_before_any_deadline() {
+    // With the ELB health check type each unhealthy new instance is replaced, and each replacement
+    // would get a fresh health timeout: the rollout waited out its whole deadline.
+    let (fleet, config) = demo(38, 4, settings());
+    stepdeploy_local::scenario::inject("health-replacements", "serial", &fleet).unwrap();
+    let started = fleet.sim.now();
+    let summary = deploy(&fleet, config.clone(), demo_input()).await;
+    assert_eq!(summary.status, "FAILED", "{summary:?}");
+    let cause = summary.cause.clone().unwrap_or_default();
+    assert!(cause.contains("replaced") && cause.contains("health check"), "{cause}");
+    let env = &config.environments["demo"];
+    let elapsed = fleet.sim.now() - started;
+    assert!(elapsed < (env.rollout.timeout_seconds / 2) as i64, "failed well before the rollout deadline: {elapsed} s");
+    assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&4), "{summary:?}");
+    assert_clean(&fleet);
+}

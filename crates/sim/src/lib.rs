@@ -379,6 +379,7 @@ impl Sim {
                 features: Default::default(),
                 instance_refresh: None,
                 hook_seconds: 0,
+                elb_health_check: false,
             },
         );
         let launched = world.reconcile_group(&spec.name);
@@ -426,6 +427,20 @@ impl Sim {
     pub fn set_group_features(&self, group: &str, features: stepdeploy_core::model::GroupFeatures) {
         if let Some(g) = self.lock().groups.get_mut(group) {
             g.features = features;
+        }
+    }
+
+    /// Auto Scaling's launches of this AMI fail with `message` (a bad AMI, no capacity, a quota),
+    /// recorded as failed scaling activities; no instance appears. Records no API call.
+    pub fn fail_launches_of(&self, image_id: &str, message: &str) {
+        self.lock().failing_launches = Some((image_id.to_string(), message.to_string()));
+    }
+
+    /// Gives the group the ELB health check type: Auto Scaling replaces instances their target
+    /// group reports unhealthy. Records no API call.
+    pub fn use_elb_health_checks(&self, group: &str) {
+        if let Some(g) = self.lock().groups.get_mut(group) {
+            g.elb_health_check = true;
         }
     }
 

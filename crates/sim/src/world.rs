@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use stepdeploy_core::model::{LaunchTemplateRef, TargetState, Timestamp};
+use stepdeploy_core::model::{LaunchTemplateRef, ScalingActivity, TargetState, Timestamp};
 use stepdeploy_core::ports::{ErrorKind, ListenerRule, Parameter, PortError};
 
 use crate::iam::AuthRequest;
@@ -96,6 +96,8 @@ pub(crate) struct Group {
     pub instance_refresh: Option<String>,
     /// Lifecycle hooks (launch and terminate) hold instances this long in their wait states.
     pub hook_seconds: i64,
+    /// Health check type ELB: an instance unhealthy in a target group is replaced.
+    pub elb_health_check: bool,
 }
 
 impl Group {
@@ -298,6 +300,10 @@ pub(crate) struct World {
     pub images_never_available: bool,
     /// RunInstances idempotency tokens and the instance each made.
     pub client_tokens: BTreeMap<String, String>,
+    /// Auto Scaling activities by group, oldest first.
+    pub activities: BTreeMap<String, Vec<ScalingActivity>>,
+    /// Launches of this AMI by Auto Scaling fail with this status message.
+    pub failing_launches: Option<(String, String)>,
     pub counter: u64,
 }
 
@@ -342,6 +348,8 @@ impl World {
             unhealthy_images: BTreeSet::new(),
             images_never_available: false,
             client_tokens: BTreeMap::new(),
+            activities: BTreeMap::new(),
+            failing_launches: None,
             counter: 0,
         }
     }
@@ -491,6 +499,9 @@ impl World {
         let Some(group) = self.groups.get(name).cloned() else {
             return Vec::new();
         };
+        if group.elb_health_check {
+            self.replace_unhealthy(name);
+        }
         let live: Vec<&Inst> = self.instances.values().filter(|i| i.group.as_deref() == Some(name) && i.is_live(now)).collect();
         let live_count = live.len() as u32;
         let mut launched = Vec::new();
@@ -499,6 +510,20 @@ impl World {
                 return launched;
             };
             let template_id = self.find_template_id(&group.launch_template);
+            if let Some((_, message)) = self.failing_launches.clone().filter(|(image, _)| *image == data.image_id) {
+                // Auto Scaling retries a failing launch with a back-off: one failed activity per 30 s here.
+                let activities = self.activities.entry(name.to_string()).or_default();
+                if activities.last().is_none_or(|a| !a.is_failed_launch() || now - a.started_at >= 30) {
+                    activities.push(ScalingActivity {
+                        started_at: now,
+                        status: "Failed".into(),
+                        description: "Launching a new EC2 instance.  Status Reason: ".to_string() + &message,
+                        cause: format!("At {now} an instance was started in response to a difference between desired and actual capacity."),
+                        message: Some(message),
+                    });
+                }
+                return launched;
+            }
             for n in 0..(group.desired_capacity - live_count) {
                 let id = self.new_instance_id();
                 let boot = self.settings.boot_seconds.sample(&mut self.rng);
@@ -533,6 +558,13 @@ impl World {
                         hook_seconds: group.hook_seconds,
                     },
                 );
+                self.activities.entry(name.to_string()).or_default().push(ScalingActivity {
+                    started_at: now,
+                    status: "Successful".into(),
+                    description: format!("Launching a new EC2 instance: {id}"),
+                    cause: format!("At {now} an instance was started in response to a difference between desired and actual capacity."),
+                    message: None,
+                });
                 launched.push(id);
             }
         } else if live_count > group.desired_capacity && !group.suspended.contains("Terminate") {
@@ -547,6 +579,29 @@ impl World {
             }
         }
         launched
+    }
+
+    /// With the ELB health check type, Auto Scaling terminates instances their target group
+    /// reports unhealthy (after the grace period) and launches replacements.
+    fn replace_unhealthy(&mut self, group: &str) {
+        let (now, grace) = (self.now, self.settings.health_check_grace_seconds);
+        let unhealthy: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(group) && i.is_live(now))
+            .filter(|i| i.target_state(now, grace) == Some(TargetState::Unhealthy))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in unhealthy {
+            self.begin_termination(&id);
+            self.activities.entry(group.to_string()).or_default().push(ScalingActivity {
+                started_at: now,
+                status: "Successful".into(),
+                description: format!("Terminating EC2 instance: {id}"),
+                cause: format!("At {now} an instance was taken out of service in response to an ELB system health check failure."),
+                message: None,
+            });
+        }
     }
 
     pub fn resolve_template(&self, reference: &LaunchTemplateRef) -> Option<(u64, TemplateVersionData)> {

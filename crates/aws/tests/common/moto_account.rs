@@ -31,6 +31,13 @@ impl GroupReader for MotoAccount {
     async fn active_instance_refresh(&self, _name: &str) -> PortResult<Option<String>> {
         Ok(None)
     }
+    async fn scaling_activities(
+        &self,
+        name: &str,
+        since: stepdeploy_core::model::Timestamp,
+    ) -> PortResult<Vec<stepdeploy_core::model::ScalingActivity>> {
+        self.0.autoscaling.scaling_activities(name, since).await
+    }
 }
 
 #[async_trait]

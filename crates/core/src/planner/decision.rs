@@ -46,6 +46,21 @@ pub enum Failure {
         /// Instances still not healthy, with why.
         unhealthy: Vec<(String, String)>,
     },
+    /// Auto Scaling's launches keep failing (its activities say why): no instance will come.
+    LaunchesFailing {
+        /// Failed launch activities since the rollout began.
+        failures: u32,
+        /// The latest one's status message.
+        message: String,
+    },
+    /// Auto Scaling keeps replacing instances that fail their health checks: each new one would
+    /// get a fresh health timeout, so the instance deadline alone would never fire.
+    HealthReplacements {
+        /// Instances terminated for failing health checks since the rollout began.
+        replaced: u32,
+        /// The latest one's description and cause.
+        latest: String,
+    },
     /// New instances stayed unhealthy past the health timeout.
     NewInstancesUnhealthy {
         /// Instance ids, with why.
@@ -62,6 +77,12 @@ impl Failure {
         match self {
             Failure::DeadlinePassed { elapsed_seconds, unhealthy } => {
                 format!("the rollout did not finish within its deadline ({elapsed_seconds} s elapsed); not healthy: {}", list(unhealthy))
+            }
+            Failure::LaunchesFailing { failures, message } => {
+                format!("Auto Scaling failed to launch new instances {failures} times; the latest: {message}")
+            }
+            Failure::HealthReplacements { replaced, latest } => {
+                format!("Auto Scaling replaced {replaced} instances that failed their health checks; the latest: {latest}")
             }
             Failure::NewInstancesUnhealthy { unhealthy, timeout_seconds } => {
                 format!("new instances were not healthy {timeout_seconds} s after launch: {}", list(unhealthy))

@@ -44,6 +44,31 @@ pub fn assess(
     }
 }
 
+/// How many failed launches, or health replacements, end a rollout at once: one or two can
+/// be a zone out of capacity or an unlucky instance, which Auto Scaling works around itself.
+pub const FAILED_ACTIVITIES_TOLERATED: u32 = 2;
+
+/// Fails the rollout when Auto Scaling's own activities since it began say it can't finish:
+/// launches that keep failing, or instances replaced for health again and again.
+fn failing_activities(snapshot: &GroupSnapshot, state: &RolloutState) -> Option<Failure> {
+    let since = snapshot.activities.iter().filter(|a| a.started_at >= state.started_at);
+    let failed: Vec<_> = since.clone().filter(|a| a.is_failed_launch()).collect();
+    if failed.len() as u32 > FAILED_ACTIVITIES_TOLERATED {
+        let message = failed[0].message.clone().unwrap_or_else(|| failed[0].description.clone());
+        return Some(Failure::LaunchesFailing { failures: failed.len() as u32, message });
+    }
+    // Only new instances count: an old one failing is what the rollout replaces anyway.
+    let replaced: Vec<_> = since
+        .filter(|a| a.is_health_replacement())
+        .filter(|a| a.description.rsplit(": ").next().is_none_or(|id| !state.is_original(id.trim())))
+        .collect();
+    if replaced.len() as u32 > FAILED_ACTIVITIES_TOLERATED {
+        let latest = format!("{} ({})", replaced[0].description, replaced[0].cause);
+        return Some(Failure::HealthReplacements { replaced: replaced.len() as u32, latest });
+    }
+    None
+}
+
 fn version_of(health: &InstanceHealth) -> VersionMatch {
     match (health.on_target, health.version_unknown) {
         (true, _) => VersionMatch::Target,
@@ -116,8 +141,28 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
 
     if progress.old == 0 && progress.unknown == 0 && progress.new_healthy >= goal {
-        // Done: give back the original bounds, widened only as far as the current capacity needs.
-        let desired = snapshot.settings.desired_capacity;
+        if state.undoing && progress.new > goal {
+            // A rollback with more on target than the goal (the rollout's surge, launched at the
+            // version it goes back to): trim the surplus, unhealthy and newest first, originals last.
+            // (In a rollout, capacity beyond the goal is an operator's scale-out: kept.)
+            let mut surplus: Vec<&Instance> =
+                snapshot.instances.iter().filter(|i| i.lifecycle.is_live() && state.version_of(i) == VersionMatch::Target).collect();
+            let healthy = |i: &Instance| health.iter().any(|h| h.id == i.id && h.healthy);
+            surplus.sort_by_key(|i| (healthy(i), state.is_original(&i.id), std::cmp::Reverse(i.launched_at), i.id.clone()));
+            let trim: Vec<String> = surplus.iter().take((progress.new - goal) as usize).map(|i| i.id.clone()).collect();
+            let desired_after = snapshot.settings.desired_capacity.saturating_sub(trim.len() as u32);
+            if desired_after < snapshot.settings.min_size {
+                actions.push(Action::SetSizeBounds { min_size: desired_after, max_size: snapshot.settings.max_size });
+            }
+            actions.push(Action::Terminate { instance_ids: trim });
+            return finish(actions, Outcome::Wait { seconds: state.poll_seconds });
+        }
+        // Done: after a rollback, desired back to what is live (launches the rollout's surge still
+        // asks for would overshoot the goal); the original bounds, widened only as far as needed.
+        let desired = if state.undoing { snapshot.settings.desired_capacity.min(progress.new) } else { snapshot.settings.desired_capacity };
+        if desired != snapshot.settings.desired_capacity {
+            actions.push(Action::SetDesiredCapacity { desired_capacity: desired });
+        }
         let min_size = state.original.min_size.min(desired);
         let max_size = state.original.max_size.max(desired);
         if (min_size, max_size) != (snapshot.settings.min_size, snapshot.settings.max_size) {
@@ -128,6 +173,9 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
 
     if now >= state.deadline {
         let failure = Failure::DeadlinePassed { elapsed_seconds: now - state.started_at, unhealthy: unhealthy_list(false) };
+        return finish(Vec::new(), Outcome::Failed(failure));
+    }
+    if let Some(failure) = failing_activities(snapshot, state) {
         return finish(Vec::new(), Outcome::Failed(failure));
     }
     let instance_timeout = state.instance_timeout_seconds as i64;

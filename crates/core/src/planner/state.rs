@@ -63,6 +63,9 @@ pub struct RolloutState {
     pub poll_seconds: u64,
     /// First time each instance was seen passing every check (for warm-up).
     pub healthy_since: BTreeMap<String, Timestamp>,
+    /// This rollout undoes another: capacity beyond the goal is the other's surge, not an operator's.
+    #[serde(default)]
+    pub undoing: bool,
 }
 
 /// Timing settings of a rollout.
@@ -117,6 +120,7 @@ impl RolloutState {
             warmup_seconds: spec.timing.warmup_seconds,
             poll_seconds: spec.timing.poll_seconds,
             healthy_since: BTreeMap::new(),
+            undoing: false,
         }
     }
 
@@ -133,6 +137,7 @@ impl RolloutState {
             started_at: now,
             deadline: now.saturating_add(timeout_seconds as i64),
             healthy_since: BTreeMap::new(),
+            undoing: true,
             ..self.clone()
         })
     }

@@ -175,7 +175,9 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
         deployment.rollout.started_at = now;
         deployment.rollout.deadline = now.saturating_add(timeout);
     }
-    let snapshot = read_snapshot(account, account, account, &deployment.job.group, &deployment.rollout.target_group_arns, now).await?;
+    let mut snapshot = read_snapshot(account, account, account, &deployment.job.group, &deployment.rollout.target_group_arns, now).await?;
+    // One more call per poll: Auto Scaling's own account of failed launches and health replacements.
+    snapshot.activities = account.scaling_activities(&deployment.job.group, deployment.rollout.started_at).await?;
     let decision = plan(&snapshot, &deployment.rollout, now);
     apply(&decision.actions, &deployment.job.group, &deployment.template, account, account).await?;
     deployment.rollout.healthy_since = decision.healthy_since;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use stepdeploy_core::config::SCALING_PROCESSES;
-use stepdeploy_core::model::{GroupSettings, LaunchTemplateRef, Lifecycle};
+use stepdeploy_core::model::{GroupSettings, LaunchTemplateRef, Lifecycle, ScalingActivity, Timestamp};
 use stepdeploy_core::ports::*;
 
 use super::common::*;
@@ -46,6 +46,14 @@ impl GroupReader for Sim {
             },
             instances,
         })
+    }
+
+    async fn scaling_activities(&self, name: &str, since: Timestamp) -> PortResult<Vec<ScalingActivity>> {
+        let mut world = self.lock();
+        world.call(ASG, "DescribeScalingActivities", unscoped("autoscaling:DescribeScalingActivities"))?;
+        let all = world.activities.get(name).cloned().unwrap_or_default();
+        // Newest first, one page of 50 (as the AWS adapter reads it).
+        Ok(all.into_iter().rev().take(50).filter(|a| a.started_at >= since).collect())
     }
 
     async fn active_instance_refresh(&self, name: &str) -> PortResult<Option<String>> {
