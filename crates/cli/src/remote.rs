@@ -424,9 +424,12 @@ pub async fn status(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
         .await
         .map_err(|e| anyhow!("{}", e.message))?;
     let running = executions(&session, environment, Some(SfnStatus::Running), 50).await?;
+    // The newest finished execution: a failed rollback's cause says what it left the group with.
+    let last = executions(&session, environment, None, running.len() + 1).await?.into_iter().find(|e| e.status != "RUNNING");
     if aws.json {
         let mut value = serde_json::to_value(&report)?;
         value["running_executions"] = serde_json::to_value(&running)?;
+        value["last_finished_execution"] = serde_json::to_value(&last)?;
         println!("{value}");
     } else {
         print!("{}", report.to_text());
@@ -435,6 +438,13 @@ pub async fn status(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
         }
         for run in &running {
             println!("  running: {} ({}, since {})", run.name, run.state_machine, run.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        if let Some(last) = &last {
+            let when = last.stopped_at.unwrap_or(last.started_at).format("%Y-%m-%d %H:%M:%S UTC");
+            println!("  last finished: {} ({}) {} at {when}", last.name, last.state_machine, last.status);
+            if let Some(error) = &last.error {
+                println!("    {error}: {}", last.cause.as_deref().unwrap_or(""));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

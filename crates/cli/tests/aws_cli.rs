@@ -332,6 +332,15 @@ async fn status_shows_the_fleet_lock_page_and_running_executions() {
         "{stdout}"
     );
     assert!(stdout.contains("stale") && stdout.contains("maintenance page: off") && stdout.contains("running executions: none"), "{stdout}");
+
+    // After a failed deploy, status names it with its error and cause (a failed rollback's says what it left).
+    assert_eq!(d.run(&["deploy", "full", "staging", "--poll-seconds", "1"]).status.code(), Some(1));
+    let plain = d.run(&["status", "staging"]);
+    let stdout = String::from_utf8_lossy(&plain.stdout);
+    assert!(stdout.contains("last finished:") && stdout.contains("FAILED"), "{stdout}");
+    assert!(stdout.contains("StepDeploy.RolloutFailed: i-0a1 not healthy 600 s after launch"), "{stdout}");
+    let json = common::last_json(&d.run(&["status", "staging", "--output", "json"]));
+    assert_eq!(json["last_finished_execution"]["error"], "StepDeploy.RolloutFailed", "{json}");
 }
 
 #[tokio::test]

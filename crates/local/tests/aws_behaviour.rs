@@ -200,3 +200,66 @@ async fn instances_auto_scaling_keeps_replacing_for_health_fail_the_rollout_befo
     assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&4), "{summary:?}");
     assert_clean(&fleet);
 }
+
+/// A fault that makes Auto Scaling refuse `times` terminations (not retryable).
+fn refused_terminations(times: u32) -> stepdeploy_sim::Fault {
+    stepdeploy_sim::Fault {
+        operation: "TerminateInstanceInAutoScalingGroup".into(),
+        kind: stepdeploy_core::ports::ErrorKind::Invalid,
+        code: "ValidationError".into(),
+        remaining: times,
+        lost_response: false,
+    }
+}
+
+#[tokio::test]
+async fn a_rollback_keeps_going_past_a_refused_termination_and_restores_the_group() {
+    // New instances never get healthy; the rollback's first terminations are refused.
+    let (fleet, config) = demo(39, 4, settings());
+    fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+    fleet.sim.inject_fault(refused_terminations(2));
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "FAILED");
+    assert_eq!(summary.error.as_deref(), Some(stepdeploy_core::errors::ROLLOUT_FAILED), "the rollback finished: {summary:?}");
+    assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&4), "{summary:?}");
+    assert_eq!(summary.fleet.by_image.len(), 1, "no new instance left: {summary:?}");
+    assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)), Some((1, 8, 4)), "original capacity and bounds");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_rollback_that_cannot_finish_fails_as_such_and_says_what_it_left() {
+    let (fleet, config) = demo(40, 4, settings());
+    fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+    fleet.sim.inject_fault(refused_terminations(10_000));
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "FAILED");
+    assert_eq!(summary.error.as_deref(), Some(stepdeploy_core::errors::ROLLBACK_FAILED), "{summary:?}");
+    let cause = summary.cause.clone().unwrap_or_default();
+    for part in [
+        "the rollback did not finish",
+        "of version 2 (the failed deploy's)",
+        "of version 1 (the original)",
+        "where it was 4",
+        "AWS refused",
+        "injected fault",
+    ] {
+        assert!(cause.contains(part), "{part:?} in {cause}");
+    }
+    assert!(cause.contains("The deploy itself failed with StepDeploy.RolloutFailed: new instances were not healthy"), "{cause}");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_rollback_step_that_fails_for_good_is_the_error_reported_with_the_deploys_own() {
+    let (fleet, config) = demo(46, 2, settings());
+    fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+    fleet.sim.inject_lambda_fault("rollback", stepdeploy_core::errors::AWS_ERROR, 1);
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "FAILED");
+    assert_eq!(summary.error.as_deref(), Some(stepdeploy_core::errors::ROLLBACK_FAILED), "{summary:?}");
+    let cause = summary.cause.clone().unwrap_or_default();
+    assert!(cause.starts_with("the rollback stopped: StepDeploy.AwsError"), "{cause}");
+    assert!(cause.contains("The deploy itself failed with StepDeploy.RolloutFailed: new instances were not healthy"), "{cause}");
+    assert_clean(&fleet);
+}

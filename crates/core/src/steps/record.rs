@@ -120,7 +120,13 @@ pub struct Deployment {
     pub rolling_back: bool,
     /// The last reconcile step's decision.
     pub step: Option<NextStep>,
+    /// What the rollback could not do, latest last (at most [`ROLLBACK_PROBLEMS_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_problems: Vec<String>,
 }
+
+/// How many of a rollback's failed calls its record keeps (the state payload is limited).
+pub const ROLLBACK_PROBLEMS_KEPT: usize = 5;
 
 /// An SSM command run by a deploy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,11 +11,11 @@ use super::input::{field_int, field_string, flag, open_input, revision_field};
 use super::lock::{LockRecord, give_back_after_failed_start, lock_parameter, lock_value, take_lock};
 use super::maintenance::{MaintenanceMode, maintenance};
 use super::preflight::{Checks, NEEDED_BY_ROLLOUT, group_problems, refused};
-use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep};
+use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep, ROLLBACK_PROBLEMS_KEPT};
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::fleet::{apply, read_snapshot};
-use crate::model::{LaunchTemplateRef, Target, Timestamp};
+use crate::model::{GroupSnapshot, LaunchTemplateRef, Target, Timestamp, VersionMatch};
 use crate::planner::{Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
 use crate::ports::ErrorKind;
 
@@ -155,6 +155,7 @@ pub async fn prepare(
             rollout: RolloutState::begin(&snapshot, spec, now),
             rolling_back: false,
             step: None,
+            rollback_problems: Vec::new(),
         })
     }
     .await;
@@ -179,16 +180,74 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
     // One more call per poll: Auto Scaling's own account of failed launches and health replacements.
     snapshot.activities = account.scaling_activities(&deployment.job.group, deployment.rollout.started_at).await?;
     let decision = plan(&snapshot, &deployment.rollout, now);
-    apply(&decision.actions, &deployment.job.group, &deployment.template, account, account).await?;
+    if deployment.rolling_back {
+        // A rollback keeps going past a call AWS refuses: each action on its own, the refusal
+        // recorded (and retried by the next poll, which plans again); only a retryable error
+        // stops the step, for the state machine to retry it.
+        for action in &decision.actions {
+            match apply(std::slice::from_ref(action), &deployment.job.group, &deployment.template, account, account).await {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() => return Err(e.into()),
+                Err(e) => {
+                    deployment.rollback_problems.push(e.to_string());
+                    let excess = deployment.rollback_problems.len().saturating_sub(ROLLBACK_PROBLEMS_KEPT);
+                    deployment.rollback_problems.drain(..excess);
+                }
+            }
+        }
+    } else {
+        apply(&decision.actions, &deployment.job.group, &deployment.template, account, account).await?;
+    }
     deployment.rollout.healthy_since = decision.healthy_since;
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),
         Outcome::Done => ("done", 0, None),
+        Outcome::Failed(failure) if deployment.rolling_back => ("failed", 0, Some(rollback_report(&deployment, &failure.describe(), &snapshot))),
         Outcome::Failed(failure) => ("failed", 0, Some(failure.describe())),
     };
     let not_healthy = decision.health.into_iter().filter(|h| !h.healthy).take(NOT_HEALTHY_SHOWN).collect();
     deployment.step = Some(NextStep { next: next.into(), seconds, reason, progress: decision.progress, not_healthy });
     Ok(deployment)
+}
+
+/// Why a rollback gave up, what it could not do, and the state it leaves: the
+/// operator's starting point, since nothing will change the group after this.
+fn rollback_report(deployment: &Deployment, why: &str, snapshot: &GroupSnapshot) -> String {
+    let rollout = &deployment.rollout;
+    let mut versions: BTreeMap<String, usize> = BTreeMap::new();
+    for instance in snapshot.instances.iter().filter(|i| i.lifecycle.is_live()) {
+        let version = match rollout.target.compare(instance) {
+            VersionMatch::Target => format!("version {} (the original)", rollout.target.launch_template_version),
+            VersionMatch::Other => match &rollout.original.target {
+                Some(failed) => format!("version {} (the failed deploy's)", failed.launch_template_version),
+                None => "another version".to_string(),
+            },
+            VersionMatch::Unknown => "a version not known yet".to_string(),
+        };
+        *versions.entry(version).or_default() += 1;
+    }
+    let left = if versions.is_empty() {
+        "no live instance".to_string()
+    } else {
+        versions.iter().map(|(version, n)| format!("{n} of {version}")).collect::<Vec<_>>().join(", ")
+    };
+    let settings = &snapshot.settings;
+    let mut report = format!(
+        "the rollback did not finish: {why}. The group is left with {left}; desired {} (min {}, max {}), where it was {} (min {}, max {})",
+        settings.desired_capacity,
+        settings.min_size,
+        settings.max_size,
+        rollout.original.desired_capacity,
+        rollout.original.min_size,
+        rollout.original.max_size
+    );
+    if let Some(last) = deployment.rollback_problems.last() {
+        report.push_str(&format!(". AWS refused: {last}"));
+    }
+    if let Some(failure) = &deployment.job.failure {
+        report.push_str(&format!(". The deploy itself failed with {}: {}", failure.error, failure.cause));
+    }
+    report
 }
 
 /// **rollback**: turn the rollout into a rollback to the original version.
