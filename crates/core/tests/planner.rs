@@ -268,3 +268,16 @@ fn a_reported_version_decides_even_where_the_ami_is_the_same() {
     state.target.template_id = Some("lt-1".into());
     assert_eq!(terminated(&plan(&other.snapshot(), &state, START).actions), ["i-000"]);
 }
+
+#[test]
+fn terminations_keep_the_zones_balanced() {
+    // GIVEN three old instances in us-east-1b and the oldest one alone in us-east-1a
+    let mut fleet = Fleet::test().with_old(4);
+    for (n, zone) in ["us-east-1a", "us-east-1b", "us-east-1b", "us-east-1b"].iter().enumerate() {
+        fleet.instances[n].availability_zone = zone.to_string();
+    }
+    let state = fleet.rollout(Policy::new(50, 100, None).unwrap());
+    let decision = plan(&fleet.snapshot(), &state, START);
+    // THEN the two terminations both come from the crowded zone, oldest first there
+    assert_eq!(terminated(&decision.actions), ["i-001", "i-002"]);
+}

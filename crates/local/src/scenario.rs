@@ -32,6 +32,7 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("ec2-lag", &["serial", "full", "bake", "release", "rebake"]),
     ("launch-fails", &["serial", "full"]),
     ("health-replacements", &["serial", "full"]),
+    ("az-imbalance", &["serial", "full", "in-place"]),
 ];
 
 /// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
@@ -107,6 +108,15 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
             &fleet.new.image_id,
             &format!("The image id '[{}]' does not exist. Launching EC2 instance failed.", fleet.new.image_id),
         ),
+        // Four of six instances in one zone, as after a zone was unavailable for a while.
+        "az-imbalance" => {
+            let mut ids: Vec<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
+            ids.sort();
+            fleet.sim.crowd_into_zone(&fleet.group, "us-east-1a");
+            for (id, zone) in ids.iter().rev().zip(["us-east-1b", "us-east-1c"]) {
+                fleet.sim.move_to_zone(id, zone);
+            }
+        }
         "health-replacements" => {
             fleet.sim.use_elb_health_checks(&fleet.group);
             fleet.sim.make_image_unhealthy(&fleet.new.image_id);

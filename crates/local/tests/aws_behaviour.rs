@@ -263,3 +263,20 @@ async fn a_rollback_step_that_fails_for_good_is_the_error_reported_with_the_depl
     assert!(cause.contains("The deploy itself failed with StepDeploy.RolloutFailed: new instances were not healthy"), "{cause}");
     assert_clean(&fleet);
 }
+
+#[tokio::test]
+async fn a_rollout_leaves_the_zones_balanced_even_from_a_crowded_start() {
+    for seed in 50..56 {
+        let (fleet, config) = demo(seed, 6, settings());
+        if seed % 2 == 0 {
+            stepdeploy_local::scenario::inject("az-imbalance", "serial", &fleet).unwrap();
+        }
+        let input = json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": 50, "max_healthy_percent": 100});
+        let summary = deploy(&fleet, config, input).await;
+        assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+        let counts = fleet.sim.zone_counts(&fleet.group);
+        let (least, most) = (counts.values().min().copied().unwrap_or(0), counts.values().max().copied().unwrap_or(0));
+        assert!(most - least <= 1, "seed {seed}: zones {counts:?}");
+        assert_clean(&fleet);
+    }
+}

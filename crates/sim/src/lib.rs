@@ -436,6 +436,35 @@ impl Sim {
         self.lock().failing_launches = Some((image_id.to_string(), message.to_string()));
     }
 
+    /// Moves every live instance of the group into one zone (as if the others had been
+    /// unavailable when they launched). Records no API call.
+    pub fn crowd_into_zone(&self, group: &str, zone: &str) {
+        let mut world = self.lock();
+        let now = world.now;
+        for inst in world.instances.values_mut().filter(|i| i.group.as_deref() == Some(group) && i.is_live(now)) {
+            inst.zone = zone.to_string();
+        }
+    }
+
+    /// Moves one instance to another zone (set-up only). Records no API call.
+    pub fn move_to_zone(&self, instance_id: &str, zone: &str) {
+        if let Some(inst) = self.lock().instances.get_mut(instance_id) {
+            inst.zone = zone.to_string();
+        }
+    }
+
+    /// Live instances of the group per zone. Records no API call.
+    pub fn zone_counts(&self, group: &str) -> BTreeMap<String, usize> {
+        let world = self.lock();
+        let now = world.now;
+        let mut counts: BTreeMap<String, usize> =
+            world.groups.get(group).map(|g| g.zones.iter().map(|z| (z.clone(), 0)).collect()).unwrap_or_default();
+        for inst in world.instances.values().filter(|i| i.group.as_deref() == Some(group) && i.is_live(now)) {
+            *counts.entry(inst.zone.clone()).or_default() += 1;
+        }
+        counts
+    }
+
     /// Gives the group the ELB health check type: Auto Scaling replaces instances their target
     /// group reports unhealthy. Records no API call.
     pub fn use_elb_health_checks(&self, group: &str) {

@@ -534,7 +534,9 @@ impl World {
                 // The group's tags propagate at launch (as stepdeploy's IAM conditions on instances require).
                 tags.extend(self.resource_tags.get(&crate::iam::group_arn(name)).cloned().unwrap_or_default());
                 tags.insert("aws:autoscaling:groupName".into(), name.to_string());
-                let zone = group.zones[(live_count + n) as usize % group.zones.len().max(1)].clone();
+                // Auto Scaling launches in the zone with the fewest instances, keeping zones balanced
+                // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-availability-zone-balanced.html).
+                let zone = self.emptiest_zone(&group).unwrap_or_else(|| format!("zone-{n}"));
                 self.instances.insert(
                     id.clone(),
                     Inst {
@@ -579,6 +581,18 @@ impl World {
             }
         }
         launched
+    }
+
+    /// The group's zone with the fewest live instances (the first such, in the group's order).
+    fn emptiest_zone(&self, group: &Group) -> Option<String> {
+        let now = self.now;
+        group
+            .zones
+            .iter()
+            .min_by_key(|z| {
+                self.instances.values().filter(|i| i.group.as_deref() == Some(group.name.as_str()) && i.is_live(now) && &i.zone == *z).count()
+            })
+            .cloned()
     }
 
     /// With the ELB health check type, Auto Scaling terminates instances their target group

@@ -44,6 +44,41 @@ pub fn assess(
     }
 }
 
+/// Picks `count` of `old` (in termination order) so that the zones stay balanced: unhealthy
+/// before healthy and unprotected before protected as before, but within that, each pick comes
+/// from the zone with the most live instances left. Unbalanced zones would have AZRebalance
+/// replace instances with no health gate once the processes resume
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-availability-zone-balanced.html>).
+fn pick_balanced(old: &[(&Instance, bool)], count: usize, live: &[&Instance]) -> Vec<String> {
+    let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+    for instance in live {
+        *per_zone.entry(instance.availability_zone.as_str()).or_default() += 1;
+    }
+    let class = |(instance, healthy): &(&Instance, bool)| (*healthy, instance.protected_from_scale_in);
+    let mut left: Vec<(&Instance, bool)> = old.to_vec();
+    let mut picked = Vec::new();
+    while picked.len() < count {
+        let Some(first_class) = left.iter().map(class).min() else { break };
+        let Some(position) = left
+            .iter()
+            .enumerate()
+            .filter(|(_, candidate)| class(candidate) == first_class)
+            .max_by_key(|(position, (instance, _))| {
+                (per_zone.get(instance.availability_zone.as_str()).copied().unwrap_or(0), std::cmp::Reverse(*position))
+            })
+            .map(|(position, _)| position)
+        else {
+            break;
+        };
+        let (instance, _) = left.remove(position);
+        if let Some(n) = per_zone.get_mut(instance.availability_zone.as_str()) {
+            *n = n.saturating_sub(1);
+        }
+        picked.push(instance.id.clone());
+    }
+    picked
+}
+
 /// How many failed launches, or health replacements, end a rollout at once: one or two can
 /// be a zone out of capacity or an unlucky instance, which Auto Scaling works around itself.
 pub const FAILED_ACTIVITIES_TOLERATED: u32 = 2;
@@ -216,7 +251,8 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         Strategy::AllAtOnce if progress.new_healthy >= goal => progress.old,
         Strategy::AllAtOnce => 0,
     };
-    let to_terminate: Vec<String> = old.iter().take(terminate_count as usize).map(|(i, _)| i.id.clone()).collect();
+    let live: Vec<&Instance> = snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).collect();
+    let to_terminate = pick_balanced(&old, terminate_count as usize, &live);
 
     let live_after = progress.new + progress.old + progress.unknown - to_terminate.len() as u32;
     let in_flight = progress.new - progress.new_healthy + progress.unknown;
