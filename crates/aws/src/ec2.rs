@@ -8,7 +8,8 @@ use aws_sdk_ec2::types::{Filter, InstanceType, LaunchTemplateSpecification, Requ
 use aws_smithy_types::date_time::{DateTime, Format};
 use stepdeploy_core::model::LaunchTemplateRef;
 use stepdeploy_core::ports::{
-    Ec2Instance, ErrorKind, Image, Images, InstanceLauncher, InstanceReader, LaunchRequest, LaunchTemplates, PortError, PortResult, TemplateVersion,
+    Ec2Instance, ErrorKind, Image, Images, InstanceLauncher, InstanceReader, LaunchRequest, LaunchTemplates, PortError, PortResult, Snapshot,
+    TemplateVersion,
 };
 
 use crate::error::{missing, port_error};
@@ -161,6 +162,18 @@ impl InstanceLauncher for AwsEc2 {
     }
 }
 
+/// A failed DeleteSnapshot: `false` while EC2 still reports the snapshot in use (as it does for a
+/// while after DeregisterImage), done when it is gone, the error otherwise
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html>).
+fn deleted_unless_in_use(e: PortError) -> PortResult<bool> {
+    match e.code.as_deref() {
+        Some("InvalidSnapshot.InUse") => Ok(false),
+        Some("InvalidSnapshot.NotFound") => Ok(true),
+        _ if e.kind == ErrorKind::NotFound => Ok(true),
+        _ => Err(e),
+    }
+}
+
 fn version_of(v: &aws_sdk_ec2::types::LaunchTemplateVersion, operation: &'static str) -> PortResult<TemplateVersion> {
     Ok(TemplateVersion {
         template_id: v.launch_template_id().ok_or_else(|| missing(SERVICE, operation, "LaunchTemplateId"))?.to_string(),
@@ -260,7 +273,7 @@ impl Images for AwsEc2 {
         self.images_matching(Some(vec!["self".into()]), tag_filters(tags)).await
     }
 
-    async fn delete_image(&self, image: &Image) -> PortResult<()> {
+    async fn delete_image(&self, image: &Image) -> PortResult<Vec<String>> {
         // Already gone counts as done, so a retried cleanup converges.
         let gone = |e: &PortError| e.kind == ErrorKind::NotFound || e.code.as_deref() == Some("InvalidAMIID.Unavailable");
         if let Err(e) = self.client.deregister_image().image_id(&image.id).send().await {
@@ -269,14 +282,49 @@ impl Images for AwsEc2 {
                 return Err(e);
             }
         }
+        let mut in_use = Vec::new();
         for snapshot in &image.snapshot_ids {
-            if let Err(e) = self.client.delete_snapshot().snapshot_id(snapshot).send().await {
-                let e = port_error(SERVICE, "DeleteSnapshot", e);
-                if !gone(&e) {
-                    return Err(e);
-                }
+            if !self.delete_snapshot(snapshot).await? {
+                in_use.push(snapshot.clone());
             }
         }
-        Ok(())
+        Ok(in_use)
+    }
+
+    async fn find_snapshots(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Snapshot>> {
+        let mut pages = self.client.describe_snapshots().owner_ids("self").set_filters(Some(tag_filters(tags))).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error(SERVICE, "DescribeSnapshots", e))?;
+            for snapshot in page.snapshots() {
+                let Some(id) = snapshot.snapshot_id() else { continue };
+                out.push(Snapshot { id: id.to_string(), started_at: snapshot.start_time().map(DateTime::secs), tags: tag_map(snapshot.tags()) });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> PortResult<bool> {
+        match self.client.delete_snapshot().snapshot_id(snapshot_id).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => deleted_unless_in_use(port_error(SERVICE, "DeleteSnapshot", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: &str, kind: ErrorKind) -> PortError {
+        PortError::new(kind, SERVICE, "DeleteSnapshot", Some(code), "from EC2")
+    }
+
+    #[test]
+    fn a_snapshot_in_use_is_not_deleted_yet_and_one_gone_is_done() {
+        // moto frees snapshots at once: these are EC2's answers a while after DeregisterImage.
+        assert!(!deleted_unless_in_use(error("InvalidSnapshot.InUse", ErrorKind::Invalid)).unwrap());
+        assert!(deleted_unless_in_use(error("InvalidSnapshot.NotFound", ErrorKind::NotFound)).unwrap());
+        assert_eq!(deleted_unless_in_use(error("UnauthorizedOperation", ErrorKind::AccessDenied)).unwrap_err().kind, ErrorKind::AccessDenied);
     }
 }

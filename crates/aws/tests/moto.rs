@@ -147,15 +147,21 @@ async fn ec2_images_are_created_found_and_deleted_with_their_snapshots() {
     let snapshot_filter = |id: &str| aws_sdk_ec2::types::Filter::builder().name("snapshot-id").values(id).build();
     let tagged = raw.describe_snapshots().filters(snapshot_filter(&found[0].snapshot_ids[0])).send().await.unwrap();
     assert!(tagged.snapshots()[0].tags().iter().any(|t| t.key() == Some(REVISION_TAG) && t.value() == Some(revision.as_str())));
+    let by_tag = aws.ec2.find_snapshots(&tags).await.unwrap();
+    assert_eq!(by_tag.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), found[0].snapshot_ids, "found by the tags CreateImage put on them");
+    assert!(by_tag[0].started_at.is_some());
 
-    aws.ec2.delete_image(&found[0]).await.unwrap();
+    let in_use = aws.ec2.delete_image(&found[0]).await.unwrap();
+    assert!(in_use.is_empty(), "moto frees snapshots at once: {in_use:?}");
     assert!(aws.ec2.describe_images(std::slice::from_ref(&image_id)).await.unwrap().is_empty());
     for snapshot in &found[0].snapshot_ids {
         let left = raw.describe_snapshots().filters(snapshot_filter(snapshot)).send().await.unwrap();
         assert!(left.snapshots().is_empty(), "snapshot {snapshot} was not deleted");
     }
-    // A retried cleanup of an image already gone succeeds.
+    // A retried cleanup of an image already gone succeeds; so does deleting a snapshot already gone.
     aws.ec2.delete_image(&found[0]).await.unwrap();
+    assert!(aws.ec2.delete_snapshot(&found[0].snapshot_ids[0]).await.unwrap());
+    assert!(aws.ec2.find_snapshots(&tags).await.unwrap().is_empty());
 }
 
 #[tokio::test]

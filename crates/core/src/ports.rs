@@ -282,8 +282,26 @@ pub trait Images: Send + Sync {
     async fn describe_images(&self, ids: &[String]) -> PortResult<Vec<Image>>;
     /// DescribeImages owned by this account carrying every one of these tags.
     async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>>;
-    /// DeregisterImage, then DeleteSnapshot for each of its snapshots.
-    async fn delete_image(&self, image: &Image) -> PortResult<()>;
+    /// DeregisterImage, then DeleteSnapshot for each of its snapshots (their ids are in `image`,
+    /// read before: once deregistered, nothing lists them). Returns the snapshots EC2 still
+    /// reports in use (`InvalidSnapshot.InUse` lasts a while after DeregisterImage), left for
+    /// a later sweep of orphans.
+    async fn delete_image(&self, image: &Image) -> PortResult<Vec<String>>;
+    /// DescribeSnapshots owned by this account carrying every one of these tags.
+    async fn find_snapshots(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Snapshot>>;
+    /// DeleteSnapshot; `false` when EC2 still reports it in use (try again later). Gone is done.
+    async fn delete_snapshot(&self, snapshot_id: &str) -> PortResult<bool>;
+}
+
+/// An EBS snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `snap-...`.
+    pub id: String,
+    /// When it was started.
+    pub started_at: Option<Timestamp>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Status of a command on one instance.

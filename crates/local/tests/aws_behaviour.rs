@@ -280,3 +280,26 @@ async fn a_rollout_leaves_the_zones_balanced_even_from_a_crowded_start() {
         assert_clean(&fleet);
     }
 }
+
+#[tokio::test]
+async fn snapshots_ec2_still_reports_in_use_after_deregistering_are_deleted_by_a_later_prune() {
+    use stepdeploy_local::BAKE;
+    // A bake's image never becomes available; cleanup deregisters it, but EC2 refuses to
+    // delete its snapshot for a while (InvalidSnapshot.InUse). Nothing may leak for good.
+    let (fleet, config) = demo(47, 1, SimSettings::default());
+    fleet.sim.set_snapshot_in_use_after_deregister(600);
+    let before: BTreeSet<String> = fleet.sim.snapshot_ids().into_iter().collect();
+    fleet.sim.make_images_never_available();
+    let failed = run(&fleet.sim, config.clone(), BAKE, json!({"environment": "demo", "revision": "aaaaaaa"}), &fleet.group, Arc::new(|_| {})).await.1;
+    assert_eq!(failed.error.as_deref(), Some(stepdeploy_core::errors::BAKE_FAILED), "{failed:?}");
+    let left: BTreeSet<String> = fleet.sim.snapshot_ids().into_iter().filter(|s| !before.contains(s)).collect();
+    assert_eq!(left.len(), 1, "the failed image's snapshot is still in use right after deregistering");
+
+    // Hours later a bake succeeds, and its prune sweeps the orphan.
+    fleet.sim.advance(6 * 3600);
+    fleet.sim.make_images_available_again();
+    let ok = run(&fleet.sim, config, BAKE, json!({"environment": "demo", "revision": "bbbbbbb"}), &fleet.group, Arc::new(|_| {})).await.1;
+    assert_eq!(ok.status, "SUCCEEDED", "{ok:?}");
+    let now: BTreeSet<String> = fleet.sim.snapshot_ids().into_iter().collect();
+    assert!(left.is_disjoint(&now), "the orphan snapshot is gone: {now:?}");
+}

@@ -446,6 +446,21 @@ impl Sim {
         }
     }
 
+    /// Images created from now on become available again (undoes [`Sim::make_images_never_available`]).
+    pub fn make_images_available_again(&self) {
+        self.lock().images_never_available = false;
+    }
+
+    /// EC2 reports an image's snapshots in use this long after DeregisterImage. Records no API call.
+    pub fn set_snapshot_in_use_after_deregister(&self, seconds: i64) {
+        self.lock().settings.snapshot_in_use_seconds = seconds;
+    }
+
+    /// Every snapshot in the account. Records no API call.
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        self.lock().snapshots.keys().cloned().collect()
+    }
+
     /// Moves one instance to another zone (set-up only). Records no API call.
     pub fn move_to_zone(&self, instance_id: &str, zone: &str) {
         if let Some(inst) = self.lock().instances.get_mut(instance_id) {

@@ -59,6 +59,9 @@ pub struct SimSettings {
     pub ssm_online_seconds: Dist,
     /// After InService, an instance that will never be healthy turns `unhealthy` (from `initial`) after this long.
     pub health_check_grace_seconds: i64,
+    /// How long after DeregisterImage its snapshots stay `InvalidSnapshot.InUse`.
+    #[serde(default)]
+    pub snapshot_in_use_seconds: i64,
     /// How long after a launch (or CreateImage) DescribeInstances (DescribeImages) first lists it.
     /// Auto Scaling lists its instances at once; EC2's read APIs are eventually consistent
     /// (<https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>).
@@ -76,6 +79,7 @@ impl Default for SimSettings {
             ssm_online_seconds: Dist::around(45.0, 0.2),
             health_check_grace_seconds: 60,
             ec2_listing_lag_seconds: 0,
+            snapshot_in_use_seconds: 0,
         }
     }
 }
@@ -300,6 +304,10 @@ pub(crate) struct World {
     pub images_never_available: bool,
     /// RunInstances idempotency tokens and the instance each made.
     pub client_tokens: BTreeMap<String, String>,
+    /// When each snapshot was started.
+    pub snapshot_created: BTreeMap<String, Timestamp>,
+    /// Snapshots EC2 reports in use until then (after their image was deregistered).
+    pub snapshot_in_use_until: BTreeMap<String, Timestamp>,
     /// Auto Scaling activities by group, oldest first.
     pub activities: BTreeMap<String, Vec<ScalingActivity>>,
     /// Launches of this AMI by Auto Scaling fail with this status message.
@@ -348,6 +356,8 @@ impl World {
             unhealthy_images: BTreeSet::new(),
             images_never_available: false,
             client_tokens: BTreeMap::new(),
+            snapshot_created: BTreeMap::new(),
+            snapshot_in_use_until: BTreeMap::new(),
             activities: BTreeMap::new(),
             failing_launches: None,
             counter: 0,

@@ -107,8 +107,14 @@ impl Images for MotoAccount {
     async fn find_images(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Image>> {
         self.0.ec2.find_images(tags).await
     }
-    async fn delete_image(&self, image: &Image) -> PortResult<()> {
+    async fn delete_image(&self, image: &Image) -> PortResult<Vec<String>> {
         self.0.ec2.delete_image(image).await
+    }
+    async fn find_snapshots(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Snapshot>> {
+        self.0.ec2.find_snapshots(tags).await
+    }
+    async fn delete_snapshot(&self, snapshot_id: &str) -> PortResult<bool> {
+        self.0.ec2.delete_snapshot(snapshot_id).await
     }
 }
 

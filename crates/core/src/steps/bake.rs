@@ -21,8 +21,8 @@ use crate::ports::{CommandRequest, CommandStatus, ErrorKind, LaunchRequest, Temp
 use crate::revision::{command_document, in_command};
 use sha2::{Digest, Sha256};
 
-use super::images::prune_images;
 pub use super::images::{PrunePlan, REVISION_LOOKBACK, plan_prune, prune_environment, tags, version_for_revision};
+use super::images::{prune_images, sweep_orphan_snapshots};
 
 /// Where a bake is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +84,9 @@ pub struct Bake {
     /// Whether cleanup has terminated the builder.
     #[serde(default)]
     pub builder_terminated: bool,
+    /// Snapshots of a failed bake EC2 still reported in use at cleanup: a later prune deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots_left: Vec<String>,
 }
 
 const BAKE_FIELDS: &[&str] = &["environment", "revision", "make_default"];
@@ -217,6 +220,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         pruned: Vec::new(),
         failed: false,
         builder_terminated: false,
+        snapshots_left: Vec::new(),
         settings: env,
     };
     let mut builder_tags = bake_tags(&bake);
@@ -386,6 +390,9 @@ pub async fn cleanup(account: &dyn DeployAccount, mut bake: Bake, failed: bool) 
         for image in &images {
             account.delete_image(image).await?;
         }
+        // This execution's snapshots no image uses any more (whatever a retry can no longer find
+        // through its image). Those still in use just after DeregisterImage wait for the next prune.
+        bake.snapshots_left = sweep_orphan_snapshots(account, &mine, &[], |_| true).await?;
         bake.failed = true;
     }
     Ok(bake)
@@ -434,8 +441,8 @@ async fn running_version(account: &dyn DeployAccount, bake: &Bake) -> Result<Opt
 }
 
 /// **prune** after a bake.
-pub async fn prune(account: &dyn DeployAccount, mut bake: Bake) -> Result<Bake, StepError> {
-    bake.pruned = prune_images(account, &bake.deployment, &bake.environment, &bake.settings, &bake.template).await?;
+pub async fn prune(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp) -> Result<Bake, StepError> {
+    bake.pruned = prune_images(account, &bake.deployment, &bake.environment, &bake.settings, &bake.template, now).await?;
     Ok(bake)
 }
 
@@ -457,7 +464,7 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: Option<&Con
         ("bake", Some("cleanup")) => cleanup(account, record()?, payload.get("error").is_some_and(|e| !e.is_null())).await?,
         ("bake", _) => return Err(not_one_of(payload, "action", &["begin", "advance", "cleanup"])),
         ("publish", _) => publish(account, record()?).await?,
-        ("prune", _) => prune(account, record()?).await?,
+        ("prune", _) => prune(account, record()?, now).await?,
         (other, _) => return Err(StepError::input(format!("step: {other:?} is not a bake step"))),
     };
     serde_json::to_value(bake).map_err(|e| StepError { name: errors::AWS_ERROR, message: format!("cannot render the bake record: {e}") })

@@ -91,7 +91,7 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
         "prune" if payload.get("bake").is_none_or(Value::is_null) => {
             let config = config_for(account, config, payload).await?;
             let environment = payload["environment"].as_str().unwrap_or_default();
-            let pruned = bake::prune_environment(account, &config, environment).await?;
+            let pruned = bake::prune_environment(account, &config, environment, now).await?;
             Ok(serde_json::json!({"environment": environment, "pruned": pruned}))
         }
         "bake" | "publish" | "prune" => bake::handle(name, account, None, payload, now).await,

@@ -7,8 +7,8 @@ use super::account::DeployAccount;
 use super::error::StepError;
 use crate::config::{Config, Environment};
 use crate::errors;
-use crate::model::LaunchTemplateRef;
-use crate::ports::{ErrorKind, Image};
+use crate::model::{LaunchTemplateRef, Timestamp};
+use crate::ports::{ErrorKind, Image, Snapshot};
 
 /// Tag keys a bake puts on its builder, image and snapshots.
 pub mod tags {
@@ -44,12 +44,12 @@ pub fn plan_prune(mut images: Vec<Image>, retain: usize, in_use: &BTreeSet<Strin
 }
 
 /// **prune** of an environment (after a release's deploy).
-pub async fn prune_environment(account: &dyn DeployAccount, config: &Config, environment: &str) -> Result<Vec<String>, StepError> {
+pub async fn prune_environment(account: &dyn DeployAccount, config: &Config, environment: &str, now: Timestamp) -> Result<Vec<String>, StepError> {
     let env = config.environment(environment).map_err(|e| StepError::input(e.to_string()))?;
     let Some(template) = env.launch_template.as_deref() else {
         return Err(StepError { name: errors::CONFIG_INVALID, message: format!("environments.{environment}.launch_template: required to prune") });
     };
-    prune_images(account, &config.deployment, environment, env, &LaunchTemplateRef::from_config(template)).await
+    prune_images(account, &config.deployment, environment, env, &LaunchTemplateRef::from_config(template), now).await
 }
 
 /// Keeps the newest `images.retain` baked images of the environment; never
@@ -61,9 +61,13 @@ pub(super) async fn prune_images(
     environment: &str,
     settings: &Environment,
     template: &LaunchTemplateRef,
+    now: Timestamp,
 ) -> Result<Vec<String>, StepError> {
     let ours = BTreeMap::from([(tags::DEPLOYMENT.to_string(), deployment.to_string()), (tags::ENVIRONMENT.to_string(), environment.to_string())]);
     let images = account.find_images(&ours).await?;
+    // Snapshots an earlier delete left (in use just after DeregisterImage) go first, once they are old enough.
+    let grace = settings.images.available_timeout_seconds.saturating_add(ORPHAN_SNAPSHOT_GRACE_SECONDS) as i64;
+    sweep_orphan_snapshots(account, &ours, &images, |s| s.started_at.is_some_and(|at| now - at >= grace)).await?;
     let retain = usize::try_from(settings.images.retain).unwrap_or(1).max(1);
     if images.len() <= retain {
         return Ok(Vec::new());
@@ -80,10 +84,37 @@ pub(super) async fn prune_images(
     in_use.extend(account.instances_using_images(&ids).await?.into_iter().filter_map(|i| i.image_id));
     let mut pruned = Vec::new();
     for image in plan_prune(images, retain, &in_use).delete {
+        // Snapshots still in use are swept by a later prune, found by their tags.
         account.delete_image(&image).await?;
         pruned.push(image.id);
     }
     Ok(pruned)
+}
+
+/// Added to `images.available_timeout_seconds`: a tagged snapshot no image lists is an orphan
+/// only when older than that (an image still pending may not list its snapshots yet).
+pub const ORPHAN_SNAPSHOT_GRACE_SECONDS: u64 = 3600;
+
+/// Deletes the snapshots tagged `tags` that no image of `images` uses and `old_enough` accepts:
+/// what DeleteSnapshot refused as still in use right after DeregisterImage, or what a step that
+/// died between the two calls left. Returns the ones EC2 still reports in use.
+pub(super) async fn sweep_orphan_snapshots(
+    account: &dyn DeployAccount,
+    tags: &BTreeMap<String, String>,
+    images: &[Image],
+    old_enough: impl Fn(&Snapshot) -> bool,
+) -> Result<Vec<String>, StepError> {
+    let used: BTreeSet<&str> = images.iter().flat_map(|i| i.snapshot_ids.iter().map(String::as_str)).collect();
+    let mut still_in_use = Vec::new();
+    for snapshot in account.find_snapshots(tags).await? {
+        if used.contains(snapshot.id.as_str()) || !old_enough(&snapshot) {
+            continue;
+        }
+        if !account.delete_snapshot(&snapshot.id).await? {
+            still_in_use.push(snapshot.id);
+        }
+    }
+    Ok(still_in_use)
 }
 
 /// The newest launch template version whose image this deployment's bake
@@ -127,7 +158,6 @@ pub const REVISION_LOOKBACK: u64 = 50;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Timestamp;
 
     fn image(id: &str, created_at: Timestamp) -> Image {
         Image {

@@ -283,6 +283,7 @@ impl Images for Sim {
         let never = world.images_never_available;
         // Tagged in the same call, as the image is.
         world.snapshots.insert(snapshot.clone(), tags.clone());
+        world.snapshot_created.insert(snapshot.clone(), now);
         world.images.insert(
             id.clone(),
             SimImage {
@@ -312,20 +313,57 @@ impl Images for Sim {
         Ok(world.images.iter().filter(|(_, i)| now >= i.created_at + lag && has_tags(&i.tags, tags)).map(|(id, i)| image_view(id, i, now)).collect())
     }
 
-    async fn delete_image(&self, image: &Image) -> PortResult<()> {
-        let mut world = self.lock();
-        let tags = world.images.get(&image.id).map(|i| i.tags.clone()).unwrap_or_default();
-        world.call(EC2, "DeregisterImage", vec![AuthRequest::new("ec2:DeregisterImage", ec2_global_arn("image", &image.id)).resource_tags(&tags)])?;
-        world.images.remove(&image.id);
-        for snapshot in &image.snapshot_ids {
-            let tags = world.snapshots.get(snapshot).cloned().unwrap_or_default();
+    async fn delete_image(&self, image: &Image) -> PortResult<Vec<String>> {
+        {
+            let mut world = self.lock();
+            let tags = world.images.get(&image.id).map(|i| i.tags.clone()).unwrap_or_default();
             world.call(
                 EC2,
-                "DeleteSnapshot",
-                vec![AuthRequest::new("ec2:DeleteSnapshot", ec2_global_arn("snapshot", snapshot)).resource_tags(&tags)],
+                "DeregisterImage",
+                vec![AuthRequest::new("ec2:DeregisterImage", ec2_global_arn("image", &image.id)).resource_tags(&tags)],
             )?;
-            world.snapshots.remove(snapshot);
+            if world.images.remove(&image.id).is_some() {
+                // EC2 keeps reporting the image's snapshots in use for a while after DeregisterImage.
+                let until = world.now + world.settings.snapshot_in_use_seconds;
+                for snapshot in &image.snapshot_ids {
+                    world.snapshot_in_use_until.insert(snapshot.clone(), until);
+                }
+            }
         }
-        Ok(())
+        let mut in_use = Vec::new();
+        for snapshot in &image.snapshot_ids {
+            if !self.delete_snapshot(snapshot).await? {
+                in_use.push(snapshot.clone());
+            }
+        }
+        Ok(in_use)
+    }
+
+    async fn find_snapshots(&self, tags: &BTreeMap<String, String>) -> PortResult<Vec<Snapshot>> {
+        let mut world = self.lock();
+        world.call(EC2, "DescribeSnapshots", unscoped("ec2:DescribeSnapshots"))?;
+        Ok(world
+            .snapshots
+            .iter()
+            .filter(|(_, t)| has_tags(t, tags))
+            .map(|(id, t)| Snapshot { id: id.clone(), started_at: world.snapshot_created.get(id).copied(), tags: t.clone() })
+            .collect())
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> PortResult<bool> {
+        let mut world = self.lock();
+        let tags = world.snapshots.get(snapshot_id).cloned().unwrap_or_default();
+        world.call(
+            EC2,
+            "DeleteSnapshot",
+            vec![AuthRequest::new("ec2:DeleteSnapshot", ec2_global_arn("snapshot", snapshot_id)).resource_tags(&tags)],
+        )?;
+        let in_use_by_image = world.images.values().any(|i| i.snapshot_ids.iter().any(|s| s == snapshot_id));
+        let still_in_use = world.snapshot_in_use_until.get(snapshot_id).is_some_and(|until| world.now < *until);
+        if in_use_by_image || still_in_use {
+            return Ok(false);
+        }
+        world.snapshots.remove(snapshot_id);
+        Ok(true)
     }
 }
