@@ -22,6 +22,7 @@ fn fixed() -> SimSettings {
         ssm_online_seconds: Dist::Fixed(45.0),
         health_check_grace_seconds: 60,
         ec2_listing_lag_seconds: 0,
+        snapshot_in_use_seconds: 0,
     }
 }
 
