@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::json;
 use stepdeploy_core::fleet::REVISION_TAG;
-use stepdeploy_local::{AUTOSCALING_PROCESSES, REBAKE, RELEASE, demo, run_as_deployed, scenario};
+use stepdeploy_local::{AUTOSCALING_PROCESSES, IN_PLACE_DEPLOY, REBAKE, RELEASE, demo, run_as_deployed, scenario};
 use stepdeploy_sim::demo::DemoFleet;
 use stepdeploy_sim::iam::AuthRequest;
 use stepdeploy_sim::{ApiCall, SimSettings};
@@ -96,12 +96,24 @@ fn recorded_calls() -> &'static Vec<(String, ApiCall)> {
                 fleet.sim.remove_tag(&id, REVISION_TAG);
             }
         };
-        let extra: [Extra; 4] = [
+        // A refused SendCommand after the batch left the target groups: clean-up puts it back.
+        let refuse_send: fn(&DemoFleet) = |fleet| {
+            fleet.sim.inject_fault(stepdeploy_sim::Fault {
+                operation: "SendCommand".into(),
+                kind: stepdeploy_core::ports::ErrorKind::Invalid,
+                code: "InvalidParameters".into(),
+                remaining: 1,
+                lost_response: false,
+            })
+        };
+        let in_place = json!({"environment": "demo", "revision": "2222222", "min_healthy_percent": 0});
+        let extra: [Extra; 5] = [
             ("autoscaling-processes suspend", AUTOSCALING_PROCESSES, json!({"environment": "demo", "action": "suspend"}), |_| {}),
             ("autoscaling-processes resume", AUTOSCALING_PROCESSES, json!({"environment": "demo", "action": "resume"}), |_| {}),
             // The running revision from the image, when the instances lack the tag.
             ("rebake of untagged instances", REBAKE, json!({"environment": "demo"}), untag),
             ("release with a full deploy", RELEASE, json!({"environment": "demo", "revision": "2222222", "deploy": "full"}), |_| {}),
+            ("in-place whose SendCommand is refused", IN_PLACE_DEPLOY, in_place, refuse_send),
         ];
         for (label, definition, input, set_up) in extra {
             let (fleet, config) = demo(7, 3, SimSettings::default());

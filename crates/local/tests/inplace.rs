@@ -165,3 +165,34 @@ async fn an_in_place_batch_larger_than_one_send_command_takes_is_sent_in_chunks(
     assert_eq!(sent.len(), 4, "two batches of 60, each as 50 + 10: {}", sent.len());
     assert_released(&fleet);
 }
+
+/// Instances registered in the demo's target group now, draining ones left out.
+fn registered(fleet: &DemoFleet) -> std::collections::BTreeSet<String> {
+    let targets = block_on(fleet.sim.describe_target_health(&fleet.target_group_arn)).unwrap();
+    targets.into_iter().filter(|t| t.state != stepdeploy_core::model::TargetState::Draining).map(|t| t.instance_id).collect()
+}
+
+#[tokio::test]
+async fn a_failure_between_deregistering_and_registering_puts_the_batch_back() {
+    // SendCommand is refused (not retryable) after the batch left the target groups, and in
+    // another run draining outlasts the health timeout: either way the batch goes back in.
+    for case in ["refused", "drain-timeout"] {
+        let slow_drain = SimSettings { deregistration_delay_seconds: 100_000, ..settings() };
+        let (fleet, config) = demo(84, 4, if case == "refused" { settings() } else { slow_drain });
+        let everyone: std::collections::BTreeSet<String> = fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect();
+        if case == "refused" {
+            fleet.sim.inject_fault(stepdeploy_sim::Fault {
+                operation: "SendCommand".into(),
+                kind: stepdeploy_core::ports::ErrorKind::Invalid,
+                code: "InvalidParameters".into(),
+                remaining: 1,
+                lost_response: false,
+            });
+        }
+        let (summary, _) = in_place(&fleet, config, json!({"environment": "demo", "min_healthy_percent": 50})).await;
+        assert_eq!(summary.status, "FAILED", "{case}: {summary:?}");
+        fleet.sim.advance(120);
+        assert_eq!(registered(&fleet), everyone, "{case}: every instance is back in the target group");
+        assert_released(&fleet);
+    }
+}

@@ -128,7 +128,15 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
             let error = payload.get("error").filter(|e| !e.is_null());
             render(&rollback(deployment_of(payload)?, error, now).await?)
         }
-        "finish" => on_job(payload, |job| finish(account, job)).await,
+        "finish" => {
+            // An in-place deploy's record: its batch goes back into the target groups first.
+            if payload["deployment"].get("phase").is_some()
+                && let Ok(deploy) = serde_json::from_value::<inplace::InPlace>(payload["deployment"].clone())
+            {
+                inplace::rejoin_after_failure(account, &deploy).await?;
+            }
+            on_job(payload, |job| finish(account, job)).await
+        }
         "maintenance" => {
             let mode: MaintenanceMode = serde_json::from_value(payload["mode"].clone()).map_err(|_| {
                 StepError::input(format!("mode: {} is not allowed; expected \"on\", \"off\" or \"after_migration_failure\"", payload["mode"]))

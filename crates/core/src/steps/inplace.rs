@@ -308,6 +308,31 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
     }
 }
 
+/// **in-place clean-up**, after a failure: puts the batch that left the
+/// target groups back in, whatever step failed between DeregisterTargets and
+/// RegisterTargets (a drain or command timeout, a refused call). Only the
+/// instances whose command failed stay out, for inspection, as the failure
+/// said. Returns the instances registered again.
+pub async fn rejoin_after_failure(account: &dyn DeployAccount, deploy: &InPlace) -> Result<Vec<String>, StepError> {
+    if deploy.phase == Phase::Idle || deploy.batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut back = deploy.batch.clone();
+    if deploy.phase == Phase::Command
+        && let Some(run) = &deploy.job.command
+    {
+        let failed: BTreeSet<String> =
+            invocations_of(account, run).await?.into_iter().filter(|i| i.status == CommandStatus::Failed).map(|i| i.instance_id).collect();
+        back.retain(|id| !failed.contains(id));
+    }
+    if !back.is_empty() {
+        for arn in &deploy.target_group_arns {
+            account.register_targets(arn, &back).await?;
+        }
+    }
+    Ok(back)
+}
+
 /// Runs the in-place step on its payload.
 pub async fn handle(account: &dyn DeployAccount, payload: &Value, now: Timestamp) -> Result<Value, StepError> {
     let deploy: InPlace =
