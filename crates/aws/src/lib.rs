@@ -226,5 +226,8 @@ mod account {
         async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
             self.ssm.invocations(command_id, instance_ids).await
         }
+        async fn recent_commands(&self, document: &str, since: stepdeploy_core::model::Timestamp) -> PortResult<Vec<(String, String)>> {
+            self.ssm.recent_commands(document, since).await
+        }
     }
 }

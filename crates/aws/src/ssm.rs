@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{CommandInvocationStatus, ParameterType};
 use aws_smithy_types::DateTime;
+use stepdeploy_core::model::Timestamp;
 use stepdeploy_core::ports::{CommandRequest, CommandRunner, CommandStatus, Invocation, Parameter, Parameters, PortResult};
 
 use crate::error::{missing, port_error};
@@ -55,6 +56,36 @@ impl CommandRunner for AwsSsm {
             .await
             .map_err(|e| port_error(SERVICE, OP, e))?;
         out.command().and_then(|c| c.command_id()).map(str::to_string).ok_or_else(|| missing(SERVICE, OP, "CommandId"))
+    }
+
+    async fn recent_commands(&self, document: &str, since: Timestamp) -> PortResult<Vec<(String, String)>> {
+        use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey};
+        let after = DateTime::from_secs(since).fmt(aws_smithy_types::date_time::Format::DateTime).map_err(|e| {
+            stepdeploy_core::ports::PortError::new(stepdeploy_core::ports::ErrorKind::Invalid, SERVICE, "ListCommands", None, e.to_string())
+        })?;
+        let filters = vec![
+            CommandFilter::builder()
+                .key(CommandFilterKey::DocumentName)
+                .value(document)
+                .build()
+                .map_err(|e| missing(SERVICE, "ListCommands", &e.to_string()))?,
+            CommandFilter::builder()
+                .key(CommandFilterKey::InvokedAfter)
+                .value(after)
+                .build()
+                .map_err(|e| missing(SERVICE, "ListCommands", &e.to_string()))?,
+        ];
+        let mut pages = self.client.list_commands().set_filters(Some(filters)).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error(SERVICE, "ListCommands", e))?;
+            for command in page.commands() {
+                if let Some(id) = command.command_id() {
+                    out.push((id.to_string(), command.comment().unwrap_or_default().to_string()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {

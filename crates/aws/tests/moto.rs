@@ -202,6 +202,13 @@ async fn ssm_runs_a_command_and_reads_its_invocations() {
     assert_eq!(invocations[0].instance_id, ids[0]);
     // moto reports every command as a success (a gap: failures are tested on the sim).
     assert_eq!((invocations[0].status, invocations[0].exit_code), (CommandStatus::Succeeded, Some(0)));
+    // ListCommands of the document finds it with its comment (cut to SSM's 100 characters).
+    let since = chrono::Utc::now().timestamp() - 3600;
+    let recent = aws.ssm.recent_commands(&document, since).await.unwrap();
+    let expected: String = comment.chars().take(100).collect();
+    assert!(recent.contains(&(command_id.clone(), expected)), "{recent:?}");
+    // (moto ignores ListCommands' DocumentName filter, so the other side of it isn't checked here;
+    // nothing depends on it: a command is recognised by the key in its comment.)
 }
 
 #[tokio::test]

@@ -359,6 +359,8 @@ pub trait CommandRunner: Send + Sync {
     async fn send_command(&self, request: &CommandRequest<'_>) -> PortResult<String>;
     /// GetCommandInvocation for each instance.
     async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>>;
+    /// ListCommands of `document` sent at or after `since`: each command's id and comment.
+    async fn recent_commands(&self, document: &str, since: Timestamp) -> PortResult<Vec<(String, String)>>;
 }
 
 /// A stored parameter.

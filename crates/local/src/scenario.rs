@@ -33,6 +33,7 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("launch-fails", &["serial", "full"]),
     ("health-replacements", &["serial", "full"]),
     ("az-imbalance", &["serial", "full", "in-place"]),
+    ("lost-responses", &["serial", "full", "worker", "in-place", "bake", "release", "rebake"]),
 ];
 
 /// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
@@ -116,6 +117,11 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
             for (id, zone) in ids.iter().rev().zip(["us-east-1b", "us-east-1c"]) {
                 fleet.sim.move_to_zone(id, zone);
             }
+        }
+        // SuspendProcesses and SendCommand take effect, but the step never hears back (a timeout).
+        "lost-responses" => {
+            fleet.sim.inject_fault(Fault::lost_response("SuspendProcesses", 1));
+            fleet.sim.inject_fault(Fault::lost_response("SendCommand", 1));
         }
         "health-replacements" => {
             fleet.sim.use_elb_health_checks(&fleet.group);

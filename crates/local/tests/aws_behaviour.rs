@@ -303,3 +303,30 @@ async fn snapshots_ec2_still_reports_in_use_after_deregistering_are_deleted_by_a
     let now: BTreeSet<String> = fleet.sim.snapshot_ids().into_iter().collect();
     assert!(left.is_disjoint(&now), "the orphan snapshot is gone: {now:?}");
 }
+
+#[tokio::test]
+async fn a_command_whose_send_response_was_lost_runs_once_when_the_step_is_retried() {
+    use stepdeploy_sim::Fault;
+    // SendCommand reaches SSM but the step never hears back; the retried step must find the
+    // command it sent (ListCommands, by its keyed comment), not run migrations twice.
+    let (fleet, config) = demo(48, 2, settings());
+    fleet.sim.inject_fault(Fault::lost_response("SendCommand", 2));
+    let mut input = demo_input();
+    input["run_migrations"] = json!(true);
+    input["revision"] = json!("2222222");
+    let summary = deploy(&fleet, config.clone(), input).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let sent = fleet.sim.commands_sent();
+    assert_eq!(sent.iter().filter(|c| c.contains("migrate")).count(), 1, "migrations ran once: {sent:?}");
+    assert_eq!(sent.iter().filter(|c| c.contains("deploy-worker")).count(), 1, "the worker deploy ran once: {sent:?}");
+
+    // The bake script likewise.
+    let (fleet, config) = demo(49, 1, SimSettings::default());
+    fleet.sim.inject_fault(Fault::lost_response("SendCommand", 1));
+    let summary =
+        run(&fleet.sim, config, stepdeploy_local::BAKE, json!({"environment": "demo", "revision": "4f2c9e1"}), &fleet.group, Arc::new(|_| {}))
+            .await
+            .1;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(fleet.sim.commands_sent().len(), 1, "one bake script: {:?}", fleet.sim.commands_sent());
+}

@@ -273,6 +273,8 @@ pub(crate) struct SimCommand {
     pub sent_at: Timestamp,
     pub timeout_seconds: i64,
     pub outcomes: BTreeMap<String, CommandScript>,
+    pub document: String,
+    pub comment: String,
 }
 
 pub(crate) struct World {

@@ -181,4 +181,7 @@ impl CommandRunner for MotoAccount {
     async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
         self.0.ssm.invocations(command_id, instance_ids).await
     }
+    async fn recent_commands(&self, document: &str, since: stepdeploy_core::model::Timestamp) -> PortResult<Vec<(String, String)>> {
+        self.0.ssm.recent_commands(document, since).await
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::account::DeployAccount;
-use super::command::{command_failure, result_of};
+use super::command::{RESEND_LOOKBACK_SECONDS, command_failure, keyed_comment, result_of};
 use super::error::StepError;
 use super::input::{flag, not_one_of, open_input, revision_or_branch};
 use super::record::CommandResult;
@@ -271,16 +271,24 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
                 Some(_) => {}
             }
             let spec = &bake.settings.commands.bake;
-            let comment = format!("stepdeploy bake {} {}", bake.environment, bake.revision);
+            // Keyed by the execution: a retry finds the script an earlier try started, never starts another.
+            let comment = keyed_comment(&format!("stepdeploy bake {} {}", bake.environment, bake.revision), &format!("{} bake", bake.execution_id));
+            let document = command_document(&bake.deployment);
+            let sent = account.recent_commands(&document, now.saturating_sub(RESEND_LOOKBACK_SECONDS)).await?;
+            let earlier = sent.into_iter().find(|(_, c)| *c == comment).map(|(id, _)| id);
             let request = CommandRequest {
-                document: &command_document(&bake.deployment),
+                document: &document,
                 instance_ids: std::slice::from_ref(&builder),
                 command: &in_command(&spec.command),
                 revision: &bake.revision,
                 timeout_seconds: spec.timeout_seconds,
                 comment: &comment,
             };
-            match account.send_command(&request).await {
+            let sent = match earlier {
+                Some(id) => Ok(id),
+                None => account.send_command(&request).await,
+            };
+            match sent {
                 Ok(command_id) => {
                     bake.command_id = Some(command_id);
                     bake.phase = BakePhase::Script;

@@ -10,6 +10,7 @@ use crate::errors;
 use crate::model::Timestamp;
 use crate::ports::{CommandRequest, CommandStatus, Invocation};
 use crate::revision::{command_document, in_command};
+use sha2::{Digest, Sha256};
 
 /// How much of a command's output a failure carries.
 pub const OUTPUT_TAIL: usize = 2000;
@@ -55,7 +56,8 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
         timeout_seconds: spec.timeout_seconds,
         comment: &comment,
     };
-    let (command_id, more_command_ids) = send_in_chunks(account, &request).await?;
+    let sender = format!("{} {name}", job.execution_id);
+    let (command_id, more_command_ids) = send_in_chunks(account, &request, &sender, now).await?;
     job.command = Some(CommandRun {
         name: name.to_string(),
         command_id,
@@ -72,16 +74,44 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
 /// (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html).
 pub const SEND_COMMAND_MAX_IDS: usize = 50;
 
+/// How far back a step looks for a command an earlier try of it sent: its
+/// retries come within minutes.
+pub(crate) const RESEND_LOOKBACK_SECONDS: i64 = 6 * 3600;
+
 /// Sends `request` in chunks of at most [`SEND_COMMAND_MAX_IDS`] instances:
 /// the first chunk's command id and the others', in order.
-pub(crate) async fn send_in_chunks(account: &dyn DeployAccount, request: &CommandRequest<'_>) -> Result<(String, Vec<String>), StepError> {
+///
+/// Sending is idempotent: each chunk's comment carries a key made of `sender`
+/// (the execution, the step and what it sends) and the chunk's number, and a chunk an earlier
+/// try already sent (whose response was lost, or whose step died after the
+/// call) is found with ListCommands and not sent again: a migration runs once.
+pub(crate) async fn send_in_chunks(
+    account: &dyn DeployAccount,
+    request: &CommandRequest<'_>,
+    sender: &str,
+    now: Timestamp,
+) -> Result<(String, Vec<String>), StepError> {
+    let sent = account.recent_commands(request.document, now.saturating_sub(RESEND_LOOKBACK_SECONDS)).await?;
     let mut ids = Vec::new();
-    for chunk in request.instance_ids.chunks(SEND_COMMAND_MAX_IDS) {
-        ids.push(account.send_command(&CommandRequest { instance_ids: chunk, ..request.clone() }).await?);
+    for (number, chunk) in request.instance_ids.chunks(SEND_COMMAND_MAX_IDS).enumerate() {
+        let comment = keyed_comment(request.comment, &format!("{sender} {number}"));
+        let id = match sent.iter().find(|(_, c)| *c == comment) {
+            Some((id, _)) => id.clone(),
+            None => account.send_command(&CommandRequest { instance_ids: chunk, comment: &comment, ..request.clone() }).await?,
+        };
+        ids.push(id);
     }
     let mut ids = ids.into_iter();
     let first = ids.next().ok_or_else(|| StepError::input("a command needs at least one instance".into()))?;
     Ok((first, ids.collect()))
+}
+
+/// `comment` (shortened to fit) and a key of `sender`, within SSM's 100 characters.
+pub(crate) fn keyed_comment(comment: &str, sender: &str) -> String {
+    let key: String = Sha256::digest(sender.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let suffix = format!(" [sd:{key}]");
+    let head: String = comment.chars().take(100 - suffix.len()).collect();
+    format!("{head}{suffix}")
 }
 
 /// Every instance's invocation of `run`, chunk by chunk.

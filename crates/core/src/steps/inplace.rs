@@ -237,7 +237,9 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                 timeout_seconds: spec.timeout_seconds,
                 comment: &comment,
             };
-            let (command_id, more_command_ids) = send_in_chunks(account, &request).await?;
+            // Each batch is its own send: its instances are part of the key.
+            let sender = format!("{} in-place {}", deploy.job.execution_id, deploy.batch.join(","));
+            let (command_id, more_command_ids) = send_in_chunks(account, &request, &sender, now).await?;
             deploy.job.command = Some(CommandRun {
                 name: "in_place_deploy".into(),
                 command_id,

@@ -1,6 +1,7 @@
 //! SSM on the sim: Run Command and Parameter Store.
 
 use async_trait::async_trait;
+use stepdeploy_core::model::Timestamp;
 use stepdeploy_core::ports::*;
 
 use super::common::*;
@@ -73,9 +74,23 @@ impl CommandRunner for Sim {
                 sent_at: now,
                 timeout_seconds: timeout_seconds as i64,
                 outcomes,
+                document: request.document.to_string(),
+                comment: request.comment.chars().take(100).collect(),
             },
         );
+        world.respond(SSM, OP)?;
         Ok(id)
+    }
+
+    async fn recent_commands(&self, document: &str, since: Timestamp) -> PortResult<Vec<(String, String)>> {
+        let mut world = self.lock();
+        world.call(SSM, "ListCommands", unscoped("ssm:ListCommands"))?;
+        Ok(world
+            .commands
+            .iter()
+            .filter(|(_, c)| c.document == document && c.sent_at >= since)
+            .map(|(id, c)| (id.clone(), c.comment.clone()))
+            .collect())
     }
 
     async fn invocations(&self, command_id: &str, instance_ids: &[String]) -> PortResult<Vec<Invocation>> {
