@@ -52,6 +52,9 @@ impl CommandRunner for AwsSsm {
             .parameters("revision", vec![request.revision.to_string()])
             .parameters("executionTimeout", vec![request.timeout_seconds.to_string()])
             .comment(comment)
+            .set_cloud_watch_output_config(request.output_log_group.map(|group| {
+                aws_sdk_ssm::types::CloudWatchOutputConfig::builder().cloud_watch_log_group_name(group).cloud_watch_output_enabled(true).build()
+            }))
             .send()
             .await
             .map_err(|e| port_error(SERVICE, OP, e))?;
@@ -96,6 +99,7 @@ impl CommandRunner for AwsSsm {
                 Ok(o) => {
                     let status = status_of(o.status());
                     Invocation {
+                        command_id: command_id.to_string(),
                         instance_id: instance_id.clone(),
                         status,
                         status_detail: o.status_details().unwrap_or_default().to_string(),
@@ -106,6 +110,7 @@ impl CommandRunner for AwsSsm {
                 }
                 // Right after SendCommand the invocation may not exist yet (eventual consistency).
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist()) => Invocation {
+                    command_id: command_id.to_string(),
                     instance_id: instance_id.clone(),
                     status: CommandStatus::Running,
                     status_detail: "Pending".into(),

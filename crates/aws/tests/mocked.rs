@@ -139,3 +139,29 @@ async fn scaling_activities_since_a_time_keep_status_description_cause_and_messa
     assert!(activities[0].is_failed_launch());
     assert_eq!(activities[0].message.as_deref(), Some("The image id '[ami-1]' does not exist"));
 }
+
+#[tokio::test]
+async fn a_command_sends_its_whole_output_to_cloudwatch_logs() {
+    // moto accepts CloudWatchOutputConfig but doesn't keep it: the request is checked here.
+    use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+    use aws_sdk_ssm::types::Command;
+    use stepdeploy_core::ports::CommandRequest;
+    let rule = mock!(aws_sdk_ssm::Client::send_command)
+        .match_requests(|r| {
+            r.cloud_watch_output_config()
+                .is_some_and(|c| c.cloud_watch_output_enabled() && c.cloud_watch_log_group_name() == Some("/stepdeploy/d/commands"))
+        })
+        .then_output(|| SendCommandOutput::builder().command(Command::builder().command_id("c-1").build()).build());
+    let client = mock_client!(aws_sdk_ssm, [&rule]);
+    let request = CommandRequest {
+        document: "stepdeploy-d-command",
+        instance_ids: &["i-1".to_string()],
+        command: "/usr/local/bin/stepdeploy-migrate",
+        revision: "",
+        timeout_seconds: 600,
+        comment: "stepdeploy migrate prod",
+        output_log_group: Some("/stepdeploy/d/commands"),
+    };
+    assert_eq!(AwsSsm::new(client).send_command(&request).await.unwrap(), "c-1");
+    assert_eq!(rule.num_calls(), 1);
+}

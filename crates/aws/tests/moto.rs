@@ -188,6 +188,7 @@ async fn ssm_runs_a_command_and_reads_its_invocations() {
         revision: "4f2c9e1",
         timeout_seconds: 600,
         comment: &comment,
+        output_log_group: Some("/stepdeploy/moto/commands"),
     };
     let command_id = aws.ssm.send_command(&request).await.unwrap();
     // The revision travels as the document's parameter, apart from the script text.
@@ -197,6 +198,7 @@ async fn ssm_runs_a_command_and_reads_its_invocations() {
     assert_eq!(parameters.get("revision"), Some(&vec!["4f2c9e1".to_string()]));
     assert_eq!(parameters.get("commands"), Some(&vec!["/usr/local/bin/migrate \"$SSM_revision\"".to_string()]));
     assert_eq!(parameters.get("executionTimeout"), Some(&vec!["600".to_string()]));
+    // (moto doesn't keep CloudWatchOutputConfig: tests/mocked.rs checks the request carries it.)
     let invocations = aws.ssm.invocations(&command_id, &ids).await.unwrap();
     assert_eq!(invocations.len(), 1);
     assert_eq!(invocations[0].instance_id, ids[0]);

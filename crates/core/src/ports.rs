@@ -318,6 +318,9 @@ pub enum CommandStatus {
 /// A command's result on one instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invocation {
+    /// The command.
+    #[serde(default)]
+    pub command_id: String,
     /// Instance id.
     pub instance_id: String,
     /// Status.
@@ -326,10 +329,21 @@ pub struct Invocation {
     pub status_detail: String,
     /// Exit code, once known (-1 when SSM has none).
     pub exit_code: Option<i32>,
-    /// The tail of stdout SSM keeps.
+    /// stdout as GetCommandInvocation returns it: the first [`SSM_OUTPUT_HEAD`] characters only.
     pub stdout: String,
-    /// The tail of stderr SSM keeps.
+    /// stderr, likewise cut.
     pub stderr: String,
+}
+
+/// How much of a command's stdout (and of its stderr) GetCommandInvocation returns: the *first*
+/// 24,000 characters (<https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html>).
+pub const SSM_OUTPUT_HEAD: usize = 24_000;
+
+impl Invocation {
+    /// SSM cut its output: the end of it (where a traceback is) is not here.
+    pub fn output_cut(&self) -> bool {
+        self.stdout.chars().count() >= SSM_OUTPUT_HEAD || self.stderr.chars().count() >= SSM_OUTPUT_HEAD
+    }
 }
 
 /// A shell command for SSM Run Command, through stepdeploy's own document
@@ -350,6 +364,8 @@ pub struct CommandRequest<'a> {
     pub timeout_seconds: u64,
     /// SendCommand's comment (cut to 100 characters).
     pub comment: &'a str,
+    /// The CloudWatch Logs group the whole output also goes to (SSM keeps only its first 24,000 characters).
+    pub output_log_group: Option<&'a str>,
 }
 
 /// SSM Run Command.

@@ -47,6 +47,11 @@ pub fn command_document(deployment: &str) -> String {
     format!("stepdeploy-{deployment}-command")
 }
 
+/// The CloudWatch Logs group commands send their whole output to (template.yaml's `CommandLogs`).
+pub fn command_log_group(deployment: &str) -> String {
+    format!("/stepdeploy/{deployment}/commands")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("health-replacements", &["serial", "full"]),
     ("az-imbalance", &["serial", "full", "in-place"]),
     ("lost-responses", &["serial", "full", "worker", "in-place", "bake", "release", "rebake"]),
+    ("long-output", &["full", "worker", "bake", "release", "rebake"]),
 ];
 
 /// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
@@ -122,6 +123,20 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
         "lost-responses" => {
             fleet.sim.inject_fault(Fault::lost_response("SuspendProcesses", 1));
             fleet.sim.inject_fault(Fault::lost_response("SendCommand", 1));
+        }
+        // A failing migration (and worker deploy, and bake script) that prints 1 MB before its traceback.
+        "long-output" => {
+            let noise = "Applying votes.0042_add_index... OK\n".repeat(1_000_000 / 36);
+            for contains in ["migrate", "stepdeploy-deploy-worker", "stepdeploy-bake"] {
+                fleet.sim.script_command(CommandScript {
+                    contains: contains.into(),
+                    instance_id: None,
+                    exit_code: 1,
+                    stdout: format!("{noise}Traceback (most recent call last):\n  django.db.utils.OperationalError: deadlock detected\n"),
+                    stderr: String::new(),
+                    duration_seconds: 60,
+                });
+            }
         }
         "health-replacements" => {
             fleet.sim.use_elb_health_checks(&fleet.group);

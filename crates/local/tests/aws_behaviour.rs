@@ -330,3 +330,22 @@ async fn a_command_whose_send_response_was_lost_runs_once_when_the_step_is_retri
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
     assert_eq!(fleet.sim.commands_sent().len(), 1, "one bake script: {:?}", fleet.sim.commands_sent());
 }
+
+#[tokio::test]
+async fn a_failure_whose_output_ssm_cut_says_so_and_where_the_whole_output_is() {
+    // GetCommandInvocation returns the first 24,000 characters: the traceback at the end of
+    // 1 MB of output never reaches the step. The failure must not pretend it is the whole story.
+    for workflow in ["full", "worker", "bake"] {
+        let (fleet, config) = demo(51, 2, settings());
+        stepdeploy_local::scenario::inject("long-output", workflow, &fleet).unwrap();
+        let (definition, input) = stepdeploy_local::scenario::definition_and_input(workflow, "demo").unwrap();
+        let summary = run(&fleet.sim, config, definition, input, &fleet.group, Arc::new(|_| {})).await.1;
+        assert_eq!(summary.status, "FAILED", "{workflow}: {summary:?}");
+        let cause = summary.cause.clone().unwrap_or_default();
+        assert!(cause.contains("SSM returned only the first 24000 characters"), "{workflow}: {cause}");
+        assert!(cause.contains("CloudWatch Logs group /stepdeploy/demo/commands"), "{workflow}: {cause}");
+        assert!(cause.len() < 10_000, "{workflow}: the cause stays short: {} bytes", cause.len());
+        let groups = fleet.sim.command_log_groups();
+        assert!(!groups.is_empty() && groups.iter().all(|g| g.as_deref() == Some("/stepdeploy/demo/commands")), "{workflow}: {groups:?}");
+    }
+}

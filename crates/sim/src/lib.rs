@@ -314,6 +314,15 @@ impl Sim {
         sent.into_iter().map(|(_, _, command)| command).collect()
     }
 
+    /// Each command's CloudWatch Logs group for its whole output, in the order sent. Records no API call.
+    pub fn command_log_groups(&self) -> Vec<Option<String>> {
+        let world = self.lock();
+        let mut sent: Vec<(i64, String, Option<String>)> =
+            world.commands.iter().map(|(id, c)| (c.sent_at, id.clone(), c.output_log_group.clone())).collect();
+        sent.sort();
+        sent.into_iter().map(|(_, _, group)| group).collect()
+    }
+
     /// A snapshot's tags, if it exists. Records no API call.
     pub fn snapshot_tags(&self, snapshot_id: &str) -> Option<BTreeMap<String, String>> {
         self.lock().snapshots.get(snapshot_id).cloned()

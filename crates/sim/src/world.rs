@@ -275,6 +275,8 @@ pub(crate) struct SimCommand {
     pub outcomes: BTreeMap<String, CommandScript>,
     pub document: String,
     pub comment: String,
+    /// Where the agent sends the whole output (CloudWatchOutputConfig).
+    pub output_log_group: Option<String>,
 }
 
 pub(crate) struct World {

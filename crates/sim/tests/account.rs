@@ -10,7 +10,15 @@ use stepdeploy_sim::{CommandScript, Dist, Fault, Sim, SimSettings};
 
 /// A SendCommand through the demo deployment's document, with no revision.
 fn command<'a>(instance_ids: &'a [String], text: &'a str, timeout_seconds: u64) -> CommandRequest<'a> {
-    CommandRequest { document: "stepdeploy-demo-command", instance_ids, command: text, revision: "", timeout_seconds, comment: "" }
+    CommandRequest {
+        document: "stepdeploy-demo-command",
+        instance_ids,
+        command: text,
+        revision: "",
+        timeout_seconds,
+        comment: "",
+        output_log_group: None,
+    }
 }
 
 fn fixed() -> SimSettings {

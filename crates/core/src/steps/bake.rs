@@ -18,7 +18,7 @@ use crate::config::{Config, Environment};
 use crate::errors;
 use crate::model::{LaunchTemplateRef, Timestamp};
 use crate::ports::{CommandRequest, CommandStatus, ErrorKind, LaunchRequest, TemplateVersion};
-use crate::revision::{command_document, in_command};
+use crate::revision::{command_document, command_log_group, in_command};
 use sha2::{Digest, Sha256};
 
 pub use super::images::{PrunePlan, REVISION_LOOKBACK, plan_prune, prune_environment, tags, version_for_revision};
@@ -274,6 +274,7 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
             // Keyed by the execution: a retry finds the script an earlier try started, never starts another.
             let comment = keyed_comment(&format!("stepdeploy bake {} {}", bake.environment, bake.revision), &format!("{} bake", bake.execution_id));
             let document = command_document(&bake.deployment);
+            let log_group = command_log_group(&bake.deployment);
             let sent = account.recent_commands(&document, now.saturating_sub(RESEND_LOOKBACK_SECONDS)).await?;
             let earlier = sent.into_iter().find(|(_, c)| *c == comment).map(|(id, _)| id);
             let request = CommandRequest {
@@ -283,6 +284,7 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
                 revision: &bake.revision,
                 timeout_seconds: spec.timeout_seconds,
                 comment: &comment,
+                output_log_group: Some(&log_group),
             };
             let sent = match earlier {
                 Some(id) => Ok(id),
@@ -318,7 +320,7 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
                 return Err(bake_failed(format!("SSM has no invocation of {command_id} on {builder}")));
             };
             match invocation.status {
-                CommandStatus::Failed => Err(command_failure("bake script", &invocation)),
+                CommandStatus::Failed => Err(command_failure("bake script", &invocation, &bake.deployment)),
                 CommandStatus::Running if now > bake.deadline => Err(StepError {
                     name: errors::COMMAND_FAILED,
                     message: format!("the bake script did not finish before its timeout on {builder}"),

@@ -8,8 +8,8 @@ use super::error::StepError;
 use super::record::{CommandOutcome, CommandResult, CommandRun, Job};
 use crate::errors;
 use crate::model::Timestamp;
-use crate::ports::{CommandRequest, CommandStatus, Invocation};
-use crate::revision::{command_document, in_command};
+use crate::ports::{CommandRequest, CommandStatus, Invocation, SSM_OUTPUT_HEAD};
+use crate::revision::{command_document, command_log_group, in_command};
 use sha2::{Digest, Sha256};
 
 /// How much of a command's output a failure carries.
@@ -48,6 +48,7 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
         workers.truncate(1);
     }
     let comment = format!("stepdeploy {name} {}", job.environment);
+    let log_group = command_log_group(&job.deployment);
     let request = CommandRequest {
         document: &command_document(&job.deployment),
         instance_ids: &workers,
@@ -55,6 +56,7 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
         revision: job.revision.as_deref().unwrap_or_default(),
         timeout_seconds: spec.timeout_seconds,
         comment: &comment,
+        output_log_group: Some(&log_group),
     };
     let sender = format!("{} {name}", job.execution_id);
     let (command_id, more_command_ids) = send_in_chunks(account, &request, &sender, now).await?;
@@ -124,19 +126,28 @@ pub(crate) async fn invocations_of(account: &dyn DeployAccount, run: &CommandRun
     Ok(out)
 }
 
-/// The failure of a command on one instance, with its output tail.
-pub(crate) fn command_failure(name: &str, failed: &Invocation) -> StepError {
-    StepError {
-        name: errors::COMMAND_FAILED,
-        message: format!(
-            "{name} failed on {} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
-            failed.instance_id,
-            failed.status_detail,
-            failed.exit_code.map_or("unknown".into(), |c| c.to_string()),
-            tail(&failed.stdout, OUTPUT_TAIL),
-            tail(&failed.stderr, OUTPUT_TAIL)
-        ),
+/// The failure of a command on one instance, with its output tail; when SSM
+/// cut the output (it returns only its first 24,000 characters, so the end,
+/// with any traceback, is missing), that is said, with where the whole output is.
+pub(crate) fn command_failure(name: &str, failed: &Invocation, deployment: &str) -> StepError {
+    let mut message = format!(
+        "{name} failed on {} ({}, exit code {}). stdout tail: {} | stderr tail: {}",
+        failed.instance_id,
+        failed.status_detail,
+        failed.exit_code.map_or("unknown".into(), |c| c.to_string()),
+        tail(&failed.stdout, OUTPUT_TAIL),
+        tail(&failed.stderr, OUTPUT_TAIL)
+    );
+    if failed.output_cut() {
+        message.push_str(&format!(
+            " | SSM returned only the first {SSM_OUTPUT_HEAD} characters of the output, so its end is not shown above; \
+             the whole output is in CloudWatch Logs group {}, streams {}/{}/aws-runShellScript/stdout and /stderr",
+            command_log_group(deployment),
+            failed.command_id,
+            failed.instance_id
+        ));
     }
+    StepError { name: errors::COMMAND_FAILED, message }
 }
 
 /// Records a finished command's results in the job (once per command id).
@@ -169,7 +180,7 @@ pub async fn command_poll(account: &dyn DeployAccount, mut job: Job, now: Timest
     };
     let invocations = invocations_of(account, &run).await?;
     if let Some(failed) = invocations.iter().find(|i| i.status == CommandStatus::Failed) {
-        return Err(command_failure(&run.name, failed));
+        return Err(command_failure(&run.name, failed, &job.deployment));
     }
     let done = invocations.iter().all(|i| i.status == CommandStatus::Succeeded);
     if !done && now > run.deadline {

@@ -22,7 +22,7 @@ use crate::fleet::read_snapshot;
 use crate::model::{Lifecycle, Timestamp};
 use crate::planner::{Policy, assess};
 use crate::ports::{CommandRequest, CommandStatus};
-use crate::revision::{command_document, in_command};
+use crate::revision::{command_document, command_log_group, in_command};
 
 /// The processes an in-place deploy suspends: everything that would launch,
 /// terminate or replace an instance while it is out of the load balancer.
@@ -229,6 +229,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
             }
             let spec = &deploy.job.settings.commands.in_place_deploy;
             let comment = format!("stepdeploy in-place {}", deploy.job.environment);
+            let log_group = command_log_group(&deploy.job.deployment);
             let request = CommandRequest {
                 document: &command_document(&deploy.job.deployment),
                 instance_ids: &deploy.batch,
@@ -236,6 +237,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                 revision: deploy.job.revision.as_deref().unwrap_or_default(),
                 timeout_seconds: spec.timeout_seconds,
                 comment: &comment,
+                output_log_group: Some(&log_group),
             };
             // Each batch is its own send: its instances are part of the key.
             let sender = format!("{} in-place {}", deploy.job.execution_id, deploy.batch.join(","));
@@ -267,7 +269,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                         account.register_targets(arn, &ok).await?;
                     }
                 }
-                let mut error = command_failure(&run.name, failures[0]);
+                let mut error = command_failure(&run.name, failures[0], &deploy.job.deployment);
                 let left_out = failures.iter().map(|f| f.instance_id.as_str()).collect::<Vec<_>>().join(", ");
                 error.message = format!("{} | left out of the target groups for inspection: {left_out}", error.message);
                 return Err(error);

@@ -75,6 +75,7 @@ impl CommandRunner for Sim {
                 timeout_seconds: timeout_seconds as i64,
                 outcomes,
                 document: request.document.to_string(),
+                output_log_group: request.output_log_group.map(str::to_string),
                 comment: request.comment.chars().take(100).collect(),
             },
         );
@@ -120,13 +121,16 @@ impl CommandRunner for Sim {
                 (CommandStatus::Failed, "Failed", Some(script.exit_code))
             };
             let done = status != CommandStatus::Running;
+            // GetCommandInvocation returns the first 24,000 characters of each stream.
+            let head = |text: &str| text.chars().take(SSM_OUTPUT_HEAD).collect::<String>();
             out.push(Invocation {
+                command_id: command_id.to_string(),
                 instance_id: id.clone(),
                 status,
                 status_detail: detail.to_string(),
                 exit_code,
-                stdout: if done { script.stdout.clone() } else { String::new() },
-                stderr: if done { script.stderr.clone() } else { String::new() },
+                stdout: if done { head(&script.stdout) } else { String::new() },
+                stderr: if done { head(&script.stderr) } else { String::new() },
             });
         }
         Ok(out)
