@@ -10,11 +10,13 @@ mod autoscaling;
 mod ec2;
 mod elbv2;
 mod error;
+mod sfn;
 mod ssm;
 
 pub use autoscaling::AwsAutoScaling;
 pub use ec2::AwsEc2;
 pub use elbv2::AwsElbv2;
+pub use sfn::AwsSfn;
 pub use ssm::AwsSsm;
 
 use aws_config::retry::RetryConfig;
@@ -43,6 +45,8 @@ pub struct AwsAccount {
     pub elbv2: AwsElbv2,
     /// SSM.
     pub ssm: AwsSsm,
+    /// Step Functions.
+    pub sfn: AwsSfn,
 }
 
 impl AwsAccount {
@@ -53,6 +57,7 @@ impl AwsAccount {
             ec2: AwsEc2::new(aws_sdk_ec2::Client::new(config)),
             elbv2: AwsElbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(config)),
             ssm: AwsSsm::new(aws_sdk_ssm::Client::new(config)),
+            sfn: AwsSfn::new(aws_sdk_sfn::Client::new(config)),
         }
     }
 }
@@ -228,6 +233,13 @@ mod account {
         }
         async fn recent_commands(&self, document: &str, since: stepdeploy_core::model::Timestamp) -> PortResult<Vec<(String, String)>> {
             self.ssm.recent_commands(document, since).await
+        }
+    }
+
+    #[async_trait]
+    impl Executions for AwsAccount {
+        async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>> {
+            self.sfn.execution_running(execution).await
         }
     }
 }

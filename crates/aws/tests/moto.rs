@@ -310,3 +310,27 @@ async fn a_fleet_snapshot_joins_all_three_services() {
         assert!(!instance.availability_zone.is_empty());
     }
 }
+
+#[tokio::test]
+async fn step_functions_says_whether_an_execution_still_runs() {
+    let config = common::sdk_config().await;
+    let aws = AwsAccount::new(&config);
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let definition = r#"{"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": true}}}"#;
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("lock-holder"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/stepdeploy-test")
+        .send()
+        .await
+        .unwrap();
+    let started = sfn.start_execution().state_machine_arn(machine.state_machine_arn()).send().await.unwrap();
+    let arn = started.execution_arn().to_string();
+    assert_eq!(aws.sfn.execution_running(&arn).await.unwrap(), Some(true));
+    sfn.stop_execution().execution_arn(&arn).send().await.unwrap();
+    assert_eq!(aws.sfn.execution_running(&arn).await.unwrap(), Some(false), "stopped");
+    let missing = arn.rsplit_once(':').map(|(head, _)| format!("{head}:no-such-execution")).unwrap();
+    assert_eq!(aws.sfn.execution_running(&missing).await.unwrap(), Some(false), "never existed");
+    assert_eq!(aws.sfn.execution_running("local-1700000000").await.unwrap(), None, "a local run's id is not asked about");
+}

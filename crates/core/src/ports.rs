@@ -487,3 +487,11 @@ pub trait ListenerRules: Send + Sync {
     /// DeleteRule; `false` when it was already gone.
     async fn delete_rule(&self, rule_arn: &str) -> PortResult<bool>;
 }
+
+/// Step Functions executions, as the lock's holder is one.
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// DescribeExecution: `Some(true)` while it runs, `Some(false)` once it ended or if it
+    /// doesn't exist, `None` when `execution` is not an execution ARN (a local run's id).
+    async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>>;
+}

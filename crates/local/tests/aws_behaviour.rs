@@ -349,3 +349,27 @@ async fn a_failure_whose_output_ssm_cut_says_so_and_where_the_whole_output_is() 
         assert!(!groups.is_empty() && groups.iter().all(|g| g.as_deref() == Some("/stepdeploy/demo/commands")), "{workflow}: {groups:?}");
     }
 }
+
+#[tokio::test]
+async fn a_lock_whose_holder_still_runs_is_never_stale_however_old() {
+    // A legitimate run can outlast lock.stale_after_seconds (workers, migrations, a rollout and
+    // its rollback). Step Functions, not the lock's age, says whether the holder is alive.
+    let (fleet, config) = demo(52, 2, settings());
+    let holder = "arn:aws:states:us-east-1:123456789012:execution:stepdeploy-demo-serial-deploy:long-one";
+    let old = json!({"execution": holder, "since": fleet.sim.now() - 8000, "suspended": ["AZRebalance"]});
+    fleet.sim.put_parameter_directly(&lock_parameter("demo", "demo"), &old.to_string());
+    fleet.sim.set_execution_running(holder);
+    let before = fleet.sim.fingerprint();
+    let mut input = demo_input();
+    input["break_stale_lock"] = json!(true);
+    let summary = deploy(&fleet, config.clone(), input.clone()).await;
+    assert_eq!(summary.error.as_deref(), Some(stepdeploy_core::errors::ENVIRONMENT_LOCKED), "{summary:?}");
+    assert!(summary.cause.unwrap_or_default().contains("still running, so the lock is not stale"));
+    assert_eq!(fleet.sim.fingerprint(), before, "the lock and the group are untouched");
+
+    // Once it has ended, the same request breaks the lock.
+    let (fleet, config) = demo(52, 2, settings());
+    fleet.sim.put_parameter_directly(&lock_parameter("demo", "demo"), &old.to_string());
+    let summary = deploy(&fleet, config, input).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+}

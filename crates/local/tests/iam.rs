@@ -107,13 +107,23 @@ fn recorded_calls() -> &'static Vec<(String, ApiCall)> {
             })
         };
         let in_place = json!({"environment": "demo", "revision": "2222222", "min_healthy_percent": 0});
-        let extra: [Extra; 5] = [
+        // A stale lock: before breaking it, prepare asks Step Functions whether its holder still runs.
+        let stale_lock: fn(&DemoFleet) = |fleet| {
+            let holder = "arn:aws:states:us-east-1:123456789012:execution:stepdeploy-demo-serial-deploy:died";
+            let value = json!({"execution": holder, "since": fleet.sim.now() - 100_000, "suspended": []});
+            fleet.sim.put_parameter_directly("/stepdeploy/demo/demo/lock", &value.to_string());
+        };
+        let break_lock = json!({"environment": "demo", "launch_template_version": "2", "break_stale_lock": true});
+        let in_place_breaking = json!({"environment": "demo", "revision": "2222222", "min_healthy_percent": 0, "break_stale_lock": true});
+        let extra: [Extra; 7] = [
             ("autoscaling-processes suspend", AUTOSCALING_PROCESSES, json!({"environment": "demo", "action": "suspend"}), |_| {}),
             ("autoscaling-processes resume", AUTOSCALING_PROCESSES, json!({"environment": "demo", "action": "resume"}), |_| {}),
             // The running revision from the image, when the instances lack the tag.
             ("rebake of untagged instances", REBAKE, json!({"environment": "demo"}), untag),
             ("release with a full deploy", RELEASE, json!({"environment": "demo", "revision": "2222222", "deploy": "full"}), |_| {}),
             ("in-place whose SendCommand is refused", IN_PLACE_DEPLOY, in_place, refuse_send),
+            ("serial deploy breaking a stale lock", stepdeploy_local::SERIAL_DEPLOY, break_lock, stale_lock),
+            ("in-place deploy breaking a stale lock", IN_PLACE_DEPLOY, in_place_breaking, stale_lock),
         ];
         for (label, definition, input, set_up) in extra {
             let (fleet, config) = demo(7, 3, SimSettings::default());
@@ -408,7 +418,8 @@ fn for_other_deployment(mut request: Request) -> Request {
         .resource
         .replace("/stepdeploy/demo/", "/stepdeploy/other/")
         .replace("document/stepdeploy-demo-command", "document/stepdeploy-other-command")
-        .replace("role/demo-web-instance", "role/other-web-instance");
+        .replace("role/demo-web-instance", "role/other-web-instance")
+        .replace(":execution:stepdeploy-demo-", ":execution:stepdeploy-other-");
     for (key, values) in request.auth.context.iter_mut() {
         if key.ends_with("/stepdeploy:deployment") {
             *values = vec!["other".to_string()];

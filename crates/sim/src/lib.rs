@@ -470,6 +470,11 @@ impl Sim {
         self.lock().snapshots.keys().cloned().collect()
     }
 
+    /// Step Functions reports this execution running (a lock holder that is alive). Records no API call.
+    pub fn set_execution_running(&self, execution_arn: &str) {
+        self.lock().running_executions.insert(execution_arn.to_string());
+    }
+
     /// Moves one instance to another zone (set-up only). Records no API call.
     pub fn move_to_zone(&self, instance_id: &str, zone: &str) {
         if let Some(inst) = self.lock().instances.get_mut(instance_id) {

@@ -312,6 +312,8 @@ pub(crate) struct World {
     pub snapshot_created: BTreeMap<String, Timestamp>,
     /// Snapshots EC2 reports in use until then (after their image was deregistered).
     pub snapshot_in_use_until: BTreeMap<String, Timestamp>,
+    /// Step Functions executions that are running (others have ended or never existed).
+    pub running_executions: BTreeSet<String>,
     /// Auto Scaling activities by group, oldest first.
     pub activities: BTreeMap<String, Vec<ScalingActivity>>,
     /// Launches of this AMI by Auto Scaling fail with this status message.
@@ -362,6 +364,7 @@ impl World {
             client_tokens: BTreeMap::new(),
             snapshot_created: BTreeMap::new(),
             snapshot_in_use_until: BTreeMap::new(),
+            running_executions: BTreeSet::new(),
             activities: BTreeMap::new(),
             failing_launches: None,
             counter: 0,

@@ -185,3 +185,10 @@ impl CommandRunner for MotoAccount {
         self.0.ssm.recent_commands(document, since).await
     }
 }
+
+#[async_trait]
+impl Executions for MotoAccount {
+    async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>> {
+        self.0.sfn.execution_running(execution).await
+    }
+}

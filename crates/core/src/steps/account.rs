@@ -1,8 +1,8 @@
 //! The capabilities a step needs from an account, as one bound.
 
 use crate::ports::{
-    CommandRunner, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules, Parameters, ProcessControl,
-    TargetHealthReader, TargetRegistration,
+    CommandRunner, Executions, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules, Parameters,
+    ProcessControl, TargetHealthReader, TargetRegistration,
 };
 
 /// Everything the deploy steps need from an account.
@@ -19,6 +19,7 @@ pub trait DeployAccount:
     + ListenerRules
     + CommandRunner
     + TargetRegistration
+    + Executions
 {
 }
 impl<
@@ -33,7 +34,8 @@ impl<
         + Parameters
         + ListenerRules
         + CommandRunner
-        + TargetRegistration,
+        + TargetRegistration
+        + Executions,
 > DeployAccount for T
 {
 }

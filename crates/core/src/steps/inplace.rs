@@ -130,7 +130,7 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
         )));
     }
     let lock = lock_parameter(&config.deployment, &environment);
-    let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
+    let recorded = take_lock(account, account, &lock, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
     let mut result = async {
         let to_suspend: Vec<String> = IN_PLACE_PROCESSES
             .iter()

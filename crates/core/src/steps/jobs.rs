@@ -100,7 +100,7 @@ pub async fn prepare_job(
     }
     // What a broken stale lock's holder had suspended is resumed when this job finishes.
     job.suspended_by_us =
-        take_lock(account, &job.lock_parameter, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
+        take_lock(account, account, &job.lock_parameter, execution_id, env.lock.stale_after_seconds, flag(input, "break_stale_lock")?, now).await?;
     Ok(job)
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::error::StepError;
 use crate::errors;
 use crate::model::Timestamp;
-use crate::ports::{Parameters, ProcessControl};
+use crate::ports::{Executions, Parameters, ProcessControl};
 
 /// The lock parameter of an environment.
 pub fn lock_parameter(deployment: &str, environment: &str) -> String {
@@ -20,8 +20,12 @@ pub fn lock_parameter(deployment: &str, environment: &str) -> String {
 /// Returns the processes an earlier run of this same execution recorded as
 /// suspended by it (a retried prepare must not forget them), or that the
 /// holder of a stale lock it broke had suspended (adopted, so they get resumed).
+///
+/// Age alone never makes a lock stale: Step Functions is asked whether the
+/// holder still runs (DescribeExecution), and a running holder keeps it.
 pub(crate) async fn take_lock(
     params: &dyn Parameters,
+    executions: &dyn Executions,
     name: &str,
     execution_id: &str,
     stale_after: u64,
@@ -43,6 +47,14 @@ pub(crate) async fn take_lock(
     }
     let age = now - holder.since.unwrap_or(now);
     if break_stale && lock_is_stale(age, stale_after) {
+        if executions.execution_running(&holder_id).await? == Some(true) {
+            return Err(StepError {
+                name: errors::ENVIRONMENT_LOCKED,
+                message: format!(
+                    "the environment is locked by {holder_id} (for {age} s, parameter {name}), which Step Functions reports still running, so the lock is not stale; wait for it, or stop that execution first"
+                ),
+            });
+        }
         // The stale holder's suspended processes are ours to resume now: adopt them.
         params.put_parameter(name, &lock_value(execution_id, now, &holder.suspended)).await?;
         return Ok(holder.suspended);

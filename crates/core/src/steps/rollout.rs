@@ -99,7 +99,7 @@ pub async fn prepare(
     let image_id = target.image_id.clone().ok_or_else(|| StepError::input(format!("launch template version {} has no AMI", target.version)))?;
 
     let lock = lock_parameter(&config.deployment, &input.environment);
-    let recorded = take_lock(account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
+    let recorded = take_lock(account, account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
     let mut result = async {
         let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
         // Before changing anything: refuse what the planner can't handle (the lock is given back).

@@ -4,4 +4,5 @@ mod autoscaling;
 mod common;
 mod ec2;
 mod elbv2;
+mod sfn;
 mod ssm;
