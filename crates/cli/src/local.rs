@@ -210,6 +210,10 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         summary.api_calls.values().sum::<usize>(),
         summary.min_healthy_observed.map(|m| format!("; lowest healthy count {m}")).unwrap_or_default()
     );
+    eprintln!(
+        "largest state payload {} bytes (AWS's limit: 262,144); {} history events (AWS's limit: 25,000)",
+        summary.max_payload_bytes, summary.history_events
+    );
     if let (Some(error), Some(cause)) = (&summary.error, &summary.cause) {
         // A Lambda step's cause is its error document: show the message, as `follow` does.
         eprintln!("error: {error}\ncause: {}", crate::progress::readable_cause(cause));

@@ -21,6 +21,14 @@ fn a_serial_deploy_of_the_demo_fleet_succeeds_with_progress_and_a_json_summary()
         assert!(summary.get(key).is_some(), "{key} missing from {summary}");
     }
     assert!(progress.contains("deploying: ") && progress.contains("next: done"), "{progress}");
+    // The figures AWS's quotas apply to: the largest state payload and the history's length.
+    let (largest, events) = (summary["max_payload_bytes"].as_u64().unwrap_or(0), summary["history_events"].as_u64().unwrap_or(0));
+    assert!(largest > 1_000 && largest < 256 * 1024, "{summary}");
+    assert!(events > 20 && events < 25_000, "{summary}");
+    assert!(
+        progress.contains(&format!("largest state payload {largest} bytes")) && progress.contains(&format!("{events} history events")),
+        "{progress}"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! traits. Nothing here links the AWS SDK; adapters live in `stepdeploy-aws`
 //! (real AWS, moto) and `stepdeploy-sim` (the simulated account).
 
+pub mod budget;
 pub mod config;
 pub mod errors;
 pub mod fabulaws;

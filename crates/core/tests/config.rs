@@ -224,3 +224,23 @@ fn timings_that_can_never_succeed_are_refused_naming_both_settings() {
         }
     }
 }
+
+#[test]
+fn timeouts_that_could_outrun_the_execution_history_quota_are_refused() {
+    // A rollout of 12 hours polled every 5 s: rollout and rollback alone would take about
+    // 2 × 2 × 8,640 polls of 9 events, far past AWS's 25,000 per execution.
+    let yaml = format!(
+        "{VALID}    health: {{poll_interval_seconds: 5, warmup_seconds: 30, timeout_seconds: 600}}\n    rollout: {{timeout_seconds: 43200}}\n"
+    );
+    let found = problems(&yaml);
+    assert!(!found.is_empty(), "refused");
+    assert!(found.iter().all(|p| p.path == "environments.staging.health.poll_interval_seconds"), "{found:?}");
+    assert!(found[0].message.contains("serial-deploy execution could take") && found[0].message.contains("25000"), "{}", found[0].message);
+    // The same rollout polled every 60 s fits; so does a 48-hour migration at the default poll.
+    let fits = format!(
+        "{VALID}    health: {{poll_interval_seconds: 60, warmup_seconds: 90, timeout_seconds: 600}}\n    rollout: {{timeout_seconds: 43200}}\n"
+    );
+    assert!(Config::from_yaml_str(&fits).is_ok(), "{:?}", Config::from_yaml_str(&fits).err());
+    let long_migration = format!("{VALID}    commands: {{migrate: {{command: /usr/local/bin/stepdeploy-migrate, timeout_seconds: 172800}}}}\n");
+    assert!(Config::from_yaml_str(&long_migration).is_ok(), "{:?}", Config::from_yaml_str(&long_migration).err());
+}

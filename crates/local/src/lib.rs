@@ -252,6 +252,31 @@ pub struct Summary {
     pub virtual_seconds: i64,
     /// The lowest healthy count seen after any step.
     pub min_healthy_observed: Option<u32>,
+    /// The largest state input, output, task parameters or task result of the run, in bytes
+    /// of JSON: AWS fails an execution whose payload passes 256 KiB
+    /// (<https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html>).
+    pub max_payload_bytes: usize,
+    /// Events in the execution's history: AWS ends an execution at 25,000.
+    pub history_events: usize,
+}
+
+/// The most bytes of JSON any one state payload of `execution` holds (state input and output,
+/// task parameters and results): what AWS's 256 KiB quota applies to.
+pub fn max_payload_bytes(execution: &Execution) -> usize {
+    execution
+        .history
+        .iter()
+        .map(|event| match event.kind {
+            "TaskScheduled" => event.details.get("parameters").map_or(0, json_len),
+            "TaskSucceeded" => event.details.get("output").map_or(0, json_len),
+            _ => json_len(&event.details),
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn json_len(value: &Value) -> usize {
+    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
 }
 
 /// Instances at the end of a run.
@@ -353,6 +378,8 @@ async fn run_from(
             .collect(),
         virtual_seconds: sim.now() - started,
         min_healthy_observed: *min_healthy.lock().unwrap_or_else(|p| p.into_inner()),
+        max_payload_bytes: max_payload_bytes(&execution),
+        history_events: execution.history.len(),
     };
     (execution, summary)
 }

@@ -203,7 +203,9 @@ async fn a_worker_deploy_to_more_workers_than_one_send_command_takes_sends_in_ch
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
     let output = summary.output.unwrap();
     let commands = output["commands"].as_array().unwrap();
-    assert_eq!(commands[0]["results"].as_array().unwrap().len(), 120, "every worker's result is read");
+    assert_eq!((commands[0]["instances"].as_u64(), commands[0]["succeeded"].as_u64()), (Some(120), Some(120)), "every worker's result is read");
+    assert_eq!(commands[0]["commands"].as_u64(), Some(3), "in three chunks");
+    assert_eq!(commands[0]["results"].as_array().unwrap().len(), stepdeploy_core::steps::RESULTS_KEPT, "the record keeps a few results, not 120");
     let sent = fleet.sim.commands_as_sent();
     let worker_deploys = sent.iter().filter(|(text, _)| text.contains("stepdeploy-deploy-worker")).count();
     assert_eq!(worker_deploys, 120_usize.div_ceil(50), "{sent:?}");

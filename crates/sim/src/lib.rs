@@ -253,7 +253,7 @@ impl Sim {
 
     /// Scripts the outcome of matching SSM commands (the last match wins).
     pub fn script_command(&self, script: CommandScript) {
-        self.lock().scripts.push(script);
+        self.lock().scripts.push(std::sync::Arc::new(script));
     }
 
     /// Instances launched from this AMI never pass health checks.

@@ -272,7 +272,7 @@ pub(crate) struct SimCommand {
     pub revision: String,
     pub sent_at: Timestamp,
     pub timeout_seconds: i64,
-    pub outcomes: BTreeMap<String, CommandScript>,
+    pub outcomes: BTreeMap<String, std::sync::Arc<CommandScript>>,
     pub document: String,
     pub comment: String,
     /// Where the agent sends the whole output (CloudWatchOutputConfig).
@@ -292,7 +292,7 @@ pub(crate) struct World {
     pub listeners: BTreeMap<String, Vec<ListenerRule>>,
     pub parameters: BTreeMap<String, Parameter>,
     pub commands: BTreeMap<String, SimCommand>,
-    pub scripts: Vec<CommandScript>,
+    pub scripts: Vec<std::sync::Arc<CommandScript>>,
     pub faults: Vec<Fault>,
     pub events: Vec<(Timestamp, ExternalEvent)>,
     pub calls: Vec<ApiCall>,

@@ -212,6 +212,23 @@ impl Environment {
         {
             push("images.base_image_parameter", format!("{parameter:?} is not an SSM parameter name; expected one starting with /"));
         }
+        // Every poll loop spends history events; an execution AWS ends at 25,000 leaves the lock,
+        // processes and page behind, so configs that could get there are refused.
+        if health.poll_interval_seconds > 0 && self.images.poll_interval_seconds > 0 {
+            for (workflow, events) in crate::budget::worst_case_events(self) {
+                if events > crate::budget::HISTORY_EVENTS_BUDGET {
+                    let field = if workflow == "bake" { "images.poll_interval_seconds" } else { "health.poll_interval_seconds" };
+                    push(
+                        field,
+                        format!(
+                            "with these timeouts a {workflow} execution could take {events} history events; AWS ends an execution at {} (stepdeploy keeps to {}): raise the poll interval or lower the timeouts",
+                            crate::budget::HISTORY_EVENTS_QUOTA,
+                            crate::budget::HISTORY_EVENTS_BUDGET
+                        ),
+                    );
+                }
+            }
+        }
         if self.lock.stale_after_seconds < 60 {
             push("lock.stale_after_seconds", format!("{} is not allowed; expected at least 60", self.lock.stale_after_seconds));
         }

@@ -14,6 +14,7 @@ use super::command::{RESEND_LOOKBACK_SECONDS, command_failure, keyed_comment, re
 use super::error::StepError;
 use super::input::{flag, not_one_of, open_input, revision_or_branch};
 use super::record::CommandResult;
+use crate::budget::command_wait;
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::model::{LaunchTemplateRef, Timestamp};
@@ -325,7 +326,11 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
                     name: errors::COMMAND_FAILED,
                     message: format!("the bake script did not finish before its timeout on {builder}"),
                 }),
-                CommandStatus::Running => Ok(wait(bake, poll)),
+                CommandStatus::Running => {
+                    // Its deadline is its start plus the timeout and a minute: polled less often as it runs on.
+                    let started = bake.deadline - (bake.settings.commands.bake.timeout_seconds as i64 + 60);
+                    Ok(wait(bake, command_wait(now - started, poll)))
+                }
                 CommandStatus::Succeeded => {
                     bake.script = Some(result_of(&invocation));
                     // A retried step finds the image the first try created.

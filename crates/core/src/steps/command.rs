@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use super::account::DeployAccount;
 use super::error::StepError;
-use super::record::{CommandOutcome, CommandResult, CommandRun, Job};
+use super::record::{CommandOutcome, CommandResult, CommandRun, Job, RESULTS_KEPT};
+use crate::budget::command_wait;
 use crate::errors;
 use crate::model::Timestamp;
 use crate::ports::{CommandRequest, CommandStatus, Invocation, SSM_OUTPUT_HEAD};
@@ -68,6 +69,7 @@ pub async fn command_start(account: &dyn DeployAccount, mut job: Job, name: &str
         deadline: now + spec.timeout_seconds as i64 + 60,
         next: "wait".into(),
         seconds: env.health.poll_interval_seconds,
+        started_at: now,
     });
     Ok(job)
 }
@@ -150,13 +152,33 @@ pub(crate) fn command_failure(name: &str, failed: &Invocation, deployment: &str)
     StepError { name: errors::COMMAND_FAILED, message }
 }
 
-/// Records a finished command's results in the job (once per command id).
+/// Records a finished command's results in the job (once per command id): one
+/// outcome per command name, with counts for every instance and the results of the first few.
 pub(crate) fn record_outcome(job: &mut Job, run: &CommandRun, invocations: &[Invocation]) {
     if job.commands_done.iter().any(|c| c.command_id == run.command_id) {
         return;
     }
-    let results = invocations.iter().map(result_of).collect();
-    job.commands_done.push(CommandOutcome { name: run.name.clone(), command_id: run.command_id.clone(), results });
+    let index = match job.commands_done.iter().position(|c| c.name == run.name) {
+        Some(index) => index,
+        None => {
+            job.commands_done.push(CommandOutcome {
+                name: run.name.clone(),
+                command_id: String::new(),
+                commands: 0,
+                instances: 0,
+                succeeded: 0,
+                results: Vec::new(),
+            });
+            job.commands_done.len() - 1
+        }
+    };
+    let outcome = &mut job.commands_done[index];
+    outcome.command_id = run.command_id.clone();
+    outcome.commands += 1 + run.more_command_ids.len() as u32;
+    outcome.instances += invocations.len() as u32;
+    outcome.succeeded += invocations.iter().filter(|i| i.status == CommandStatus::Succeeded).count() as u32;
+    let room = RESULTS_KEPT.saturating_sub(outcome.results.len());
+    outcome.results.extend(invocations.iter().take(room).map(result_of));
 }
 
 /// One instance's result, with the tails a successful command keeps.
@@ -192,8 +214,11 @@ pub async fn command_poll(account: &dyn DeployAccount, mut job: Job, now: Timest
     if done {
         record_outcome(&mut job, &run, &invocations);
     }
+    let poll = job.settings.health.poll_interval_seconds;
     if let Some(run) = job.command.as_mut() {
         run.next = if done { "done".into() } else { "wait".into() };
+        // Less often as it runs on: a long command must not spend the execution's history.
+        run.seconds = command_wait(now - run.started_at, poll);
     }
     Ok(job)
 }

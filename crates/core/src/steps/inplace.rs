@@ -16,6 +16,7 @@ use super::input::{field_int, flag, open_input, revision_field};
 use super::lock::{give_back_after_failed_start, lock_parameter, lock_value, take_lock};
 use super::preflight::{Checks, group_problems, refused};
 use super::record::{CommandRun, Job};
+use crate::budget::command_wait;
 use crate::config::Config;
 use crate::errors;
 use crate::fleet::read_snapshot;
@@ -250,6 +251,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                 deadline: now + spec.timeout_seconds as i64 + 60,
                 next: "wait".into(),
                 seconds: poll,
+                started_at: now,
             });
             deploy.phase = Phase::Command;
             Ok(wait(deploy, poll))
@@ -281,7 +283,7 @@ pub async fn advance(account: &dyn DeployAccount, mut deploy: InPlace, now: Time
                         message: format!("in_place_deploy did not finish before its timeout on {}", run.instance_ids.join(", ")),
                     });
                 }
-                return Ok(wait(deploy, poll));
+                return Ok(wait(deploy, command_wait(now - run.started_at, poll)));
             }
             for arn in &deploy.target_group_arns {
                 account.register_targets(arn, &deploy.batch).await?;

@@ -147,18 +147,34 @@ pub struct CommandRun {
     pub next: String,
     /// Seconds to wait before polling again.
     pub seconds: u64,
+    /// When it was sent: long commands are polled less often ([`crate::budget::command_wait`]).
+    #[serde(default)]
+    pub started_at: Timestamp,
 }
 
 /// A finished SSM command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandOutcome {
-    /// `migrate` or `worker_deploy`.
+    /// `migrate`, `worker_deploy` or `in_place_deploy`.
     pub name: String,
-    /// SSM command id.
+    /// The latest SSM command id recorded (an in-place deploy sends one per batch).
     pub command_id: String,
-    /// What each instance reported.
+    /// How many commands (chunks and batches) it took.
+    #[serde(default)]
+    pub commands: u32,
+    /// Instances it ran on.
+    #[serde(default)]
+    pub instances: u32,
+    /// Of those, how many succeeded.
+    #[serde(default)]
+    pub succeeded: u32,
+    /// What the first [`RESULTS_KEPT`] instances reported (the state payload is limited to
+    /// 256 KiB: 1,000 instances' tails would not fit); the counts above cover them all.
     pub results: Vec<CommandResult>,
 }
+
+/// How many instances' results a command's record keeps.
+pub const RESULTS_KEPT: usize = 10;
 
 /// One instance's result of a finished command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,13 +52,15 @@ impl CommandRunner for Sim {
                     .rev()
                     .find(|s| command.contains(&s.contains) && s.instance_id.as_ref().is_none_or(|only| only == id))
                     .cloned()
-                    .unwrap_or(CommandScript {
-                        contains: String::new(),
-                        instance_id: None,
-                        exit_code: 0,
-                        stdout: String::new(),
-                        stderr: String::new(),
-                        duration_seconds: 5,
+                    .unwrap_or_else(|| {
+                        std::sync::Arc::new(CommandScript {
+                            contains: String::new(),
+                            instance_id: None,
+                            exit_code: 0,
+                            stdout: String::new(),
+                            stderr: String::new(),
+                            duration_seconds: 5,
+                        })
                     });
                 (id.clone(), script)
             })
