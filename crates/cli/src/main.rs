@@ -209,7 +209,9 @@ enum Command {
         /// Web instances in the demo fleet.
         #[arg(long, default_value_t = 6)]
         instances: u32,
-        /// Inject a fault: unhealthy-new, migration-fails, throttle, external-scale-in, instance-dies (repeatable; each names the workflows it applies to).
+        /// Inject a fault (repeatable; one that doesn't apply to the workflow names those it does): unhealthy-new,
+        /// migration-fails, throttle, external-scale-in, instance-dies, bake-script-fails, in-place-command-fails,
+        /// image-never-available, ec2-lag, launch-fails, health-replacements, az-imbalance, lost-responses, long-output.
         #[arg(long = "fault")]
         faults: Vec<String>,
         /// Seed of the simulated account (same seed, same run).

@@ -155,3 +155,12 @@ fn a_failed_lambda_step_prints_its_message_not_its_error_document() {
     assert!(cause.starts_with("cause: min_healthy_percent: 50 leaves no instance of 1 free"), "{stderr}");
     assert!(!cause.contains("errorMessage"), "{cause}");
 }
+
+#[test]
+fn the_help_lists_every_fault_there_is() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepdeploy")).args(["local", "--help"]).output().expect("stepdeploy runs");
+    let help = String::from_utf8_lossy(&out.stdout).replace(['\n', ' '], "");
+    for (fault, _) in stepdeploy_local::scenario::FAULTS {
+        assert!(help.contains(fault), "--fault {fault} is not in `stepdeploy local --help`");
+    }
+}
