@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
 use crate::exec;
-use crate::execution::Execution;
+use crate::execution::{Execution, Status};
+use crate::limits::{PAYLOAD_QUOTA_BYTES, payload_bytes};
 use crate::task::{NoTasks, TaskInvoker};
 
 /// Runs definitions.
@@ -44,7 +45,23 @@ impl Engine {
     }
 
     /// Runs one execution named `execution_name`.
+    ///
+    /// Input over the payload quota is refused as StartExecution refuses it (its `input` is at
+    /// most 262,144 bytes): no execution starts, and no event is recorded.
     pub async fn run(&self, definition: &Definition, input: Value, execution_name: &str) -> Execution {
+        let input_bytes = payload_bytes(&input);
+        if input_bytes > PAYLOAD_QUOTA_BYTES {
+            return Execution {
+                status: Status::Failed,
+                output: None,
+                error: Some("ValidationException".into()),
+                cause: Some(format!(
+                    "1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to {PAYLOAD_QUOTA_BYTES} (it is {input_bytes} bytes; no execution was started)"
+                )),
+                transitions: 0,
+                history: Vec::new(),
+            };
+        }
         let arn = |kind: &str, rest: &str| format!("arn:aws:states:{}:{}:{kind}:{rest}", self.region, self.account);
         let state_machine_arn = arn("stateMachine", &self.state_machine_name);
         let run = exec::Run {

@@ -24,6 +24,8 @@ pub mod names {
     pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
     /// A Task missed its heartbeat.
     pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
+    /// A state's data passed the 256 KiB quota; `States.ALL` doesn't match it.
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 }
 
 /// A failure inside an execution, as Retry, Catch and the final status see it.
@@ -58,8 +60,22 @@ impl StatesError {
         self.name != names::RUNTIME
     }
 
-    /// Whether an `ErrorEquals` list matches.
+    /// The error for a state whose data passed the payload quota.
+    pub fn data_limit(state: &str) -> StatesError {
+        StatesError::new(
+            names::DATA_LIMIT_EXCEEDED,
+            format!("The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."),
+        )
+    }
+
+    /// Whether an `ErrorEquals` list matches. `States.ALL` doesn't match `States.DataLimitExceeded`,
+    /// a terminal error only its own name catches
+    /// (<https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html>).
     pub fn matches(&self, error_equals: &[String]) -> bool {
-        error_equals.iter().any(|e| e == &self.name || e == names::ALL || (e == names::TASK_FAILED && self.from_task && self.name != names::TIMEOUT))
+        error_equals.iter().any(|e| {
+            e == &self.name
+                || (e == names::ALL && self.name != names::DATA_LIMIT_EXCEEDED)
+                || (e == names::TASK_FAILED && self.from_task && self.name != names::TIMEOUT)
+        })
     }
 }

@@ -50,3 +50,24 @@ pub struct Execution {
     /// Every event.
     pub history: Vec<Event>,
 }
+
+impl Execution {
+    /// The most bytes of JSON any one payload of the execution held (state input and output, task
+    /// parameters and result): what the 256 KiB quota applies to.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.history
+            .iter()
+            .map(|event| {
+                let field = match event.kind {
+                    "TaskScheduled" => event.details.get("parameters"),
+                    "TaskSucceeded" | "ExecutionSucceeded" => event.details.get("output"),
+                    "ExecutionStarted" => event.details.get("input"),
+                    kind if kind.ends_with("StateEntered") || kind.ends_with("StateExited") => Some(&event.details),
+                    _ => None,
+                };
+                field.map_or(0, crate::limits::payload_bytes)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}

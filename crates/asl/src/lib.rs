@@ -4,7 +4,7 @@
 //! [`Clock`] decides whether Wait and retry delays pass in real or virtual time.
 //!
 //! Layout, bottom to top (a module uses only those below it): `error`,
-//! `clock`, `task`, `execution`; `path` (JSONPath, reference paths),
+//! `limits`, `clock`, `task`, `execution`; `path` (JSONPath, reference paths),
 //! `intrinsics` (parsed to an AST), `jsonata`, `choice`; `model` (parse and
 //! validate), `definition`; `exec` (the driver and one module per state
 //! family); `engine`, `nested`, `invoke`, `graph` on top.
@@ -20,6 +20,7 @@ pub mod graph;
 pub mod intrinsics;
 pub mod invoke;
 pub mod jsonata;
+pub mod limits;
 pub mod model;
 pub mod nested;
 pub mod path;

@@ -414,3 +414,89 @@ async fn a_sync_task_runs_a_child_execution_on_the_same_clock_and_surfaces_its_f
     let missing = engine.run(&Definition::from_value(&missing).unwrap(), json!({}), "p4").await;
     assert_eq!(missing.error.as_deref(), Some("StepFunctions.StateMachineDoesNotExistException"));
 }
+
+mod quotas {
+    //! AWS's payload and history quotas
+    //! (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+
+    use super::*;
+    use stepdeploy_asl::limits::{HISTORY_EVENTS_QUOTA, PAYLOAD_QUOTA_BYTES};
+
+    async fn run(definition: Value, input: Value) -> stepdeploy_asl::Execution {
+        let engine = Engine::new(Arc::new(VirtualClock::starting_at(chrono::Utc::now())), Arc::new(stepdeploy_asl::NoTasks));
+        engine.run(&Definition::from_value(&definition).unwrap(), input, "quota").await
+    }
+
+    fn big(bytes: usize) -> Value {
+        json!("x".repeat(bytes))
+    }
+
+    #[tokio::test]
+    async fn a_state_output_over_256_kib_fails_with_data_limit_exceeded_which_states_all_does_not_catch() {
+        let builds = |catch: Value| {
+            json!({"StartAt": "Build", "States": {
+                "Build": {"Type": "Pass", "Result": big(300 * 1024), "Catch": catch, "Next": "Done"},
+                "Done": {"Type": "Succeed"},
+                "Caught": {"Type": "Pass", "Result": "caught", "End": true}
+            }})
+        };
+        let uncaught = run(builds(json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}])), json!({})).await;
+        assert_eq!((uncaught.status, uncaught.error.as_deref()), (Status::Failed, Some("States.DataLimitExceeded")), "{:?}", uncaught.cause);
+        assert!(uncaught.cause.unwrap().contains("'Build' returned a result with a size exceeding the maximum number of bytes service limit"));
+        // Only its own name catches it.
+        let caught = run(builds(json!([{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}])), json!({})).await;
+        assert_eq!((caught.status, caught.output), (Status::Succeeded, Some(json!("caught"))));
+        // Just under the quota passes: the limit is on the JSON's bytes (the string and its two quotes).
+        let fits = json!({"StartAt": "Build", "States": {"Build": {"Type": "Pass", "Result": big(PAYLOAD_QUOTA_BYTES - 2), "End": true}}});
+        assert_eq!(run(fits, json!({})).await.status, Status::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn execution_input_over_the_quota_is_refused_before_anything_runs() {
+        let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+        let refused = run(definition, json!({"blob": big(PAYLOAD_QUOTA_BYTES)})).await;
+        assert_eq!((refused.status, refused.error.as_deref()), (Status::Failed, Some("ValidationException")));
+        assert!(refused.history.is_empty(), "no execution started");
+    }
+
+    #[tokio::test]
+    async fn a_loop_that_would_pass_25000_history_events_fails_there() {
+        // Each turn: Pass (2 events) and Choice (2 events); it would run 10,000 turns.
+        let definition = json!({"StartAt": "Count", "States": {
+            "Count": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "More"},
+            "More": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 10000, "Next": "Count"}], "Default": "Done"},
+            "Done": {"Type": "Succeed"}
+        }});
+        let execution = run(definition, json!({"n": 0})).await;
+        assert_eq!((execution.status, execution.error.as_deref()), (Status::Failed, Some("States.Runtime")), "{:?}", execution.cause);
+        assert!(execution.cause.unwrap().contains("maximum number of history events (25000)"));
+        assert!(
+            execution.history.len() <= HISTORY_EVENTS_QUOTA && execution.history.len() > HISTORY_EVENTS_QUOTA - 10,
+            "{} events",
+            execution.history.len()
+        );
+        assert_eq!(execution.history.last().map(|e| e.kind), Some("ExecutionFailed"));
+    }
+
+    #[tokio::test]
+    async fn a_task_result_over_the_quota_is_not_retried_by_states_all() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let huge = handler(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(big(300 * 1024))
+        });
+        let engine = Engine::new(
+            Arc::new(VirtualClock::starting_at(chrono::Utc::now())),
+            Arc::new(LambdaTasks::new(LocalFunctions::default().with("huge", huge))),
+        );
+        let definition = Definition::from_value(&json!({"StartAt": "Call", "States": {"Call": {
+            "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:huge",
+            "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 3}], "End": true
+        }}}))
+        .unwrap();
+        let execution = engine.run(&definition, json!({}), "t").await;
+        assert_eq!((execution.status, execution.error.as_deref()), (Status::Failed, Some("States.DataLimitExceeded")));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "States.ALL doesn't retry it");
+    }
+}

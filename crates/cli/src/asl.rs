@@ -89,10 +89,23 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     if args.json {
         println!(
             "{}",
-            json!({"status": status, "output": execution.output, "error": execution.error, "cause": execution.cause, "transitions": execution.transitions})
+            json!({
+                "status": status,
+                "output": execution.output,
+                "error": execution.error,
+                "cause": execution.cause,
+                "transitions": execution.transitions,
+                "history_events": execution.history.len(),
+                "max_payload_bytes": execution.max_payload_bytes(),
+            })
         );
     } else {
-        println!("{status} after {} state transition(s)", execution.transitions);
+        println!(
+            "{status} after {} state transition(s), {} history events (AWS's quota: 25,000); largest payload {} bytes (quota: 262,144)",
+            execution.transitions,
+            execution.history.len(),
+            execution.max_payload_bytes()
+        );
         if let Some(output) = &execution.output {
             println!("{}", serde_json::to_string_pretty(output).unwrap_or_default());
         }

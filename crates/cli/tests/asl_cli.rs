@@ -34,7 +34,13 @@ fn run_prints_one_json_object_and_exits_by_status() {
     );
     let out = stepdeploy(&["asl", "run", &ok, "--input", r#"{"name": "ops"}"#, "--virtual-time", "--output", "json"]);
     assert!(out.status.success());
-    assert_eq!(last_json(&out), json!({"status": "SUCCEEDED", "output": {"greeting": "hello ops"}, "error": null, "cause": null, "transitions": 2}));
+    // Events: ExecutionStarted, Wait entered and exited, Pass entered and exited, ExecutionSucceeded.
+    // The largest payload is the Pass state's output event, {"greeting":"hello ops"}.
+    let expected_payload = r#"{"greeting":"hello ops"}"#.len();
+    assert_eq!(
+        last_json(&out),
+        json!({"status": "SUCCEEDED", "output": {"greeting": "hello ops"}, "error": null, "cause": null, "transitions": 2, "history_events": 6, "max_payload_bytes": expected_payload})
+    );
 
     let fail =
         write(dir.path(), "fail.asl.json", &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Deploy.Failed", "Cause": "no"}}}));

@@ -260,25 +260,6 @@ pub struct Summary {
     pub history_events: usize,
 }
 
-/// The most bytes of JSON any one state payload of `execution` holds (state input and output,
-/// task parameters and results): what AWS's 256 KiB quota applies to.
-pub fn max_payload_bytes(execution: &Execution) -> usize {
-    execution
-        .history
-        .iter()
-        .map(|event| match event.kind {
-            "TaskScheduled" => event.details.get("parameters").map_or(0, json_len),
-            "TaskSucceeded" => event.details.get("output").map_or(0, json_len),
-            _ => json_len(&event.details),
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-fn json_len(value: &Value) -> usize {
-    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
-}
-
 /// Instances at the end of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetSummary {
@@ -378,7 +359,7 @@ async fn run_from(
             .collect(),
         virtual_seconds: sim.now() - started,
         min_healthy_observed: *min_healthy.lock().unwrap_or_else(|p| p.into_inner()),
-        max_payload_bytes: max_payload_bytes(&execution),
+        max_payload_bytes: execution.max_payload_bytes(),
         history_events: execution.history.len(),
     };
     (execution, summary)

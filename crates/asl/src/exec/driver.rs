@@ -12,6 +12,7 @@ use super::run::{Branches, NULL, Run, Step, Vars, event_names};
 use super::scope::{Scope, apply_result_path};
 use crate::error::{StatesError, names};
 use crate::execution::{Execution, Status};
+use crate::limits::{HISTORY_EVENTS_QUOTA, over_payload_quota};
 use crate::model::{Catcher, Kind, QueryLanguage, State, StateMachine};
 
 impl Branches for Run {
@@ -28,6 +29,20 @@ async fn machine_run(run: &Run, machine: &StateMachine, input: Value, vars: &mut
         let Some(state) = machine.states.get(name) else {
             return Err(StatesError::new(names::RUNTIME, format!("the state {name:?} does not exist")));
         };
+        // AWS fails an execution whose history reaches its quota (the service quotas page); the
+        // error it reports is not documented: States.Runtime, terminal, is what this engine says.
+        // A state is not entered without room for its own events and the final ExecutionFailed.
+        let needs = match state.kind.type_name() {
+            "Task" => 5,
+            "Parallel" | "Map" => 4,
+            _ => 2,
+        };
+        if run.history_len() + needs + 1 > HISTORY_EVENTS_QUOTA {
+            return Err(StatesError::new(
+                names::RUNTIME,
+                format!("The execution reached the maximum number of history events ({HISTORY_EVENTS_QUOTA}) before entering the state '{name}'."),
+            ));
+        }
         run.transitions.fetch_add(1, Ordering::Relaxed);
         let (entered_event, exited_event) = event_names(state.kind.type_name());
         let entered = run.state_event(entered_event, state, input.clone());
@@ -38,6 +53,11 @@ async fn machine_run(run: &Run, machine: &StateMachine, input: Value, vars: &mut
             Box::pin(jsonata::state(run, state, input, vars, entered, entered_time)).await
         } else {
             jsonpath::state(run, state, input, vars, entered, entered_time).await
+        };
+        // A state whose output passes the payload quota fails with States.DataLimitExceeded.
+        let step = match step {
+            Ok(Step::Next(_, v) | Step::End(v)) if over_payload_quota(&v) => Err(StatesError::data_limit(&state.name)),
+            other => other,
         };
         match step {
             Ok(step) => {

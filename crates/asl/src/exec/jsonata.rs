@@ -165,7 +165,7 @@ pub(crate) async fn state<'m>(
                                 timeout: spec.timeout_seconds.as_ref().and_then(Value::as_f64),
                                 heartbeat: spec.heartbeat_seconds.as_ref().and_then(Value::as_f64),
                             };
-                            task::invoke(run, spec, arguments, limits).await?
+                            task::invoke(run, &state.name, spec, arguments, limits).await?
                         }
                         Kind::Parallel(branches) => parallel::branches(run, branches, arguments.clone(), vars, false).await?,
                         Kind::Map(spec) => {

@@ -147,7 +147,7 @@ async fn work(
                 None => effective,
             };
             match kind {
-                Kind::Task(spec) => task::invoke(run, spec, parameters, limits).await?,
+                Kind::Task(spec) => task::invoke(run, &state.name, spec, parameters, limits).await?,
                 Kind::Parallel(branches) => parallel::branches(run, branches, parameters, vars, true).await?,
                 _ => parameters,
             }

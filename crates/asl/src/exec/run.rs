@@ -101,6 +101,11 @@ impl Run {
         self.push(kind, None, details)
     }
 
+    /// Events so far.
+    pub(crate) fn history_len(&self) -> usize {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     pub(crate) fn state_event(&self, kind: &'static str, state: &State, data: Value) -> u64 {
         self.push(kind, Some(state.label.clone()), data)
     }

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::run::Run;
 use crate::error::{StatesError, names};
+use crate::limits::over_payload_quota;
 use crate::model::TaskSpec;
 
 /// A Task's time limits, seconds.
@@ -16,7 +17,11 @@ pub(crate) struct TaskLimits {
 }
 
 /// Invokes the Task's resource with its effective parameters.
-pub(crate) async fn invoke(run: &Run, spec: &TaskSpec, parameters: Value, limits: TaskLimits) -> Result<Value, StatesError> {
+pub(crate) async fn invoke(run: &Run, state: &str, spec: &TaskSpec, parameters: Value, limits: TaskLimits) -> Result<Value, StatesError> {
+    // The input after Parameters, and the task's result, are held to the payload quota too.
+    if over_payload_quota(&parameters) {
+        return Err(StatesError::data_limit(state));
+    }
     run.event("TaskScheduled", json!({"resource": spec.resource, "parameters": parameters}));
     run.event("TaskStarted", json!({"resource": spec.resource}));
     let started = run.clock.now();
@@ -32,6 +37,10 @@ pub(crate) async fn invoke(run: &Run, spec: &TaskSpec, parameters: Value, limits
         return Err(StatesError { name: names::HEARTBEAT_TIMEOUT.into(), cause: None, from_task: true, from_fail_state: false });
     }
     match outcome {
+        Ok(v) if over_payload_quota(&v) => {
+            run.event("TaskFailed", json!({"resource": spec.resource, "error": names::DATA_LIMIT_EXCEEDED}));
+            Err(StatesError::data_limit(state))
+        }
         Ok(v) => {
             run.event("TaskSucceeded", json!({"resource": spec.resource, "output": v}));
             Ok(v)
