@@ -24,6 +24,16 @@ pub struct FunctionError {
     pub error_type: String,
     /// `errorMessage`.
     pub error_message: String,
+    /// The error document exactly as the function returned it (with any `stackTrace` and in its
+    /// own key order): Step Functions passes it through unchanged as the Cause.
+    pub document: Option<String>,
+}
+
+impl FunctionError {
+    /// An error of this type and message (its document is built from them).
+    pub fn new(error_type: impl Into<String>, error_message: impl Into<String>) -> FunctionError {
+        FunctionError { error_type: error_type.into(), error_message: error_message.into(), document: None }
+    }
 }
 
 /// Somewhere Lambda functions run.
@@ -109,7 +119,11 @@ impl Functions for HttpFunctions {
             return Ok(value);
         }
         match (value.get("errorType").and_then(Value::as_str), value.get("errorMessage").and_then(Value::as_str)) {
-            (Some(t), m) => Err(Ok(FunctionError { error_type: t.to_string(), error_message: m.unwrap_or_default().to_string() })),
+            (Some(t), m) => Err(Ok(FunctionError {
+                error_type: t.to_string(),
+                error_message: m.unwrap_or_default().to_string(),
+                document: Some(String::from_utf8_lossy(&bytes).into_owned()),
+            })),
             _ => Err(Err(TaskError { error: "Lambda.ServiceException".into(), cause: Some(format!("{url} answered {status}: {value}")) })),
         }
     }
@@ -137,10 +151,11 @@ pub fn function_name(reference: &str) -> String {
     }
 }
 
-/// A function error as Step Functions reports it: the name, and the Lambda error document as the cause.
+/// A function error as Step Functions reports it: the name, and the Lambda error document,
+/// unchanged, as the cause.
 fn task_error(e: FunctionError) -> TaskError {
-    let cause = json!({"errorMessage": e.error_message, "errorType": e.error_type});
-    TaskError { error: e.error_type, cause: Some(cause.to_string()) }
+    let cause = e.document.unwrap_or_else(|| json!({"errorMessage": e.error_message, "errorType": e.error_type}).to_string());
+    TaskError { error: e.error_type, cause: Some(cause) }
 }
 
 #[async_trait]

@@ -22,10 +22,11 @@ pub enum Evaluated {
     Function,
 }
 
-/// The expression inside `{% ... %}`, if `text` is one.
+/// The expression inside `{% ... %}`, if `text` is one: a string that begins with `{%` and
+/// ends with `%}` exactly. With anything around them (even whitespace) it is a literal, as AWS
+/// reads it (<https://docs.aws.amazon.com/step-functions/latest/dg/transforming-data.html>).
 pub fn expression(text: &str) -> Option<&str> {
-    let t = text.trim();
-    t.strip_prefix("{%").and_then(|r| r.strip_suffix("%}")).map(str::trim)
+    text.strip_prefix("{%").and_then(|r| r.strip_suffix("%}")).map(str::trim)
 }
 
 /// Evaluates `expr` with `input` as `$` and `bindings` as `$name` variables.

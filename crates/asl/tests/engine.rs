@@ -73,7 +73,7 @@ async fn a_function_error_is_retried_with_backoff_in_virtual_time_then_caught() 
         "flaky",
         handler(move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
-            Err(FunctionError { error_type: "Deploy.Throttled".into(), error_message: "slow down".into() })
+            Err(FunctionError::new("Deploy.Throttled", "slow down"))
         }),
     );
     let definition = json!({
@@ -207,7 +207,7 @@ async fn fake_lambda_endpoint() -> String {
                         if read >= head_end + 4 + length {
                             let path = text.split_whitespace().nth(1).unwrap_or_default().to_string();
                             let (status, body) = if path.contains("/functions/fails/") {
-                                ("500 Internal Server Error", r#"{"errorType":"Deploy.Failed","errorMessage":"migration exited 3"}"#.to_string())
+                                ("500 Internal Server Error", FAILS_DOCUMENT.to_string())
                             } else {
                                 ("200 OK", text[head_end + 4..head_end + 4 + length].to_string())
                             };
@@ -226,6 +226,9 @@ async fn fake_lambda_endpoint() -> String {
     format!("http://{address}")
 }
 
+/// What the fake function `fails` returns: keys in its own order, and a stackTrace.
+const FAILS_DOCUMENT: &str = r#"{"errorType":"Deploy.Failed","errorMessage":"migration exited 3","stackTrace":["at migrate (migrate.rs:42)"]}"#;
+
 #[tokio::test]
 async fn the_http_invoker_drives_a_lambda_invoke_endpoint() {
     let endpoint = fake_lambda_endpoint().await;
@@ -240,7 +243,8 @@ async fn the_http_invoker_drives_a_lambda_invoke_endpoint() {
     .unwrap();
     let execution = engine.run(&definition, json!({"revision": "abc123"}), "t").await;
     assert_eq!(execution.error.as_deref(), Some("Deploy.Failed"), "{execution:?}");
-    assert!(execution.cause.unwrap().contains("migration exited 3"));
+    // The function's error document is the Cause, unchanged: same keys, same order, its stackTrace kept.
+    assert_eq!(execution.cause.as_deref(), Some(FAILS_DOCUMENT));
     let echoed = execution.history.iter().find(|e| e.kind == "TaskSucceeded").unwrap();
     assert_eq!(echoed.details["output"], json!({"revision": "abc123"}));
 
@@ -279,7 +283,7 @@ mod parsers_never_panic {
 async fn jsonata_tasks_see_their_result_and_catchers_their_error_output() {
     let functions = LocalFunctions::default()
         .with("double", handler(|p| Ok(json!({"n": p["n"].as_i64().unwrap_or(0) * 2}))))
-        .with("fails", handler(|_| Err(FunctionError { error_type: "Deploy.Failed".into(), error_message: "exit 3".into() })));
+        .with("fails", handler(|_| Err(FunctionError::new("Deploy.Failed", "exit 3"))));
     let definition = json!({
         "QueryLanguage": "JSONata",
         "StartAt": "Double",
@@ -336,7 +340,7 @@ async fn a_task_silent_past_its_heartbeat_fails_with_heartbeat_timeout() {
 
 #[tokio::test]
 async fn retry_delays_are_capped_by_max_delay_and_jitter_stays_below_the_cap() {
-    let fails = || handler(|_| Err(FunctionError { error_type: "Busy".into(), error_message: String::new() }));
+    let fails = || handler(|_| Err(FunctionError::new("Busy", "")));
     let retrying = |jitter: &str| {
         json!({"StartAt": "Call", "States": {"Call": {
             "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:busy",
@@ -498,5 +502,75 @@ mod quotas {
         let execution = engine.run(&definition, json!({}), "t").await;
         assert_eq!((execution.status, execution.error.as_deref()), (Status::Failed, Some("States.DataLimitExceeded")));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "States.ALL doesn't retry it");
+    }
+}
+
+mod aws_recorded_behaviours {
+    //! Classes of behaviour where the engine disagreed with AWS-recorded executions (#15 part 3).
+
+    use super::*;
+
+    async fn run(definition: Value, input: Value) -> Execution {
+        let engine = Engine::new(Arc::new(VirtualClock::starting_at(start())), Arc::new(NoTasks));
+        engine.run(&Definition::from_value(&definition).unwrap(), input, "t").await
+    }
+
+    #[tokio::test]
+    async fn a_fail_states_error_path_and_cause_path_take_intrinsic_functions() {
+        let definition = json!({"StartAt": "F", "States": {"F": {
+            "Type": "Fail",
+            "ErrorPath": "States.Format('Deploy.{}', $.kind)",
+            "CausePath": "States.Format('{} of {} failed', $.what, States.ArrayLength($.items))"
+        }}});
+        let execution = run(definition, json!({"kind": "Failed", "what": "migration", "items": [1, 2]})).await;
+        assert_eq!((execution.error.as_deref(), execution.cause.as_deref()), (Some("Deploy.Failed"), Some("migration of 2 failed")));
+        // Plain paths still work.
+        let plain = json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "$.c"}}});
+        let execution = run(plain, json!({"e": "E", "c": "C"})).await;
+        assert_eq!((execution.error.as_deref(), execution.cause.as_deref()), (Some("E"), Some("C")));
+    }
+
+    #[tokio::test]
+    async fn a_jsonata_expression_is_exactly_a_string_from_open_to_close_delimiter_and_anything_else_is_literal() {
+        let definition = json!({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+            "P": {"Type": "Pass", "Assign": {"spaced": " {% 1 + 1 %}", "exact": "{% 1 + 1 %}"},
+                  "Output": {"exact": "{% 2 + 2 %}", "leading": " {% 2 + 2 %}", "trailing": "{% 2 + 2 %} ", "nested": {"list": ["{% 3 %}", "{% 3 %}\n"]}},
+                  "Next": "Q"},
+            "Q": {"Type": "Pass", "Output": {"spaced": "{% $spaced %}", "exact": "{% $exact %}", "before": "{% $states.input %}"}, "End": true}
+        }});
+        let execution = run(definition, json!({})).await;
+        assert_eq!(execution.status, Status::Succeeded, "{:?}", execution.cause);
+        let output = execution.output.unwrap();
+        assert_eq!(output["spaced"], " {% 1 + 1 %}", "a literal in Assign");
+        assert_eq!(output["exact"], 2);
+        let before = &output["before"];
+        assert_eq!(before["exact"], 4);
+        assert_eq!((before["leading"].as_str(), before["trailing"].as_str()), (Some(" {% 2 + 2 %}"), Some("{% 2 + 2 %} ")));
+        assert_eq!(before["nested"]["list"], json!([3, "{% 3 %}\n"]));
+    }
+
+    #[tokio::test]
+    async fn a_string_value_quoted_in_a_runtime_cause_is_not_quoted_twice() {
+        let map = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrencyPath": "$.max",
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}});
+        let execution = run(map, json!({"max": "abc", "items": [1]})).await;
+        let cause = execution.cause.unwrap_or_default();
+        assert!(cause.ends_with(r#"The MaxConcurrencyPath field refers to value "abc" which is not a valid integer: $.max"#), "{cause}");
+        // Other values appear as JSON (as in the recorded case with {}).
+        let execution = run(
+            json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrencyPath": "$.max",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}}),
+            json!({"max": {}, "items": [1]}),
+        )
+        .await;
+        assert!(execution.cause.unwrap_or_default().contains(r#"refers to value "{}" which"#));
+        // A TimeoutSecondsPath that isn't a positive integer fails the same way instead of being ignored.
+        let task = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:x",
+            "TimeoutSecondsPath": "$.t", "End": true}}});
+        let execution = run(task, json!({"t": "soon"})).await;
+        assert_eq!(execution.error.as_deref(), Some("States.Runtime"));
+        assert!(
+            execution.cause.unwrap_or_default().contains(r#"The TimeoutSecondsPath field refers to value "soon" which is not a valid integer: $.t"#)
+        );
     }
 }

@@ -183,7 +183,7 @@ fn functions_with(
             async move {
                 if let Some(error_type) = hook(Some(name)) {
                     hook(None);
-                    return Err(FunctionError { error_type, error_message: format!("Lambda reported {name}'s invocation failed (injected)") });
+                    return Err(FunctionError::new(error_type, format!("Lambda reported {name}'s invocation failed (injected)")));
                 }
                 let source = match from {
                     ConfigFrom::Given => ConfigSource::Given(&config),
@@ -194,7 +194,7 @@ fn functions_with(
                 if let Ok(record) = &result {
                     observer(name, record);
                 }
-                result.map_err(|e| FunctionError { error_type: e.name.to_string(), error_message: e.message })
+                result.map_err(|e| FunctionError::new(e.name, e.message))
             }
             .boxed()
         });

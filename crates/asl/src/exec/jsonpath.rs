@@ -12,6 +12,7 @@ use super::retry::retry_delay;
 use super::run::{NULL, Run, Step, Vars};
 use super::scope::{Scope, apply_result_path};
 use super::task::{self, TaskLimits};
+use super::values::quoted_in_cause;
 use crate::error::{StatesError, names};
 use crate::model::{Kind, PathField, State};
 
@@ -131,7 +132,17 @@ async fn work(
             let seconds = |value: &Option<Value>, path: &Option<String>, field: &str| -> Result<Option<f64>, StatesError> {
                 Ok(match (value, path) {
                     (Some(v), _) => v.as_f64(),
-                    (None, Some(p)) => eff.resolve_path(p, field)?.as_f64(),
+                    (None, Some(p)) => {
+                        let found = eff.resolve_path(p, field)?;
+                        let seconds = found.as_u64().filter(|s| *s > 0);
+                        if seconds.is_none() {
+                            return Err(eff.runtime(format!(
+                                "The {field} field refers to value \"{}\" which is not a valid integer: {p}",
+                                quoted_in_cause(&found)
+                            )));
+                        }
+                        seconds.map(|s| s as f64)
+                    }
                     _ => None,
                 })
             };

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::run::{Branches, Run, Vars};
 use super::scope::Scope;
-use super::values::compact;
+use super::values::{compact, quoted_in_cause};
 use crate::error::{StatesError, names};
 use crate::model::{MapSpec, PathField, State};
 
@@ -22,9 +22,10 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
         let value = scope.resolve_path(path, "MaxConcurrencyPath")?;
         let integer = value.as_u64().or_else(|| value.as_str().and_then(|s| s.parse::<u64>().ok()));
         if integer.is_none() {
-            return Err(
-                scope.runtime(format!("The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {path}", compact(&value)))
-            );
+            return Err(scope.runtime(format!(
+                "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {path}",
+                quoted_in_cause(&value)
+            )));
         }
     }
     let tolerated_count = match (&spec.tolerated_failure_count, &spec.tolerated_failure_count_path) {

@@ -118,11 +118,26 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// A Fail state's `ErrorPath` or `CausePath`: a path, or an intrinsic function such as
+    /// `States.Format(...)`, as AWS accepts there
+    /// (<https://docs.aws.amazon.com/step-functions/latest/dg/state-fail.html>).
     pub(crate) fn field_path(&self, p: &str, field: &str) -> Result<String, StatesError> {
-        let v = self.resolve_path(p, field)?;
+        let v = self.path_or_call(p, field)?;
         Ok(match v {
             Value::String(s) => s,
             other => compact(&other),
+        })
+    }
+
+    /// The value of a field that takes a path or an intrinsic function.
+    fn path_or_call(&self, expr: &str, field: &str) -> Result<Value, StatesError> {
+        if !intrinsics::looks_like_call(expr) {
+            return self.resolve_path(expr, field);
+        }
+        let ast = self.run.call(expr).map_err(|e| StatesError::new(names::INTRINSIC_FAILURE, format!("Invalid intrinsic function {expr:?}: {e}")))?;
+        intrinsics::eval(&ast, self).map_err(|e| match e {
+            EvalError::Runtime(detail) => self.runtime(detail),
+            EvalError::Intrinsic(detail) => StatesError::new(names::INTRINSIC_FAILURE, detail),
         })
     }
 
@@ -136,19 +151,7 @@ impl<'a> Scope<'a> {
                         let Value::String(expr) = value else {
                             return Err(self.runtime(format!("The value of the field '{key}' must be a path or an intrinsic function")));
                         };
-                        let v = if intrinsics::looks_like_call(expr) {
-                            let ast = self
-                                .run
-                                .call(expr)
-                                .map_err(|e| StatesError::new(names::INTRINSIC_FAILURE, format!("Invalid intrinsic function {expr:?}: {e}")))?;
-                            intrinsics::eval(&ast, self).map_err(|e| match e {
-                                EvalError::Runtime(detail) => self.runtime(detail),
-                                EvalError::Intrinsic(detail) => StatesError::new(names::INTRINSIC_FAILURE, detail),
-                            })?
-                        } else {
-                            self.resolve_path(expr, key)?
-                        };
-                        out.insert(stripped.to_string(), v);
+                        out.insert(stripped.to_string(), self.path_or_call(expr, key)?);
                     } else {
                         out.insert(key.clone(), self.template(value)?);
                     }

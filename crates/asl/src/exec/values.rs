@@ -18,3 +18,12 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 pub(crate) fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
+
+/// A value quoted in a States.Runtime cause, as AWS renders it there: a string as its
+/// text (the cause's own quotes surround it, no doubled quotes), anything else as JSON.
+pub(crate) fn quoted_in_cause(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => compact(other),
+    }
+}
