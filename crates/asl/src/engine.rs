@@ -8,7 +8,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
 use crate::exec;
 use crate::execution::{Execution, Status};
-use crate::limits::{PAYLOAD_QUOTA_BYTES, payload_bytes};
+use crate::limits::{PAYLOAD_QUOTA_BYTES, execution_name_problem, payload_bytes};
 use crate::task::{NoTasks, TaskInvoker};
 
 /// Runs definitions.
@@ -49,6 +49,16 @@ impl Engine {
     /// Input over the payload quota is refused as StartExecution refuses it (its `input` is at
     /// most 262,144 bytes): no execution starts, and no event is recorded.
     pub async fn run(&self, definition: &Definition, input: Value, execution_name: &str) -> Execution {
+        if let Some(problem) = execution_name_problem(execution_name) {
+            return Execution {
+                status: Status::Failed,
+                output: None,
+                error: Some("InvalidName".into()),
+                cause: Some(format!("Invalid Name: '{execution_name}': it {problem} (no execution was started)")),
+                transitions: 0,
+                history: Vec::new(),
+            };
+        }
         let input_bytes = payload_bytes(&input);
         if input_bytes > PAYLOAD_QUOTA_BYTES {
             return Execution {

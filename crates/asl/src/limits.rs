@@ -13,6 +13,23 @@ pub const PAYLOAD_QUOTA_BYTES: usize = 262_144;
 /// Events in one execution's history. Past it the execution fails.
 pub const HISTORY_EVENTS_QUOTA: usize = 25_000;
 
+/// How long a Standard execution may run: one year. Past it, it times out (`States.Timeout`).
+pub const EXECUTION_SECONDS_QUOTA: i64 = 365 * 24 * 3600;
+
+/// Why `name` can't name an execution, if it can't: 1 to 80 characters, none of
+/// whitespace, `< > { } [ ]`, `? *`, `" # % \ ^ | ~ ` $ & , ; : /` or control characters
+/// (<https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>).
+pub fn execution_name_problem(name: &str) -> Option<String> {
+    let length = name.chars().count();
+    if !(1..=80).contains(&length) {
+        return Some(format!("is {length} characters long; expected 1 to 80"));
+    }
+    let forbidden = |c: char| {
+        c.is_whitespace() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c) || ('\u{0}'..='\u{1f}').contains(&c) || ('\u{7f}'..='\u{9f}').contains(&c)
+    };
+    name.chars().find(|c| forbidden(*c)).map(|c| format!("contains {c:?}, which an execution name may not"))
+}
+
 /// Bytes of `value` as JSON, counted without building the text.
 pub fn payload_bytes(value: &Value) -> usize {
     struct Count(usize);

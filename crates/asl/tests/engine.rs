@@ -483,6 +483,44 @@ mod quotas {
     }
 
     #[tokio::test]
+    async fn execution_names_are_checked_as_start_execution_checks_them() {
+        let definition = Definition::from_value(&json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}})).unwrap();
+        let engine = Engine::new(Arc::new(VirtualClock::starting_at(chrono::Utc::now())), Arc::new(stepdeploy_asl::NoTasks));
+        for bad in ["", "has space", "semi;colon", "slash/y", &"x".repeat(81)] {
+            let refused = engine.run(&definition, json!({}), bad).await;
+            assert_eq!(refused.error.as_deref(), Some("InvalidName"), "{bad:?}");
+            assert!(refused.history.is_empty());
+        }
+        for good in ["staging-serial-20261130T101500", &"x".repeat(80), "a_b.c-d"] {
+            assert_eq!(engine.run(&definition, json!({}), good).await.status, Status::Succeeded, "{good:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn no_execution_outlives_a_year_however_long_it_waits() {
+        let definition = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 400 * 24 * 3600, "End": true}}});
+        let execution = run(definition, json!({})).await;
+        assert_eq!((execution.status, execution.error.as_deref()), (Status::TimedOut, Some("States.Timeout")));
+        let within = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 300 * 24 * 3600, "End": true}}});
+        assert_eq!(run(within, json!({})).await.status, Status::Succeeded);
+    }
+
+    #[test]
+    fn a_map_max_concurrency_must_be_a_non_negative_integer() {
+        let map = |max: Value| {
+            json!({"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": max,
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}})
+        };
+        for bad in [json!(-1), json!(1.5), json!("2")] {
+            let problems = Definition::from_value(&map(bad.clone())).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(problems.contains("MaxConcurrency") && problems.contains("non-negative integer"), "{bad}: {problems}");
+        }
+        for good in [json!(0), json!(40)] {
+            assert!(Definition::from_value(&map(good.clone())).is_ok(), "{good}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_task_result_over_the_quota_is_not_retried_by_states_all() {
         let calls = Arc::new(AtomicU32::new(0));
         let counted = calls.clone();

@@ -12,7 +12,7 @@ use super::run::{Branches, NULL, Run, Step, Vars, event_names};
 use super::scope::{Scope, apply_result_path};
 use crate::error::{StatesError, names};
 use crate::execution::{Execution, Status};
-use crate::limits::{HISTORY_EVENTS_QUOTA, over_payload_quota};
+use crate::limits::{EXECUTION_SECONDS_QUOTA, HISTORY_EVENTS_QUOTA, over_payload_quota};
 use crate::model::{Catcher, Kind, QueryLanguage, State, StateMachine};
 
 impl Branches for Run {
@@ -125,7 +125,9 @@ pub(crate) async fn execute(run: Run, machine: &StateMachine, input: Value) -> E
     let started = run.clock.now();
     let mut vars = Vars::new();
     let result = machine_run(&run, machine, input, &mut vars).await;
-    let timed_out = machine.timeout_seconds.is_some_and(|t| (run.clock.now() - started).num_seconds() > t as i64);
+    // Its own TimeoutSeconds, or AWS's one-year limit on any Standard execution.
+    let elapsed = (run.clock.now() - started).num_seconds();
+    let timed_out = machine.timeout_seconds.is_some_and(|t| elapsed > t as i64) || elapsed > EXECUTION_SECONDS_QUOTA;
     let (status, output, error, cause) = match result {
         _ if timed_out => (Status::TimedOut, None, Some(names::TIMEOUT.to_string()), None),
         Ok(v) => (Status::Succeeded, Some(v), None, None),

@@ -293,6 +293,12 @@ fn parse_state(name: &str, value: &Value, prefix: &str, inherited: QueryLanguage
             }
             let processor = parse_machine(processor, &format!("{prefix}.{field}"), query_language, ctx.problems)?;
             let opt_string = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+            if let Some(v) = obj.get("MaxConcurrency")
+                && v.as_u64().is_none()
+                && query_language == QueryLanguage::JsonPath
+            {
+                ctx.problem("MaxConcurrency", format!("must be a non-negative integer (0: no limit), got {v}"));
+            }
             Kind::Map(MapSpec {
                 processor: Box::new(processor),
                 items_path: path_field(obj, "ItemsPath", &mut ctx),
