@@ -7,7 +7,7 @@
 //! `limits`, `clock`, `task`, `execution`; `path` (JSONPath, reference paths),
 //! `intrinsics` (parsed to an AST), `jsonata`, `choice`; `model` (parse and
 //! validate), `definition`; `exec` (the driver and one module per state
-//! family); `engine`, `nested`, `invoke`, `graph` on top.
+//! family); `engine`, `nested`, `invoke`, `mock`, `graph` on top.
 
 pub mod choice;
 mod clock;
@@ -21,6 +21,7 @@ pub mod intrinsics;
 pub mod invoke;
 pub mod jsonata;
 pub mod limits;
+pub mod mock;
 pub mod model;
 pub mod nested;
 pub mod path;

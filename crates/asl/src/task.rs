@@ -17,6 +17,13 @@ pub struct TaskError {
 pub trait TaskInvoker: Send + Sync {
     /// Invokes `resource` with the Task's effective parameters.
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError>;
+
+    /// Invokes the Task state `state`'s `resource`: what the engine calls. Invokers that answer
+    /// by state (mocked responses) override it; the rest go by resource.
+    async fn invoke_state(&self, state: &str, resource: &str, input: Value) -> Result<Value, TaskError> {
+        let _ = state;
+        self.invoke(resource, input).await
+    }
 }
 
 /// The error name for a Task no invoker handles.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{HttpFunctions, LambdaTasks};
+use stepdeploy_asl::mock::MockConfig;
 use stepdeploy_asl::{Clock, Definition, Engine, NoTasks, Status, SystemClock, TaskInvoker, VirtualClock};
 
 /// Exit code for an invalid definition or input.
@@ -29,6 +30,18 @@ pub struct RunArgs {
     pub lambda_endpoint: Option<String>,
     /// DefinitionSubstitutions, NAME=VALUE.
     pub substitutions: Vec<String>,
+    /// Mocked Task responses, if any.
+    pub mock: Option<MockArgs>,
+}
+
+/// `--mock-config FILE --test-case NAME [--state-machine NAME]`.
+pub struct MockArgs {
+    /// The MockConfigFile.
+    pub config: PathBuf,
+    /// The test case.
+    pub test_case: String,
+    /// The state machine's name in it (default: the definition file's stem).
+    pub state_machine: Option<String>,
 }
 
 fn invalid(message: String, json_output: bool) -> ExitCode {
@@ -78,6 +91,21 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         None => Arc::new(NoTasks),
     };
     let name = args.definition.file_stem().and_then(|s| s.to_str()).unwrap_or("local").trim_end_matches(".asl").to_string();
+    let invoker: Arc<dyn TaskInvoker> = match &args.mock {
+        None => invoker,
+        Some(mock) => {
+            let text = match std::fs::read_to_string(&mock.config) {
+                Ok(text) => text,
+                Err(e) => return Ok(invalid(format!("--mock-config: cannot read {}: {e}", mock.config.display()), args.json)),
+            };
+            let machine = mock.state_machine.clone().unwrap_or_else(|| name.clone());
+            let tasks = MockConfig::parse(&text).and_then(|config| config.test_case(&machine, &mock.test_case, definition.machine(), invoker));
+            match tasks {
+                Ok(tasks) => Arc::new(tasks),
+                Err(message) => return Ok(invalid(format!("--mock-config {}: {message}", mock.config.display()), args.json)),
+            }
+        }
+    };
     let engine = Engine::new(clock, invoker).with_name(&name);
     let execution_name = format!("local-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
     let execution = engine.run(&definition, input, &execution_name).await;

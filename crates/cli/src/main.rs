@@ -335,6 +335,15 @@ enum AslCommand {
         /// A DefinitionSubstitutions entry, NAME=VALUE (repeatable).
         #[arg(long = "substitution", value_name = "NAME=VALUE")]
         substitutions: Vec<String>,
+        /// A mock configuration file in Step Functions Local's format (MockConfigFile.json): mocked Task responses.
+        #[arg(long, requires = "test_case")]
+        mock_config: Option<PathBuf>,
+        /// The mock config's test case to run.
+        #[arg(long, requires = "mock_config")]
+        test_case: Option<String>,
+        /// The state machine's name in the mock config (default: the definition file's stem).
+        #[arg(long, requires = "mock_config")]
+        state_machine: Option<String>,
     },
     /// Validate definitions; report every problem (exit 2 if any is invalid).
     Validate {
@@ -408,8 +417,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Asl(AslCommand::Run { definition, input, input_file, virtual_time, output, lambda_endpoint, substitutions }) => {
+        Command::Asl(AslCommand::Run {
+            definition,
+            input,
+            input_file,
+            virtual_time,
+            output,
+            lambda_endpoint,
+            substitutions,
+            mock_config,
+            test_case,
+            state_machine,
+        }) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let mock = mock_config.zip(test_case).map(|(config, test_case)| asl::MockArgs { config, test_case, state_machine });
             runtime.block_on(asl::run(asl::RunArgs {
                 definition,
                 input,
@@ -418,6 +439,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 json: output == OutputFormat::Json,
                 lambda_endpoint,
                 substitutions,
+                mock,
             }))
         }
         Command::Asl(AslCommand::Validate { files, output }) => asl::validate(&files, output == OutputFormat::Json),

@@ -93,3 +93,24 @@ fn validate_accepts_definition_substitution_placeholders() {
     let out = stepdeploy(&["asl", "validate", def.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn run_with_a_mock_config_answers_tasks_from_its_test_case() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../asl/tests/fixtures/mock");
+    let definition = format!("{fixtures}/LambdaSQSIntegration.asl.json");
+    let config = format!("{fixtures}/MockConfigFile.json");
+    // The state machine's name defaults to the definition file's stem.
+    let out = stepdeploy(&["asl", "run", &definition, "--mock-config", &config, "--test-case", "RetryPath", "--virtual-time", "--output", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(last_json(&out)["output"]["MessageId"], "3bcb6e8e-8b51-4375-b0bc-1a59812c6e51");
+
+    let out = stepdeploy(&["asl", "run", &definition, "--mock-config", &config, "--test-case", "SadPath", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let cause = last_json(&out)["cause"].as_str().unwrap_or_default().to_string();
+    assert!(cause.contains("test case \"SadPath\" is not a test case of LambdaSQSIntegration"), "{cause}");
+    let out =
+        stepdeploy(&["asl", "run", &definition, "--mock-config", &config, "--test-case", "HappyPath", "--state-machine", "Nope", "--output", "json"]);
+    assert!(last_json(&out)["cause"].as_str().unwrap_or_default().contains("state machine \"Nope\""));
+    // --test-case without --mock-config is refused by the argument parser.
+    assert_eq!(stepdeploy(&["asl", "run", &definition, "--test-case", "HappyPath"]).status.code(), Some(2));
+}

@@ -25,7 +25,7 @@ pub(crate) async fn invoke(run: &Run, state: &str, spec: &TaskSpec, parameters: 
     run.event("TaskScheduled", json!({"resource": spec.resource, "parameters": parameters}));
     run.event("TaskStarted", json!({"resource": spec.resource}));
     let started = run.clock.now();
-    let outcome = run.invoker.invoke(&spec.resource, parameters).await;
+    let outcome = run.invoker.invoke_state(state, &spec.resource, parameters).await;
     let elapsed = (run.clock.now() - started).num_milliseconds() as f64 / 1000.0;
     if limits.timeout.is_some_and(|t| elapsed > t) {
         run.event("TaskTimedOut", json!({"resource": spec.resource}));
