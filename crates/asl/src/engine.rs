@@ -90,6 +90,7 @@ impl Engine {
             state_machine: json!({"Id": state_machine_arn, "Name": self.state_machine_name}),
             parsed_paths: Mutex::new(Default::default()),
             parsed_calls: Mutex::new(Default::default()),
+            map_failed: Default::default(),
         };
         exec::execute(run, &definition.machine, input).await
     }

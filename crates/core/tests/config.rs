@@ -121,18 +121,12 @@ fn reference_path(file: &str) -> std::path::PathBuf {
     std::path::Path::new(&dir).join("reference").join(file)
 }
 
-/// The real opendebates file; with CI=true a missing shared/ folder fails the test.
+/// The real opendebates file; a missing shared/ folder fails the test.
 fn opendebates_yaml() -> Option<String> {
     let path = reference_path("opendebates-fabulaws-config.yml");
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{}: {e} (set STEPDEPLOY_SHARED_DIR)", path.display())
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: {}: {e}", path.display());
-            None
-        }
+        Err(e) => panic!("{}: {e} (set STEPDEPLOY_SHARED_DIR)", path.display()),
     }
 }
 

@@ -94,7 +94,9 @@ pub(crate) async fn state<'m>(
                         return Ok(Step::after(c, output));
                     }
                     Err(error) => {
-                        let Some(delay) = retry_delay(&c.retry, &error, &mut attempts) else { return Err(error) };
+                        let delay = retry_delay(&c.retry, &error, &mut attempts);
+                        run.finish_failed_attempt(delay.is_none());
+                        let Some(delay) = delay else { return Err(error) };
                         retry_count += 1;
                         run.clock.sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
                     }

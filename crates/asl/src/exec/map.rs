@@ -60,7 +60,7 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
             Err(e) => {
                 run.state_event("MapIterationFailed", state, Value::from(index));
                 if !tolerant {
-                    run.event("MapStateFailed", json!({}));
+                    run.defer_map_failed();
                     return Err(e);
                 }
                 failures += 1;
@@ -82,7 +82,7 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
             _ => !(over_count || over_percent),
         };
         if !allowed {
-            run.event("MapStateFailed", json!({}));
+            run.defer_map_failed();
             return Err(StatesError::new(
                 names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
                 "The specified tolerated failure threshold was exceeded".to_string(),

@@ -54,6 +54,9 @@ pub(crate) struct Run {
     /// Paths and intrinsic calls, parsed once per execution.
     pub parsed_paths: Mutex<FxHashMap<String, Arc<Path>>>,
     pub parsed_calls: Mutex<FxHashMap<String, Arc<intrinsics::Expr>>>,
+    /// A Map state's attempt failed: MapStateFailed is recorded only if no retrier runs it
+    /// again (AWS-recorded histories show one MapStateFailed, after the last attempt).
+    pub map_failed: std::sync::atomic::AtomicBool,
 }
 
 /// `text` parsed by `parse`, once per execution.
@@ -99,6 +102,18 @@ impl Run {
     /// Records an execution-level event.
     pub fn event(&self, kind: &'static str, details: Value) -> u64 {
         self.push(kind, None, details)
+    }
+
+    /// Marks the current Map attempt failed (see [`Run::map_failed`]).
+    pub(crate) fn defer_map_failed(&self) {
+        self.map_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// After a state's attempt failed and no retrier takes it: the deferred MapStateFailed, if any.
+    pub(crate) fn finish_failed_attempt(&self, final_attempt: bool) {
+        if self.map_failed.swap(false, std::sync::atomic::Ordering::Relaxed) && final_attempt {
+            self.event("MapStateFailed", serde_json::json!({}));
+        }
     }
 
     /// Events so far.
