@@ -59,7 +59,8 @@ enum Command {
         /// The git revision (default: the environment's branch).
         #[arg(long)]
         revision: Option<String>,
-        /// Publish the version without making it the template's default.
+        /// Publish the version without making it the template's default (by default a bake makes it the
+        /// default, so that `deploy` of `$Default` ships it).
         #[arg(long)]
         no_make_default: bool,
         #[command(flatten)]

@@ -210,3 +210,28 @@ async fn a_bake_publishes_a_copy_of_the_version_the_group_runs_not_of_the_defaul
     assert_eq!(published, 3);
     assert_eq!(fleet.sim.template_security_groups(&template_id, 3), Some(vec!["sg-0runs".to_string()]));
 }
+
+#[tokio::test]
+async fn a_bake_then_a_deploy_of_the_default_version_ships_the_baked_image() {
+    // What `stepdeploy bake staging --revision X && stepdeploy deploy serial staging` starts: a bake
+    // without make_default (the CLI sends it only as false), then a deploy of $Default.
+    let (fleet, config) = demo(71, 2, SimSettings::default());
+    let baked = bake(&fleet, config.clone(), json!({"environment": "demo", "revision": "4f2c9e1"})).await;
+    assert_eq!(baked.status, "SUCCEEDED", "{baked:?}");
+    let image_id = baked.output.as_ref().unwrap()["image_id"].as_str().unwrap().to_string();
+    let default = block_on(fleet.sim.describe_versions(&fleet.template, &["$Default".to_string()])).unwrap().remove(0);
+    assert_eq!(default.image_id.as_deref(), Some(image_id.as_str()), "the bake made its version the default");
+
+    let deployed = run(
+        &fleet.sim,
+        config,
+        stepdeploy_local::SERIAL_DEPLOY,
+        json!({"environment": "demo", "launch_template_version": "$Default"}),
+        &fleet.group,
+        Arc::new(|_| {}),
+    )
+    .await
+    .1;
+    assert_eq!(deployed.status, "SUCCEEDED", "{deployed:?}");
+    assert_eq!(deployed.fleet.by_image.get(&image_id), Some(&2), "the fleet runs the baked image: {:?}", deployed.fleet.by_image);
+}

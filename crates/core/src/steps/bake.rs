@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::account::DeployAccount;
 use super::command::{RESEND_LOOKBACK_SECONDS, command_failure, keyed_comment, result_of};
 use super::error::StepError;
-use super::input::{flag, not_one_of, open_input, revision_or_branch};
+use super::input::{flag_or, not_one_of, open_input, revision_or_branch};
 use super::record::CommandResult;
 use crate::budget::command_wait;
 use crate::config::{Config, Environment};
@@ -158,7 +158,8 @@ pub async fn begin(account: &dyn DeployAccount, config: &Config, input: &Value, 
     let (environment, env) = open_input(input, config, BAKE_FIELDS)?;
     let env = env.clone();
     let revision = revision_or_branch(input, &environment, &env)?;
-    let make_default = flag(input, "make_default")?;
+    // A bake makes its version the default unless told not to: `deploy` (and `$Default`) then ships it.
+    let make_default = flag_or(input, "make_default", true)?;
     let template_name = env.launch_template.clone().ok_or_else(|| StepError {
         name: errors::CONFIG_INVALID,
         message: format!("environments.{environment}.launch_template: required to bake"),

@@ -68,8 +68,13 @@ pub(crate) fn field_int(input: &Value, field: &str) -> Result<Option<i64>, StepE
 }
 
 pub(crate) fn flag(input: &Value, field: &str) -> Result<bool, StepError> {
+    flag_or(input, field, false)
+}
+
+/// A boolean field that is `default` when missing.
+pub(crate) fn flag_or(input: &Value, field: &str, default: bool) -> Result<bool, StepError> {
     match input.get(field) {
-        None | Some(Value::Null) => Ok(false),
+        None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => Err(StepError::input(format!("{field}: {other} is not allowed; expected true or false"))),
     }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::account::DeployAccount;
 use super::bake::tags;
 use super::error::StepError;
-use super::input::{STARTED_BY, checked_revision, field_string, flag, one_of, open_input, revision_or_branch};
+use super::input::{STARTED_BY, checked_revision, field_string, flag_or, one_of, open_input, revision_or_branch};
 use super::rollout::validate_deploy_input;
 use crate::config::{Config, Environment};
 use crate::errors;
@@ -115,7 +115,7 @@ pub async fn plan(account: &dyn DeployAccount, config: &Config, input: &Value, e
         validate_deploy_input(&Value::Object(candidate), config)?;
     }
     deploy_input.insert(STARTED_BY.into(), json!(execution_id));
-    let make_default = flag(input, "make_default")?;
+    let make_default = flag_or(input, "make_default", true)?;
     Ok(json!({
         "environment": environment,
         "revision": revision,
