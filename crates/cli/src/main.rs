@@ -382,6 +382,10 @@ enum ConfigCommand {
         /// The deployment to import, when the file has several.
         #[arg(long)]
         deployment: Option<String>,
+        /// For a name in production_environments that is not an environment: NAME=ENV marks ENV
+        /// production instead, NAME=none marks none (repeatable; the import stops without a choice).
+        #[arg(long = "production-fix", value_name = "NAME=ENV|none")]
+        production_fixes: Vec<String>,
         /// Where to write the config (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -469,9 +473,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 json: output == OutputFormat::Json,
             }))
         }
-        Command::Config(ConfigCommand::Import { fabulaws_yml, deployment, output }) => {
+        Command::Config(ConfigCommand::Import { fabulaws_yml, deployment, production_fixes, output }) => {
             let text = std::fs::read_to_string(&fabulaws_yml).with_context(|| format!("cannot read {}", fabulaws_yml.display()))?;
-            let import = fabulaws::import(&text, deployment.as_deref())?;
+            let mut fixes = std::collections::BTreeMap::new();
+            for fix in &production_fixes {
+                let Some((name, env)) = fix.split_once('=') else {
+                    anyhow::bail!("--production-fix: {fix:?} is not NAME=ENV or NAME=none");
+                };
+                fixes.insert(name.to_string(), (env != "none").then(|| env.to_string()));
+            }
+            let import = fabulaws::import_with(&text, deployment.as_deref(), &fixes)?;
             for warning in &import.warnings {
                 eprintln!("warning: {warning}");
             }

@@ -26,7 +26,13 @@ fn import_then_check_lists_what_the_operator_must_fill_in() {
     let Some(source) = opendebates() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("stepdeploy.yaml");
-    let import = stepdeploy(&["config", "import", source.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    // The real file misspells a production environment: the import stops, writes nothing, and asks.
+    let refused = stepdeploy(&["config", "import", source.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--production-fix presidenetial=presidential"), "{}", text(&refused.stderr));
+    assert!(!out.exists(), "nothing written");
+    let import =
+        stepdeploy(&["config", "import", source.to_str().unwrap(), "--production-fix", "presidenetial=presidential", "-o", out.to_str().unwrap()]);
     let stderr = text(&import.stderr);
     assert!(import.status.success(), "{stderr}");
     assert!(stderr.contains("inconsistent input: production_environments: \"presidenetial\""), "{stderr}");
@@ -40,6 +46,7 @@ fn import_then_check_lists_what_the_operator_must_fill_in() {
     assert!(yaml.contains("- www.opendebatequestions.com"));
     assert!(yaml.contains("min_healthy_percent: 100"), "defaults are spelled out");
     assert!(yaml.contains("# INCONSISTENT INPUT"));
+    assert!(yaml.contains("presidential is marked production"), "the choice is recorded in the file");
 
     let check = stepdeploy(&["config", "check", out.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(1));

@@ -4,6 +4,8 @@
 //! does not carry over becomes a warning, and every reference to an
 //! environment or deployment that the input does not define is reported.
 
+use std::collections::BTreeMap;
+
 use indexmap::IndexMap;
 use serde_yaml_ng::{Mapping, Value};
 
@@ -52,6 +54,13 @@ pub enum ImportError {
 
 /// Converts Fabulaws YAML text. `deployment` picks one deployment when the file has several.
 pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportError> {
+    import_with(text, deployment, &BTreeMap::new())
+}
+
+/// [`import`], with the operator's choice for each name in `production_environments` that is not
+/// an environment: `Some(env)` marks `env` production instead, `None` marks nothing. Without a
+/// choice for such a name the import stops: a production flag is never dropped silently.
+pub fn import_with(text: &str, deployment: Option<&str>, production_fixes: &BTreeMap<String, Option<String>>) -> Result<Import, ImportError> {
     let root: Value = serde_yaml_ng::from_str(text)?;
     let Value::Mapping(root) = root else {
         return Err(shape("(file)", "expected a mapping of Fabulaws settings"));
@@ -86,13 +95,34 @@ pub fn import(text: &str, deployment: Option<&str>) -> Result<Import, ImportErro
     if environments.is_empty() {
         return Err(shape("environments", "missing or empty; expected the list of environment names"));
     }
-    let production = string_list(&root, "production_environments")?;
-    for name in &production {
-        if !environments.contains(name) {
-            inconsistencies.push(format!(
-                "production_environments: {name:?} is not in environments{}; no environment is marked production because of it",
-                did_you_mean(name, &environments)
-            ));
+    let mut production = string_list(&root, "production_environments")?;
+    for name in production.clone() {
+        if environments.contains(&name) {
+            continue;
+        }
+        match production_fixes.get(&name) {
+            Some(Some(fixed)) if environments.contains(fixed) => {
+                inconsistencies.push(format!(
+                    "production_environments: {name:?} is not in environments; by your choice (--production-fix {name}={fixed}) {fixed} is marked production"
+                ));
+                production.push(fixed.clone());
+            }
+            Some(Some(fixed)) => {
+                return Err(shape("--production-fix", &format!("{name}={fixed}: {fixed:?} is not in environments ({})", environments.join(", "))));
+            }
+            Some(None) => inconsistencies.push(format!(
+                "production_environments: {name:?} is not in environments; by your choice (--production-fix {name}=none) no environment is marked production because of it"
+            )),
+            None => {
+                let suggestion = did_you_mean(&name, &environments);
+                let fix = environments.iter().find(|e| suggestion.contains(&format!("{e:?}"))).cloned().unwrap_or_else(|| "ENV".to_string());
+                return Err(shape(
+                    "production_environments",
+                    &format!(
+                        "{name:?} is not in environments{suggestion}, so no environment would be marked production for it; a production flag is never dropped silently: pass --production-fix {name}={fix} to mark {fix} production, or --production-fix {name}=none to mark none"
+                    ),
+                ));
+            }
         }
     }
     let region = root.get("region").and_then(Value::as_str).unwrap_or_default().to_string();

@@ -1,5 +1,7 @@
 //! Config parsing, validation and the Fabulaws import.
 
+use std::collections::BTreeMap;
+
 use stepdeploy_core::config::{Config, Environment, Problem};
 use stepdeploy_core::fabulaws;
 
@@ -135,7 +137,12 @@ fn opendebates_import_carries_all_six_environments() {
     let Some(text) = opendebates_yaml() else {
         return;
     };
-    let import = fabulaws::import(&text, None).unwrap();
+    // The input misspells "presidential" in production_environments: the import stops and asks.
+    let refused = fabulaws::import(&text, None).unwrap_err().to_string();
+    assert!(refused.contains("\"presidenetial\" is not in environments (did you mean \"presidential\"?)"), "{refused}");
+    assert!(refused.contains("--production-fix presidenetial=presidential"), "{refused}");
+    let fixes = BTreeMap::from([("presidenetial".to_string(), Some("presidential".to_string()))]);
+    let import = fabulaws::import_with(&text, None, &fixes).unwrap();
     let config = &import.config;
     assert_eq!(config.deployment, "opendebates");
     let names: Vec<&str> = config.environments.keys().map(String::as_str).collect();
@@ -149,13 +156,17 @@ fn opendebates_import_carries_all_six_environments() {
     assert_eq!(prod.branch.as_deref(), Some("develop"));
     assert!(prod.production);
     assert!(config.environments["florida"].production);
-    // The input misspells "presidential" in production_environments: reported, not fixed silently.
-    assert!(!config.environments["presidential"].production);
+    // By the operator's choice, recorded in what the file's header lists.
+    assert!(config.environments["presidential"].production);
     assert!(
-        import.inconsistencies.iter().any(|i| i.contains("\"presidenetial\"") && i.contains("did you mean \"presidential\"")),
+        import.inconsistencies.iter().any(|i| i.contains("\"presidenetial\"") && i.contains("--production-fix presidenetial=presidential")),
         "{:?}",
         import.inconsistencies
     );
+    assert!(fabulaws::header("fabulaws-config.yml", &import).contains("presidential is marked production"));
+    // Or none, also by choice.
+    let none = BTreeMap::from([("presidenetial".to_string(), None)]);
+    assert!(!fabulaws::import_with(&text, None, &none).unwrap().config.environments["presidential"].production);
     assert!(import.warnings.iter().any(|w| w.starts_with("static_html: not carried over")));
     assert!(import.warnings.iter().any(|w| w.starts_with("db_settings: not carried over")));
 }
@@ -165,7 +176,8 @@ fn imported_config_check_names_each_setting_to_fill_in() {
     let Some(text) = opendebates_yaml() else {
         return;
     };
-    let import = fabulaws::import(&text, None).unwrap();
+    let fixes = BTreeMap::from([("presidenetial".to_string(), Some("presidential".to_string()))]);
+    let import = fabulaws::import_with(&text, None, &fixes).unwrap();
     let yaml = import.config.to_yaml();
     let found = problems(&yaml);
     assert_eq!(found.len(), 18, "{found:#?}");
