@@ -199,7 +199,7 @@ enum Command {
     },
     /// Run a workflow's real state machine on a simulated fleet, with live progress.
     Local {
-        /// The workflow: serial, full, worker, maintenance-on, maintenance-off, bake, release or rebake.
+        /// The workflow: serial, full, worker, maintenance-on, maintenance-off, bake, release, rebake or in-place.
         workflow: String,
         /// Rehearse a config file's environment settings (policy, timeouts, page, commands) on the simulated fleet.
         #[arg(long)]

@@ -157,10 +157,13 @@ fn a_failed_lambda_step_prints_its_message_not_its_error_document() {
 }
 
 #[test]
-fn the_help_lists_every_fault_there_is() {
+fn the_help_lists_every_fault_and_workflow_there_is() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepdeploy")).args(["local", "--help"]).output().expect("stepdeploy runs");
     let help = String::from_utf8_lossy(&out.stdout).replace(['\n', ' '], "");
     for (fault, _) in stepdeploy_local::scenario::FAULTS {
         assert!(help.contains(fault), "--fault {fault} is not in `stepdeploy local --help`");
+    }
+    for workflow in stepdeploy_local::scenario::WORKFLOWS {
+        assert!(help.contains(workflow), "the workflow {workflow} is not in `stepdeploy local --help`");
     }
 }

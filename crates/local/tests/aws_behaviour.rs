@@ -33,6 +33,11 @@ fn ended(fleet: &DemoFleet) -> BTreeSet<String> {
     fleet.sim.ended_in_group(&fleet.group).into_iter().collect()
 }
 
+/// The launch template version the group points at.
+fn group_version(fleet: &DemoFleet) -> Option<String> {
+    block_on(fleet.sim.describe_group(&fleet.group)).unwrap().settings.launch_template.and_then(|t| t.version)
+}
+
 /// Live members of the group, with the launch template version Auto Scaling reports for each.
 fn versions_in_group(fleet: &DemoFleet) -> Vec<Option<String>> {
     let group = block_on(fleet.sim.describe_group(&fleet.group)).unwrap();
@@ -180,6 +185,8 @@ async fn launches_that_keep_failing_fail_the_rollout_at_once_with_auto_scalings_
     let health_timeout = config.environments["demo"].health.timeout_seconds as i64;
     assert!(fleet.sim.now() - started < health_timeout, "failed fast: {} s, not at a deadline", fleet.sim.now() - started);
     assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&4), "the old version serves: {summary:?}");
+    assert_eq!(group_version(&fleet).as_deref(), Some("1"), "the group points at the original version again");
+    assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| g.2), Some(4), "desired back to 4: the surge's launches are not left asked for");
     assert_clean(&fleet);
 }
 
@@ -224,6 +231,8 @@ async fn a_rollback_keeps_going_past_a_refused_termination_and_restores_the_grou
     assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&4), "{summary:?}");
     assert_eq!(summary.fleet.by_image.len(), 1, "no new instance left: {summary:?}");
     assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)), Some((1, 8, 4)), "original capacity and bounds");
+    assert_eq!(group_version(&fleet).as_deref(), Some("1"));
+    assert!(summary.min_healthy_observed.unwrap() >= 4, "the floor held through the rollback: {:?}", summary.min_healthy_observed);
     assert_clean(&fleet);
 }
 

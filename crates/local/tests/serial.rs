@@ -59,6 +59,13 @@ async fn new_instances_that_never_get_healthy_roll_back_within_the_timeout() {
     let env = &config.environments["demo"];
     assert!(fleet.sim.now() - started <= (env.health.timeout_seconds + 2 * 600) as i64, "bounded by the health timeout plus the rollback");
     assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)), Some((1, 8, 4)), "original capacity and bounds");
+    // The group points at the original version again (at a 100 % floor nothing old was relaunched,
+    // so only this tells a finished rollback from one that left the group on the new version).
+    let group = block_on(stepdeploy_core::ports::GroupReader::describe_group(&fleet.sim, &fleet.group)).unwrap();
+    assert_eq!(group.settings.launch_template.and_then(|t| t.version).as_deref(), Some("1"));
+    // And the floor held throughout, the rollback included: at min 100 % of 4, all 4 (counted by hand).
+    assert_eq!(env.rollout.min_healthy_percent, 100);
+    assert!(summary.min_healthy_observed.unwrap() >= 4, "{:?}", summary.min_healthy_observed);
     assert_clean(&fleet);
 }
 
