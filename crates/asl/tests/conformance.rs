@@ -147,6 +147,9 @@ async fn aws_recorded_cases_pass_except_the_known_failures() {
     for (language, (passed, total)) in &counts {
         println!("conformance {language}: {passed}/{total} passed");
     }
+    // An empty or partial folder would pass vacuously: the recorded set has 537 JSONPath and 85 JSONata cases.
+    let totals: BTreeMap<&str, usize> = counts.iter().map(|(language, (_, total))| (language.as_str(), *total)).collect();
+    assert_eq!(totals, BTreeMap::from([("jsonata", 85), ("jsonpath", 537)]), "the conformance folder {} is not the full recorded set", dir.display());
     let stale: Vec<&&str> = known.keys().filter(|k| !seen.contains(**k)).collect();
     assert!(stale.is_empty(), "known-failures lists cases that don't exist: {stale:?}");
     assert!(fixed.is_empty(), "these cases pass now; remove them from conformance-known-failures.txt:\n{}", fixed.join("\n"));
