@@ -270,6 +270,49 @@ mod parsers_never_panic {
             let _ = intrinsics::parse(&text);
         }
 
+        /// Definitions that are valid by construction: the engine runs each to an end without
+        /// panicking, within the history quota, one transition per state entered, and the output
+        /// of a Succeed is what the last Pass made of the input.
+        #[test]
+        fn valid_definitions_run_to_an_end(kinds in prop::collection::vec(0u8..4, 1..12), n in 0i64..20) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let count = kinds.len();
+            let mut states = serde_json::Map::new();
+            for (i, kind) in kinds.iter().enumerate() {
+                let name = format!("S{i}");
+                let next = if i + 1 < count { serde_json::json!({"Next": format!("S{}", i + 1)}) } else { serde_json::json!({"End": true}) };
+                let mut state = match kind {
+                    0 => serde_json::json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}}),
+                    1 => serde_json::json!({"Type": "Wait", "Seconds": 5}),
+                    // A Choice only jumps forward, to the last state, or falls through to the next.
+                    2 if i + 1 < count => serde_json::json!({"Type": "Choice",
+                        "Choices": [{"Variable": "$.n", "NumericGreaterThan": 10, "Next": format!("S{}", count - 1)}],
+                        "Default": format!("S{}", i + 1)}),
+                    _ => serde_json::json!({"Type": "Pass"}),
+                };
+                if state["Type"] != "Choice" {
+                    for (k, v) in next.as_object().unwrap() {
+                        state[k] = v.clone();
+                    }
+                }
+                states.insert(name, state);
+            }
+            let definition = serde_json::json!({"StartAt": "S0", "States": states});
+            let parsed = stepdeploy_asl::Definition::from_value(&definition);
+            prop_assert!(parsed.is_ok(), "{definition}: {:?}", parsed.err().map(|e| e.to_string()));
+            let clock = std::sync::Arc::new(stepdeploy_asl::VirtualClock::starting_at(chrono::Utc::now()));
+            let engine = stepdeploy_asl::Engine::new(clock, std::sync::Arc::new(stepdeploy_asl::NoTasks));
+            let execution = runtime.block_on(engine.run(&parsed.unwrap(), serde_json::json!({"n": n}), "p"));
+            prop_assert_eq!(execution.status, stepdeploy_asl::Status::Succeeded, "{}: {:?}", definition, execution.cause);
+            let entered = execution.history.iter().filter(|e| e.kind.ends_with("StateEntered")).count() as u64;
+            prop_assert_eq!(execution.transitions, entered);
+            prop_assert!(execution.history.len() <= stepdeploy_asl::limits::HISTORY_EVENTS_QUOTA);
+            // Every Pass on the path added one to n: the output's n is the input's plus those passes.
+            let passes_run = execution.history.iter().filter(|e| e.kind == "PassStateEntered")
+                .filter(|e| e.state.as_deref().is_some_and(|s| kinds[s[1..].parse::<usize>().unwrap()] == 0)).count() as i64;
+            prop_assert_eq!(execution.output.as_ref().and_then(|o| o["n"].as_i64()), Some(n + passes_run));
+        }
+
         #[test]
         fn definitions(value in "\\{\"StartAt\": ?\"[A-Z]\", ?\"States\": ?\\{[{}\\[\\]\",:a-zA-Z0-9$. ]{0,80}") {
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(&value) {
