@@ -165,3 +165,38 @@ async fn a_command_sends_its_whole_output_to_cloudwatch_logs() {
     assert_eq!(AwsSsm::new(client).send_command(&request).await.unwrap(), "c-1");
     assert_eq!(rule.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn failed_and_timed_out_invocations_map_to_failed_with_their_code_and_output() {
+    // moto's SSM always reports Success; what AWS reports for a failing command is checked here.
+    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+    use aws_sdk_ssm::types::CommandInvocationStatus;
+    let answer = |status: CommandInvocationStatus, detail: &'static str, code: i32| {
+        move || {
+            GetCommandInvocationOutput::builder()
+                .status(status.clone())
+                .status_details(detail)
+                .response_code(code)
+                .standard_output_content("Applying votes.0042...")
+                .standard_error_content("OperationalError: deadlock")
+                .build()
+        }
+    };
+    let cases = [
+        (CommandInvocationStatus::Failed, "Failed", 3, CommandStatus::Failed, Some(3)),
+        (CommandInvocationStatus::TimedOut, "DeliveryTimedOut", -1, CommandStatus::Failed, Some(-1)),
+        (CommandInvocationStatus::Cancelled, "Cancelled", -1, CommandStatus::Failed, Some(-1)),
+        (CommandInvocationStatus::InProgress, "InProgress", -1, CommandStatus::Running, None),
+        (CommandInvocationStatus::Success, "Success", 0, CommandStatus::Succeeded, Some(0)),
+    ];
+    for (status, detail, code, expected, exit_code) in cases {
+        let rule = mock!(aws_sdk_ssm::Client::get_command_invocation).then_output(answer(status.clone(), detail, code));
+        let client = mock_client!(aws_sdk_ssm, [&rule]);
+        let invocation = AwsSsm::new(client).invocations("cmd-1", &["i-1".into()]).await.unwrap().remove(0);
+        assert_eq!((invocation.status, invocation.exit_code), (expected, exit_code), "{status:?}");
+        assert_eq!((invocation.status_detail.as_str(), invocation.command_id.as_str()), (detail, "cmd-1"));
+        if expected == CommandStatus::Failed {
+            assert_eq!(invocation.stderr, "OperationalError: deadlock");
+        }
+    }
+}
