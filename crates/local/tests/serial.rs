@@ -367,3 +367,20 @@ async fn breaking_a_stale_lock_adopts_the_processes_its_holder_suspended() {
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
     assert_clean(&fleet);
 }
+
+#[tokio::test]
+async fn processes_an_operator_suspended_before_the_deploy_stay_suspended_after_it() {
+    // AZRebalance (one the deploy would suspend) and HealthCheck (one it wouldn't) were
+    // suspended by an operator: the deploy resumes only what it suspended itself.
+    use stepdeploy_core::ports::ProcessControl;
+    let (fleet, config) = demo(25, 3, settings());
+    let operators = vec!["AZRebalance".to_string(), "HealthCheck".to_string()];
+    block_on(fleet.sim.suspend_processes(&fleet.group, &operators)).unwrap();
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let (_, _, _, mut suspended) = fleet.sim.group_state(&fleet.group).unwrap();
+    suspended.sort();
+    assert_eq!(suspended, operators, "the operator's processes are still suspended; the deploy's own are resumed");
+    let lock = block_on(fleet.sim.get_parameter(&lock_parameter("demo", "demo"))).unwrap();
+    assert!(lock.is_none());
+}
