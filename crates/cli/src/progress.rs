@@ -310,6 +310,15 @@ impl Follow {
 /// A Lambda failure's cause is JSON (`{"errorMessage", "errorType", ...}`);
 /// an operator wants the message.
 pub fn readable_cause(cause: &str) -> String {
+    // A cause the state machine extended (`{error document} (what else happened)`): the document's
+    // message, then the rest.
+    let mut values = serde_json::Deserializer::from_str(cause).into_iter::<Value>();
+    if let Some(Ok(Value::Object(_))) = values.next() {
+        let (head, rest) = cause.split_at(values.byte_offset());
+        if !rest.trim().is_empty() {
+            return format!("{} {}", readable_cause(head), rest.trim());
+        }
+    }
     match serde_json::from_str::<Value>(cause) {
         Ok(value) => match value["errorMessage"].as_str() {
             Some(message) => message.to_string(),
@@ -325,6 +334,13 @@ pub fn readable_cause(cause: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cause_the_state_machine_extended_reads_as_the_message_then_the_rest() {
+        let cause = r#"{"errorMessage":"migrate failed on i-1","errorType":"StepDeploy.CommandFailed"} (The maintenance page stays up.)"#;
+        assert_eq!(super::readable_cause(cause), "migrate failed on i-1 (The maintenance page stays up.)");
+        assert_eq!(super::readable_cause("plain text (with parentheses)"), "plain text (with parentheses)");
+    }
+
     use std::sync::Arc;
 
     use serde_json::json;

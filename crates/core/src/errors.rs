@@ -23,6 +23,9 @@ pub const COMMAND_FAILED: &str = "StepDeploy.CommandFailed";
 /// The group has settings a deploy can't handle, or an instance refresh runs; nothing was changed.
 pub const PREFLIGHT_FAILED: &str = "StepDeploy.PreflightFailed";
 
+/// Clean-up (the page, the processes, the lock) could not finish; the cause lists what is left and what to do.
+pub const CLEANUP_INCOMPLETE: &str = "StepDeploy.CleanupIncomplete";
+
 /// A bake could not make an image (builder never online, image never available or failed).
 pub const BAKE_FAILED: &str = "StepDeploy.BakeFailed";
 
@@ -38,6 +41,7 @@ pub const ALL: &[&str] = &[
     COMMAND_FAILED,
     BAKE_FAILED,
     PREFLIGHT_FAILED,
+    CLEANUP_INCOMPLETE,
 ];
 
 /// Step Functions service errors a nested StartExecution may meet (retried with backoff).

@@ -216,6 +216,7 @@ fn refused_terminations(times: u32) -> stepdeploy_sim::Fault {
         code: "ValidationError".into(),
         remaining: times,
         lost_response: false,
+        skip: 0,
     }
 }
 

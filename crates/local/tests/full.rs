@@ -70,9 +70,12 @@ async fn a_failed_migration_leaves_the_fleet_untouched_holds_the_page_and_shows_
     let before: Vec<_> = fleet.sim.live_in_group(&fleet.group);
     let (summary, _) = full(&fleet, config, json!({"environment": "demo", "launch_template_version": "2", "run_migrations": true})).await;
     assert_eq!(summary.error.as_deref(), Some(errors::COMMAND_FAILED));
-    let cause: serde_json::Value = serde_json::from_str(summary.cause.as_deref().unwrap()).unwrap();
-    let message = cause["errorMessage"].as_str().unwrap();
+    // The step's error document, then what the state machine adds: the page stays up, and how to lift it.
+    let raw = summary.cause.as_deref().unwrap();
+    let document = serde_json::Deserializer::from_str(raw).into_iter::<serde_json::Value>().next().unwrap().unwrap();
+    let message = document["errorMessage"].as_str().unwrap();
     assert!(message.contains("exit code 1") && message.contains("could not obtain lock") && message.contains("0042_add_index"), "{message}");
+    assert!(raw.ends_with("(The maintenance page stays up, as maintenance.hold_on_migration_failure says: take it down with stepdeploy maintenance off once the migration is fixed.)"), "{raw}");
     assert_eq!(fleet.sim.live_in_group(&fleet.group), before, "the web fleet is untouched");
     assert_eq!(maintenance_rules(&fleet), 1, "the page is held (maintenance.hold_on_migration_failure)");
     assert_released(&fleet);

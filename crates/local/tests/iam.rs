@@ -104,6 +104,7 @@ fn recorded_calls() -> &'static Vec<(String, ApiCall)> {
                 code: "InvalidParameters".into(),
                 remaining: 1,
                 lost_response: false,
+                skip: 0,
             })
         };
         let in_place = json!({"environment": "demo", "revision": "2222222", "min_healthy_percent": 0});

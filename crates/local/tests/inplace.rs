@@ -187,6 +187,7 @@ async fn a_failure_between_deregistering_and_registering_puts_the_batch_back() {
                 code: "InvalidParameters".into(),
                 remaining: 1,
                 lost_response: false,
+                skip: 0,
             });
         }
         let (summary, _) = in_place(&fleet, config, json!({"environment": "demo", "min_healthy_percent": 50})).await;

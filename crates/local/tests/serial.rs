@@ -347,6 +347,7 @@ async fn an_update_refused_while_a_scaling_activity_is_in_progress_is_retried() 
         code: "ScalingActivityInProgress".into(),
         remaining: 2,
         lost_response: false,
+        skip: 0,
     });
     let summary = deploy(&fleet, config, demo_input()).await;
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");

@@ -59,12 +59,22 @@ pub struct Fault {
     /// Honoured by the operations whose repetition matters: SuspendProcesses and SendCommand.
     #[serde(default)]
     pub lost_response: bool,
+    /// Matching calls let through before the fault starts (so the n-th call of a run fails).
+    #[serde(default)]
+    pub skip: u32,
 }
 
 impl Fault {
     /// `times` throttling errors on `operation`.
     pub fn throttle(operation: &str, times: u32) -> Fault {
-        Fault { operation: operation.to_string(), kind: ErrorKind::Throttled, code: "Throttling".into(), remaining: times, lost_response: false }
+        Fault {
+            operation: operation.to_string(),
+            kind: ErrorKind::Throttled,
+            code: "Throttling".into(),
+            remaining: times,
+            lost_response: false,
+            skip: 0,
+        }
     }
 
     /// `times` transient 5xx errors on `operation`.
@@ -75,12 +85,20 @@ impl Fault {
             code: "ServiceUnavailable".into(),
             remaining: times,
             lost_response: false,
+            skip: 0,
         }
     }
 
     /// `times` calls of `operation` that take effect but whose response never arrives (a client timeout).
     pub fn lost_response(operation: &str, times: u32) -> Fault {
-        Fault { operation: operation.to_string(), kind: ErrorKind::Transient, code: "RequestTimeout".into(), remaining: times, lost_response: true }
+        Fault {
+            operation: operation.to_string(),
+            kind: ErrorKind::Transient,
+            code: "RequestTimeout".into(),
+            remaining: times,
+            lost_response: true,
+            skip: 0,
+        }
     }
 }
 

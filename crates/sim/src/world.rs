@@ -421,6 +421,15 @@ impl World {
     /// `requests` are what AWS authorizes for it (see [`crate::iam`]), recorded with the principal making it.
     pub fn call(&mut self, service: &'static str, operation: &'static str, requests: Vec<AuthRequest>) -> Result<(), PortError> {
         let fault = self.faults.iter_mut().find(|f| f.remaining > 0 && !f.lost_response && (f.operation == operation || f.operation == "*"));
+        // A fault may first let `skip` matching calls through (the n-th call of a run fails).
+        let fault = fault.and_then(|f| {
+            if f.skip > 0 {
+                f.skip -= 1;
+                None
+            } else {
+                Some(f)
+            }
+        });
         let error = fault.map(|f| {
             f.remaining -= 1;
             PortError::new(f.kind, service, operation, Some(&f.code), format!("injected fault: {}", f.code))

@@ -280,20 +280,64 @@ pub async fn rollback(mut deployment: Deployment, error: Option<&Value>, now: Ti
 
 /// **finish**: lift the maintenance page (unless held), resume only the
 /// processes this workflow suspended, release the lock.
+///
+/// Each part is tried whatever happened to the one before, so one refused call
+/// doesn't leave the rest undone. A retryable failure fails the step as
+/// `AwsTransient` (the state machine runs it again; every part is idempotent);
+/// otherwise what could not be done is `StepDeploy.CleanupIncomplete`, each
+/// item with what to do about it. Processes that could not be resumed keep
+/// the lock, which records them for the next run that breaks it.
 pub async fn finish(account: &dyn DeployAccount, mut job: Job) -> Result<Job, StepError> {
+    let mut left: Vec<String> = Vec::new();
+    let mut retryable = false;
+    let environment = job.environment.clone();
     if job.maintenance_on && !job.hold_maintenance {
-        job = maintenance(account, job, MaintenanceMode::Off).await?;
-    }
-    if !job.suspended_by_us.is_empty() {
-        account.resume_processes(&job.group, &job.suspended_by_us).await?;
-    }
-    if let Some(held) = account.get_parameter(&job.lock_parameter).await? {
-        // Never release someone else's lock (a stale one broken by another execution).
-        if LockRecord::parse(&held.value).execution.as_deref() == Some(job.execution_id.as_str()) {
-            account.delete_parameter(&job.lock_parameter).await?;
+        match maintenance(account, job.clone(), MaintenanceMode::Off).await {
+            Ok(updated) => job = updated,
+            Err(e) => {
+                retryable |= e.name == errors::AWS_TRANSIENT;
+                left.push(format!("the maintenance page is still up ({}); take it down with `stepdeploy maintenance off {environment}`", e.message));
+            }
         }
     }
-    Ok(job)
+    let mut processes_resumed = true;
+    if !job.suspended_by_us.is_empty()
+        && let Err(e) = account.resume_processes(&job.group, &job.suspended_by_us).await
+    {
+        retryable |= e.is_retryable();
+        processes_resumed = false;
+        left.push(format!(
+            "{} are still suspended on {} ({e}); resume them with `stepdeploy autoscaling resume {environment}`",
+            job.suspended_by_us.join(", "),
+            job.group
+        ));
+    }
+    if processes_resumed {
+        let released = async {
+            if let Some(held) = account.get_parameter(&job.lock_parameter).await? {
+                // Never release someone else's lock (a stale one broken by another execution).
+                if LockRecord::parse(&held.value).execution.as_deref() == Some(job.execution_id.as_str()) {
+                    account.delete_parameter(&job.lock_parameter).await?;
+                }
+            }
+            Ok::<(), crate::ports::PortError>(())
+        }
+        .await;
+        if let Err(e) = released {
+            retryable |= e.is_retryable();
+            left.push(format!(
+                "the lock {} is still held ({e}); delete it once `stepdeploy status {environment}` shows no running execution",
+                job.lock_parameter
+            ));
+        }
+    } else {
+        left.push(format!("the lock {} stays, recording them, so that the next run that breaks it resumes them", job.lock_parameter));
+    }
+    match (left.is_empty(), retryable) {
+        (true, _) => Ok(job),
+        (false, true) => Err(StepError { name: errors::AWS_TRANSIENT, message: format!("clean-up is not finished: {}", left.join("; ")) }),
+        (false, false) => Err(StepError { name: errors::CLEANUP_INCOMPLETE, message: format!("clean-up could not finish: {}", left.join("; ")) }),
+    }
 }
 
 /// A summary of a group's instances per AMI, for progress and results.
