@@ -181,9 +181,13 @@ fn functions_with(
         let handler: Handler = Arc::new(move |payload: Value| {
             let (account, now, config, observer, hook) = (account.clone(), now.clone(), config.clone(), observer.clone(), hook.clone());
             async move {
-                if let Some(error_type) = hook(Some(name)) {
+                let injected = hook(Some(name));
+                // "after:<error>": the step runs (its calls take effect), then Lambda reports the error
+                // (a timeout after the work was done), and Step Functions retries it with the same input.
+                let after = injected.as_deref().and_then(|e| e.strip_prefix("after:")).map(str::to_string);
+                if let (Some(error_type), None) = (&injected, &after) {
                     hook(None);
-                    return Err(FunctionError::new(error_type, format!("Lambda reported {name}'s invocation failed (injected)")));
+                    return Err(FunctionError::new(error_type.clone(), format!("Lambda reported {name}'s invocation failed (injected)")));
                 }
                 let source = match from {
                     ConfigFrom::Given => ConfigSource::Given(&config),
@@ -191,6 +195,9 @@ fn functions_with(
                 };
                 let result = steps::handle(name, account.as_ref(), source, &payload, now()).await;
                 hook(None);
+                if let Some(error_type) = after {
+                    return Err(FunctionError::new(error_type, format!("Lambda reported {name}'s invocation failed after it ran (injected)")));
+                }
                 if let Ok(record) = &result {
                     observer(name, record);
                 }

@@ -227,6 +227,8 @@ impl Sim {
 
     /// Makes the next `times` invocations of the step function `function`
     /// fail in Lambda itself with `error_type` (e.g. `Sandbox.Timedout`), before the step runs.
+    /// With `error_type` `after:<error>` the step runs first (its calls take effect) and Lambda
+    /// then reports the error, as for an invocation that timed out after doing its work.
     pub fn inject_lambda_fault(&self, function: &str, error_type: &str, times: u32) {
         self.lock().lambda_faults.push((function.to_string(), error_type.to_string(), times));
     }
