@@ -281,3 +281,24 @@ fn terminations_keep_the_zones_balanced() {
     // THEN the two terminations both come from the crowded zone, oldest first there
     assert_eq!(terminated(&decision.actions), ["i-001", "i-002"]);
 }
+
+#[test]
+fn the_floor_and_ceiling_match_a_table_worked_out_by_hand() {
+    // (desired, min %, max %) → (floor, ceiling), by the README's rules, not by the code:
+    // floor = ceil(D × min %), ceiling = floor(D × max %); no room for a batch of one
+    // raises the ceiling by one if the policy allows any surge, else lowers the floor by one.
+    let table = [
+        ((1, 100, 200), (1, 2)),
+        ((2, 100, 150), (2, 3)),
+        ((5, 90, 110), (5, 6)), // 4.5 → 5 and 5.5 → 5: no room; surge allowed: ceiling 6
+        ((3, 90, 100), (2, 3)), // 2.7 → 3 and 3: no room; no surge: floor 2
+        ((4, 75, 100), (3, 4)),
+        ((7, 50, 120), (4, 8)), // 3.5 → 4 and 8.4 → 8
+        ((20, 50, 100), (10, 20)),
+        ((100, 100, 200), (100, 200)),
+    ];
+    for ((desired, min, max), (floor, ceiling)) in table {
+        let bounds = Policy::new(min, max, None).unwrap().bounds(desired);
+        assert_eq!((bounds.min_healthy, bounds.max_total), (floor, ceiling), "D={desired}, {min}..{max} %");
+    }
+}
