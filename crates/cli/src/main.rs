@@ -212,7 +212,8 @@ enum Command {
         instances: u32,
         /// Inject a fault (repeatable; one that doesn't apply to the workflow names those it does): unhealthy-new,
         /// migration-fails, throttle, external-scale-in, instance-dies, bake-script-fails, in-place-command-fails,
-        /// image-never-available, ec2-lag, launch-fails, health-replacements, az-imbalance, lost-responses, long-output.
+        /// image-never-available, ec2-lag, launch-fails, health-replacements, az-imbalance, lost-responses, long-output,
+        /// instance-impaired.
         #[arg(long = "fault")]
         faults: Vec<String>,
         /// Seed of the simulated account (same seed, same run).

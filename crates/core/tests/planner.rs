@@ -302,3 +302,26 @@ fn the_floor_and_ceiling_match_a_table_worked_out_by_hand() {
         assert_eq!((bounds.min_healthy, bounds.max_total), (floor, ceiling), "D={desired}, {min}..{max} %");
     }
 }
+
+#[test]
+fn surplus_new_capacity_is_trimmed_only_when_the_rollout_made_it() {
+    // GIVEN four healthy instances of version 2 and one more (Auto Scaling replaced an old
+    // instance that failed, at the rollout's desired capacity), goal 4
+    let mut fleet = Fleet::test();
+    for n in 0..5 {
+        fleet = fleet.add(NEW, Lifecycle::InService, true, false, START - 500 + n);
+    }
+    fleet.desired = 5;
+    let mut state = Fleet::test().with_old(4).rollout(Policy::new(100, 200, None).unwrap());
+    state.healthy_since = fleet.instances.iter().map(|i| (i.id.clone(), START - 400)).collect();
+    // WHEN desired capacity is what the rollout's last step left: the extra is its own, trimmed (newest first)
+    state.expected_desired = Some(5);
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert_eq!(terminated(&decision.actions), ["i-004"]);
+    assert_eq!(decision.desired_after, 4);
+    // BUT when someone else raised desired capacity, the extra is theirs: done, nothing terminated
+    state.expected_desired = Some(4);
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert!(terminated(&decision.actions).is_empty());
+    assert_eq!(decision.outcome, stepdeploy_core::planner::Outcome::Done);
+}

@@ -35,6 +35,7 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("az-imbalance", &["serial", "full", "in-place"]),
     ("lost-responses", &["serial", "full", "worker", "in-place", "bake", "release", "rebake"]),
     ("long-output", &["full", "worker", "bake", "release", "rebake"]),
+    ("instance-impaired", &["serial", "full"]),
 ];
 
 /// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
@@ -154,6 +155,8 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
                 duration_seconds: 30,
             });
         }
+        // An instance fails its EC2 status checks mid-deploy: Auto Scaling marks it Unhealthy and replaces it.
+        "instance-impaired" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ImpairOne { group: fleet.group.clone() }),
         "external-scale-in" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ScaleIn { group: fleet.group.clone(), count: 1 }),
         _ => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::TerminateOne { group: fleet.group.clone() }),
     }

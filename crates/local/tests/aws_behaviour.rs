@@ -383,3 +383,17 @@ async fn a_lock_whose_holder_still_runs_is_never_stale_however_old() {
     let summary = deploy(&fleet, config, input).await;
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
 }
+
+#[tokio::test]
+async fn an_instance_auto_scaling_marks_unhealthy_mid_deploy_is_replaced_and_the_deploy_converges() {
+    // The sim used to report every instance Healthy to Auto Scaling: an old one failing mid-deploy never happened.
+    for seed in 60..64 {
+        let (fleet, config) = demo(seed, 4, settings());
+        stepdeploy_local::scenario::inject("instance-impaired", "serial", &fleet).unwrap();
+        let summary = deploy(&fleet, config, demo_input()).await;
+        assert_eq!(summary.status, "SUCCEEDED", "seed {seed}: {summary:?}");
+        assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&4), "seed {seed}: {summary:?}");
+        assert_eq!(summary.fleet.by_image.len(), 1);
+        assert_clean(&fleet);
+    }
+}

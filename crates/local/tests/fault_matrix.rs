@@ -13,7 +13,7 @@ use stepdeploy_local::{demo, run, scenario};
 use stepdeploy_sim::SimSettings;
 
 /// Faults that take capacity away by design (someone else scales in or kills an instance).
-const REMOVE_CAPACITY: &[&str] = &["external-scale-in", "instance-dies"];
+const REMOVE_CAPACITY: &[&str] = &["external-scale-in", "instance-dies", "instance-impaired"];
 
 /// Workflows whose runs never take an instance out of service.
 const NO_CAPACITY_CHANGE: &[&str] = &["worker", "maintenance-on", "maintenance-off", "bake"];

@@ -124,6 +124,12 @@ pub enum ExternalEvent {
         /// Group name.
         group: String,
     },
+    /// A random live instance of the group fails its EC2 status checks: Auto Scaling marks it
+    /// Unhealthy and, unless ReplaceUnhealthy is suspended, replaces it.
+    ImpairOne {
+        /// Group name.
+        group: String,
+    },
 }
 
 /// What a scripted SSM command does.

@@ -133,6 +133,8 @@ pub(crate) struct Inst {
     pub deregistered_at: Option<Timestamp>,
     /// How long draining takes.
     pub drain_seconds: i64,
+    /// Auto Scaling's health status is Unhealthy (EC2 status checks failed).
+    pub asg_unhealthy: bool,
     /// Its group's lifecycle hooks hold it this long in `Pending:Wait` before InService,
     /// and in `Terminating:Wait` before it terminates.
     pub hook_seconds: i64,
@@ -159,6 +161,7 @@ impl Inst {
             deregistered_at: None,
             drain_seconds: 0,
             hook_seconds: 0,
+            asg_unhealthy: false,
         }
     }
 
@@ -486,6 +489,18 @@ impl World {
                     g.max_size = g.max_size.max(g.desired_capacity);
                 }
             }
+            ExternalEvent::ImpairOne { group } => {
+                let now = self.now;
+                let mut live: Vec<String> =
+                    self.instances.values().filter(|i| i.group.as_deref() == Some(group.as_str()) && i.is_live(now)).map(|i| i.id.clone()).collect();
+                live.sort();
+                if !live.is_empty() {
+                    let pick = self.rng.random_range(0..live.len());
+                    if let Some(inst) = self.instances.get_mut(&live[pick]) {
+                        inst.asg_unhealthy = true;
+                    }
+                }
+            }
             ExternalEvent::TerminateOne { group } => {
                 let now = self.now;
                 let live: Vec<String> =
@@ -527,6 +542,18 @@ impl World {
         };
         if group.elb_health_check {
             self.replace_unhealthy(name);
+        }
+        // Auto Scaling replaces instances it marked Unhealthy, unless ReplaceUnhealthy is suspended.
+        if !group.suspended.contains("ReplaceUnhealthy") {
+            let impaired: Vec<String> = self
+                .instances
+                .values()
+                .filter(|i| i.group.as_deref() == Some(name) && i.is_live(now) && i.asg_unhealthy)
+                .map(|i| i.id.clone())
+                .collect();
+            for id in impaired {
+                self.begin_termination(&id);
+            }
         }
         let live: Vec<&Inst> = self.instances.values().filter(|i| i.group.as_deref() == Some(name) && i.is_live(now)).collect();
         let live_count = live.len() as u32;
@@ -584,6 +611,7 @@ impl World {
                         deregistered_at: None,
                         drain_seconds: self.settings.deregistration_delay_seconds,
                         hook_seconds: group.hook_seconds,
+                        asg_unhealthy: false,
                     },
                 );
                 self.activities.entry(name.to_string()).or_default().push(ScalingActivity {

@@ -133,9 +133,22 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
         let snapshot = block_on(read_snapshot(sim, sim, sim, &fleet.group, &tgs, sim.now())).unwrap();
         let decision = plan(&snapshot, state, sim.now());
         state.healthy_since = decision.healthy_since.clone();
+        // As the replace step does: what desired capacity the actions leave.
+        state.expected_desired = Some(decision.desired_after);
+        // Counted by the sim's own truth (not the planner's verdicts): live instances on the target version.
+        let live_new = snapshot
+            .instances
+            .iter()
+            .filter(|i| i.lifecycle.is_live())
+            .filter(|i| i.launch_template_version.as_deref() == Some(state.target.launch_template_version.as_str()))
+            .count() as u32;
+        let live_old = snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).count() as u32 - live_new;
         for action in &decision.actions {
             if let Action::Terminate { instance_ids } = action {
-                for id in instance_ids {
+                // Trimming capacity beyond the goal once every old instance is gone is allowed;
+                // terminating a new instance otherwise is not.
+                let trimming_surplus = live_old == 0 && live_new >= state.original.desired_capacity + instance_ids.len() as u32;
+                for id in instance_ids.iter().filter(|_| !trimming_surplus) {
                     let instance = snapshot.instances.iter().find(|i| &i.id == id).unwrap();
                     // The sim reports each instance's version truthfully (as AWS does): the oracle.
                     let new = instance.launch_template_version.as_deref() == Some(state.target.launch_template_version.as_str());

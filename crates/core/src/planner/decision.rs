@@ -166,4 +166,8 @@ pub struct Plan {
     pub health: Vec<InstanceHealth>,
     /// The updated warm-up memo, to store back in the rollout state.
     pub healthy_since: BTreeMap<String, Timestamp>,
+    /// Desired capacity once the actions are applied: what the next snapshot shows unless
+    /// someone else changed it (store it back in the rollout state).
+    #[serde(default)]
+    pub desired_after: u32,
 }

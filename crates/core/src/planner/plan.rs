@@ -104,6 +104,15 @@ fn failing_activities(snapshot: &GroupSnapshot, state: &RolloutState) -> Option<
     None
 }
 
+/// Desired capacity after `actions`, from `desired` before them.
+fn desired_after(desired: u32, actions: &[Action]) -> u32 {
+    actions.iter().fold(desired, |d, action| match action {
+        Action::Terminate { instance_ids } => d.saturating_sub(instance_ids.len() as u32),
+        Action::SetDesiredCapacity { desired_capacity } => *desired_capacity,
+        _ => d,
+    })
+}
+
 fn version_of(health: &InstanceHealth) -> VersionMatch {
     match (health.on_target, health.version_unknown) {
         (true, _) => VersionMatch::Target,
@@ -163,8 +172,14 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         min_healthy: bounds.min_healthy,
         max_total: bounds.max_total,
     };
-    let finish =
-        |actions: Vec<Action>, outcome: Outcome| Plan { actions, outcome, progress, health: health.clone(), healthy_since: healthy_since.clone() };
+    let finish = |actions: Vec<Action>, outcome: Outcome| {
+        let desired_after = desired_after(snapshot.settings.desired_capacity, &actions);
+        Plan { actions, outcome, progress, health: health.clone(), healthy_since: healthy_since.clone(), desired_after }
+    };
+    // Capacity beyond the goal is the rollout's own (a rollback's surge, or the replacement of an
+    // old instance Auto Scaling terminated itself) when desired capacity is what the last step left;
+    // an operator who changed it meant the extra.
+    let surplus_is_ours = state.undoing || state.expected_desired == Some(snapshot.settings.desired_capacity);
     let unhealthy_list = |only_new: bool| -> Vec<(String, String)> {
         health.iter().filter(|h| !h.healthy && (!only_new || h.on_target)).map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default())).collect()
     };
@@ -176,7 +191,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
 
     if progress.old == 0 && progress.unknown == 0 && progress.new_healthy >= goal {
-        if state.undoing && progress.new > goal {
+        if surplus_is_ours && progress.new > goal {
             // A rollback with more on target than the goal (the rollout's surge, launched at the
             // version it goes back to): trim the surplus, unhealthy and newest first, originals last.
             // (In a rollout, capacity beyond the goal is an operator's scale-out: kept.)
@@ -194,7 +209,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         }
         // Done: after a rollback, desired back to what is live (launches the rollout's surge still
         // asks for would overshoot the goal); the original bounds, widened only as far as needed.
-        let desired = if state.undoing { snapshot.settings.desired_capacity.min(progress.new) } else { snapshot.settings.desired_capacity };
+        let desired = if surplus_is_ours { snapshot.settings.desired_capacity.min(progress.new) } else { snapshot.settings.desired_capacity };
         if desired != snapshot.settings.desired_capacity {
             actions.push(Action::SetDesiredCapacity { desired_capacity: desired });
         }

@@ -66,6 +66,10 @@ pub struct RolloutState {
     /// This rollout undoes another: capacity beyond the goal is the other's surge, not an operator's.
     #[serde(default)]
     pub undoing: bool,
+    /// Desired capacity as the last step left it ([`super::Plan::desired_after`]): a snapshot that
+    /// shows another was changed by someone else.
+    #[serde(default)]
+    pub expected_desired: Option<u32>,
 }
 
 /// Timing settings of a rollout.
@@ -121,6 +125,7 @@ impl RolloutState {
             poll_seconds: spec.timing.poll_seconds,
             healthy_since: BTreeMap::new(),
             undoing: false,
+            expected_desired: None,
         }
     }
 
@@ -138,6 +143,7 @@ impl RolloutState {
             deadline: now.saturating_add(timeout_seconds as i64),
             healthy_since: BTreeMap::new(),
             undoing: true,
+            expected_desired: None,
             ..self.clone()
         })
     }

@@ -199,6 +199,7 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
         apply(&decision.actions, &deployment.job.group, &deployment.template, account, account).await?;
     }
     deployment.rollout.healthy_since = decision.healthy_since;
+    deployment.rollout.expected_desired = Some(decision.desired_after);
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),
         Outcome::Done => ("done", 0, None),

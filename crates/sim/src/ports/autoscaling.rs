@@ -25,7 +25,7 @@ impl GroupReader for Sim {
             .map(|i| GroupMember {
                 id: i.id.clone(),
                 lifecycle: Lifecycle::parse(i.lifecycle(now)),
-                healthy: true,
+                healthy: !i.asg_unhealthy,
                 launch_template_id: i.launch_template_id.clone(),
                 launch_template_version: i.launch_template_version.clone(),
                 availability_zone: i.zone.clone(),
