@@ -93,6 +93,16 @@ async fn sdk_config(options: &AwsOptions, fallback_region: Option<&str>) -> Resu
 impl Session {
     async fn open(options: &AwsOptions, environment: Option<&str>) -> Result<Session> {
         let local_config = read_local_config(options.config.as_deref())?;
+        // An environment the config file doesn't have is named as such before anything needs AWS.
+        if let (Some(name), Some(config)) = (environment, &local_config)
+            && !config.environments.contains_key(name)
+        {
+            bail!(
+                "environment: {name:?} is not in {} (it has: {})",
+                options.config.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| DEFAULT_CONFIG.to_string()),
+                config.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
         let env_region = environment
             .and_then(|name| local_config.as_ref().and_then(|c| c.environments.get(name)))
             .map(|env| env.region.clone())

@@ -96,3 +96,30 @@ fn in_place_refuses_a_ceiling_before_touching_aws() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--max-healthy-percent: 150: an in-place deploy launches nothing"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn an_environment_the_config_lacks_is_named_before_anything_needs_aws() {
+    // No region, no credentials, no endpoint: the one thing wrong is the environment's name.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stepdeploy.yaml");
+    std::fs::write(
+        &file,
+        "deployment: app\nenvironments:\n  staging:\n    region: us-east-1\n    auto_scaling_group: g\n    target_group_arns: [\"arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/w/1\"]\n    listener_arn: \"arn:aws:elasticloadbalancing:us-east-1:1:listener/app/w/1/2\"\n    launch_template: lt-1\n",
+    )
+    .unwrap();
+    for args in [vec!["status", "nosuchenv"], vec!["deploy", "serial", "nosuchenv"]] {
+        let mut all = args.clone();
+        all.extend(["--config", file.to_str().unwrap()]);
+        let out = Command::new(env!("CARGO_BIN_EXE_stepdeploy"))
+            .args(&all)
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("environment: \"nosuchenv\" is not in") && stderr.contains("(it has: staging)"), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+}
