@@ -13,6 +13,11 @@
 # Exit codes: 0 the execution succeeded (or was started, with NO_WAIT);
 # 1 it failed, timed out or was aborted, or AWS refused a call; 2 bad usage.
 
+# AWS CLI v1 reads the region from AWS_DEFAULT_REGION only; v2 and the SDKs read AWS_REGION too.
+if [ -n "${AWS_REGION:-}" ] && [ -z "${AWS_DEFAULT_REGION:-}" ]; then
+  export AWS_DEFAULT_REGION="$AWS_REGION"
+fi
+
 usage_error() {
   echo "error: $*" >&2
   exit 2

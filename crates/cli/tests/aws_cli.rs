@@ -437,6 +437,13 @@ async fn the_aws_cli_scripts_start_follow_and_report_like_the_binary() {
     assert!(String::from_utf8_lossy(&no_deployment.stderr).contains("set STEPDEPLOY_DEPLOYMENT"), "{}", common::text(&no_deployment));
     assert!(d.executions("maintenance").await.is_empty(), "bad usage started nothing");
 
+    // AWS CLI v1 ignores AWS_REGION: with only that set, the scripts still find the region.
+    let path = format!("{}:{}", aws_cli_dir().display(), system_path());
+    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/maintenance");
+    let env = [dep[0], ("STEPDEPLOY_NO_WAIT", "1"), ("STEPDEPLOY_POLL_SECONDS", "1")];
+    let region_only = on_moto(program, &["staging", "on"], &path, &env).env_remove("AWS_DEFAULT_REGION").output().unwrap();
+    assert_eq!(region_only.status.code(), Some(0), "{}", common::text(&region_only));
+
     let no_wait = script("maintenance", &["staging", "on"], &[dep[0], ("STEPDEPLOY_NO_WAIT", "1")]);
     assert_eq!(no_wait.status.code(), Some(0), "{}", common::text(&no_wait));
     assert!(String::from_utf8_lossy(&no_wait.stdout).trim().contains(":execution:"), "{}", common::text(&no_wait));
