@@ -170,7 +170,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         _ => "",
     };
     eprintln!("{} on {environment} ({total} simulated web instance(s){change}, seed {})", args.workflow, args.seed);
-    let (group, sim_for_progress) = (fleet.group.clone(), sim.clone());
+    let sim_for_progress = sim.clone();
     let progress = Arc::new(move |d: &Deployment| {
         let Some(step) = &d.step else { return };
         let p = step.progress;
@@ -184,7 +184,8 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             p.old_healthy,
             p.healthy(),
             p.min_healthy,
-            sim_for_progress.live_in_group(&group).len(),
+            // From the same snapshot as the other counts (not the sim after the step's actions).
+            p.new + p.old + p.unknown,
             p.max_total,
             step.next,
             step.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()

@@ -167,3 +167,18 @@ fn the_help_lists_every_fault_and_workflow_there_is() {
         assert!(help.contains(workflow), "the workflow {workflow} is not in `stepdeploy local --help`");
     }
 }
+
+#[test]
+fn each_progress_line_counts_from_one_moment() {
+    // A line once read "healthy 7 (floor 6), live 6": live came from after the step's actions.
+    let (code, _, progress) = local(&["serial", "--instances", "6", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    let number_after = |line: &str, key: &str| -> Option<u32> { line.split(key).nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok() };
+    let mut lines = 0;
+    for line in progress.lines().filter(|l| l.contains("; healthy ") && l.contains(", live ")) {
+        let (healthy, live) = (number_after(line, "; healthy ").unwrap(), number_after(line, ", live ").unwrap());
+        assert!(healthy <= live, "{line}");
+        lines += 1;
+    }
+    assert!(lines > 2, "{progress}");
+}
