@@ -149,8 +149,12 @@ enum Command {
         /// The git revision (default: the environment's branch).
         #[arg(long)]
         revision: Option<String>,
-        #[command(flatten)]
-        rollout: RolloutArgs,
+        /// Override rollout.min_healthy_percent.
+        #[arg(long)]
+        min_healthy_percent: Option<u32>,
+        /// Override rollout.batch_size.
+        #[arg(long)]
+        batch_size: Option<u32>,
         #[command(flatten)]
         start: StartArgs,
         #[command(flatten)]
@@ -295,7 +299,7 @@ struct RolloutArgs {
     /// Override rollout.min_healthy_percent.
     #[arg(long)]
     min_healthy_percent: Option<u32>,
-    /// Override rollout.max_healthy_percent (not for in-place).
+    /// Override rollout.max_healthy_percent.
     #[arg(long)]
     max_healthy_percent: Option<u32>,
     /// Override rollout.batch_size.
@@ -619,11 +623,10 @@ fn run_remote(command: Command) -> Result<ExitCode> {
             Command::Autoscaling { action, environment, processes, start, .. } => {
                 (workflows::autoscaling(&environment, action == SuspendResume::Suspend, &processes, start.break_stale_lock), start)
             }
-            Command::InPlace { environment, revision, rollout, start, .. } => {
-                if let Some(max) = rollout.max_healthy_percent {
-                    anyhow::bail!("--max-healthy-percent: {max}: an in-place deploy launches nothing, so it takes no ceiling; use --min-healthy-percent and --batch-size");
-                }
-                (workflows::in_place(&environment, revision.as_deref(), &rollout.into(), start.break_stale_lock), start)
+            Command::InPlace { environment, revision, min_healthy_percent, batch_size, start, .. } => {
+                // An in-place deploy launches nothing: it takes no ceiling, so it offers no --max-healthy-percent.
+                let rollout = workflows::RolloutOverrides { min_healthy_percent, max_healthy_percent: None, batch_size };
+                (workflows::in_place(&environment, revision.as_deref(), &rollout, start.break_stale_lock), start)
             }
             _ => anyhow::bail!("not an AWS command"),
         };

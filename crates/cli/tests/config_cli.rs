@@ -91,10 +91,13 @@ fn a_missing_file_is_a_clear_error() {
 }
 
 #[test]
-fn in_place_refuses_a_ceiling_before_touching_aws() {
+fn in_place_offers_no_ceiling_flag() {
+    // An in-place deploy launches nothing: --max-healthy-percent is not one of its flags at all.
     let out = stepdeploy(&["in-place", "staging", "--max-healthy-percent", "150", "--deployment", "d", "--region", "us-east-1"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--max-healthy-percent: 150: an in-place deploy launches nothing"), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unexpected argument '--max-healthy-percent'"), "{}", text(&out.stderr));
+    let help = text(&stepdeploy(&["in-place", "--help"]).stdout);
+    assert!(!help.contains("max-healthy-percent") && help.contains("--min-healthy-percent") && help.contains("--batch-size"), "{help}");
 }
 
 #[test]
