@@ -182,3 +182,64 @@ fn each_progress_line_counts_from_one_moment() {
     }
     assert!(lines > 2, "{progress}");
 }
+
+#[test]
+fn every_command_and_flag_the_readme_quotes_is_in_the_help() {
+    use std::collections::BTreeMap;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let help = |path: &[&str]| -> Option<String> {
+        let mut args: Vec<&str> = path.to_vec();
+        args.push("--help");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepdeploy")).args(&args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let mut helps: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    // Every quoted command: `stepdeploy ...` in inline code, and `stepdeploy ...` lines in code blocks.
+    let mut quoted: Vec<String> = Vec::new();
+    let mut in_block = false;
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+        } else if in_block {
+            quoted.push(line.to_string());
+        } else {
+            // Inline code spans of this line (a span doesn't cross lines in this README).
+            quoted.extend(line.split('`').enumerate().filter(|(i, _)| i % 2 == 1).map(|(_, s)| s.to_string()));
+        }
+    }
+    for text in quoted {
+        let Some(rest) = text.trim_start().strip_prefix("stepdeploy ") else { continue };
+        let words: Vec<&str> =
+            rest.split_whitespace().take_while(|w| !w.starts_with("--") && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')).collect();
+        // The longest prefix of words that is a subcommand with its own help.
+        let mut path: Vec<&str> = Vec::new();
+        for n in (1..=words.len().min(2)).rev() {
+            let key = words[..n].join(" ");
+            let found = helps.entry(key).or_insert_with(|| help(&words[..n])).is_some();
+            if found {
+                path = words[..n].to_vec();
+                break;
+            }
+        }
+        if path.is_empty() {
+            if !words.is_empty() {
+                missing.push(format!("`stepdeploy {}`: no such command", words.join(" ")));
+            }
+            continue;
+        }
+        let text_of_help = helps[&path.join(" ")].clone().unwrap_or_default();
+        for flag in rest.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == '|').filter(|t| t.starts_with("--")) {
+            let flag = flag.split('=').next().unwrap_or(flag).trim_end_matches([',', '.', ')', '`']);
+            checked += 1;
+            if !text_of_help.contains(flag) {
+                missing.push(format!("`stepdeploy {} {flag}`: not in its --help", path.join(" ")));
+            }
+        }
+    }
+    assert!(checked > 10, "the README quotes flags: {checked}");
+    missing.sort();
+    missing.dedup();
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
