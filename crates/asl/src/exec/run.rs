@@ -116,6 +116,27 @@ impl Run {
         }
     }
 
+    /// Puts the events recorded since `mark` (by concurrent lanes) in time order, keeping the
+    /// order of events at the same time, drops those after `cutoff` (what AWS would have
+    /// stopped), and numbers them again.
+    pub(crate) fn interleave_since(&self, mark: usize, cutoff: Option<DateTime<Utc>>) {
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let at = mark.min(history.len());
+        let in_order = history[at..].is_sorted_by_key(|e| e.timestamp);
+        if in_order && cutoff.is_none_or(|c| history[at..].iter().all(|e| e.timestamp <= c)) {
+            return;
+        }
+        let mut tail = history.split_off(at);
+        tail.sort_by_key(|e| e.timestamp);
+        if let Some(cutoff) = cutoff {
+            tail.retain(|e| e.timestamp <= cutoff);
+        }
+        for (n, mut event) in tail.into_iter().enumerate() {
+            event.id = (mark + n + 1) as u64;
+            history.push(event);
+        }
+    }
+
     /// Events so far.
     pub(crate) fn history_len(&self) -> usize {
         self.history.lock().unwrap_or_else(|p| p.into_inner()).len()
