@@ -50,7 +50,8 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
     // On a clock with lanes, iterations run concurrently in virtual time, at most MaxConcurrency
     // at once (0: no limit): each starts when a lane is free, and their events interleave. The
     // first to fail (in time) fails the Map; iterations that would start after it never do.
-    let lanes = run.clock.lanes();
+    // A processor that can't take time runs the same either way, and faster without lanes.
+    let lanes = run.clock.lanes() && spec.processor.can_take_time();
     let (start, mark) = (run.clock.now(), run.history_len());
     let mut busy: Vec<DateTime<Utc>> = Vec::new();
     let mut last_end = start;
@@ -86,7 +87,7 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
         };
         let result = match lane_start {
             Some(begins) => {
-                let (result, end) = run_lane(begins, iteration).await;
+                let (result, end) = run_lane(begins, Box::pin(iteration)).await;
                 busy.push(end);
                 last_end = last_end.max(end);
                 if !tolerant && result.is_err() && first_failure.as_ref().is_none_or(|(at, _)| end < *at) {

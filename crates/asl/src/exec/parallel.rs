@@ -17,7 +17,11 @@ use crate::model::StateMachine;
 /// locally: side effects happen one branch after another).
 pub(crate) async fn branches(run: &Run, branches: &[StateMachine], input: Value, vars: &Vars, report_failure: bool) -> Result<Value, StatesError> {
     run.event("ParallelStateStarted", json!({}));
-    let outcome = if run.clock.lanes() { in_lanes(run, branches, &input, vars).await } else { one_by_one(run, branches, &input, vars).await };
+    let outcome = if run.clock.lanes() && branches.iter().any(StateMachine::can_take_time) {
+        in_lanes(run, branches, &input, vars).await
+    } else {
+        one_by_one(run, branches, &input, vars).await
+    };
     match outcome {
         Ok(outputs) => {
             run.event("ParallelStateSucceeded", json!({}));

@@ -122,18 +122,17 @@ impl Run {
     pub(crate) fn interleave_since(&self, mark: usize, cutoff: Option<DateTime<Utc>>) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let at = mark.min(history.len());
-        let in_order = history[at..].is_sorted_by_key(|e| e.timestamp);
-        if in_order && cutoff.is_none_or(|c| history[at..].iter().all(|e| e.timestamp <= c)) {
-            return;
+        let tail = &mut history[at..];
+        if !tail.is_sorted_by_key(|e| e.timestamp) {
+            // Each lane's events are in order already; the stable sort merges those runs.
+            tail.sort_by_key(|e| e.timestamp);
+            for (n, event) in tail.iter_mut().enumerate() {
+                event.id = (at + n + 1) as u64;
+            }
         }
-        let mut tail = history.split_off(at);
-        tail.sort_by_key(|e| e.timestamp);
         if let Some(cutoff) = cutoff {
-            tail.retain(|e| e.timestamp <= cutoff);
-        }
-        for (n, mut event) in tail.into_iter().enumerate() {
-            event.id = (mark + n + 1) as u64;
-            history.push(event);
+            let keep = at + history[at..].partition_point(|e| e.timestamp <= cutoff);
+            history.truncate(keep);
         }
     }
 

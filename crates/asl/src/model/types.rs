@@ -216,6 +216,22 @@ pub struct StateMachine {
     pub query_language: QueryLanguage,
 }
 
+impl StateMachine {
+    /// Whether running it can move the clock: a Wait, a Task or a Retry anywhere in it. One
+    /// that can't (Pass, Choice, Succeed, Fail only) takes no time, so it needs no lane of its own.
+    pub fn can_take_time(&self) -> bool {
+        self.states.values().any(|state| {
+            !state.common.retry.is_empty()
+                || match &state.kind {
+                    Kind::Task(_) | Kind::Wait(_) => true,
+                    Kind::Parallel(branches) => branches.iter().any(StateMachine::can_take_time),
+                    Kind::Map(spec) => spec.processor.can_take_time(),
+                    _ => false,
+                }
+        })
+    }
+}
+
 /// A definition problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
