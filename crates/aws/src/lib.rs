@@ -7,6 +7,7 @@
 //! environment alone.
 
 mod autoscaling;
+mod cloudwatch;
 mod ec2;
 mod elbv2;
 mod error;
@@ -14,6 +15,7 @@ mod sfn;
 mod ssm;
 
 pub use autoscaling::AwsAutoScaling;
+pub use cloudwatch::AwsCloudWatch;
 pub use ec2::AwsEc2;
 pub use elbv2::AwsElbv2;
 pub use sfn::AwsSfn;
@@ -47,6 +49,8 @@ pub struct AwsAccount {
     pub ssm: AwsSsm,
     /// Step Functions.
     pub sfn: AwsSfn,
+    /// CloudWatch.
+    pub cloudwatch: AwsCloudWatch,
 }
 
 impl AwsAccount {
@@ -58,6 +62,7 @@ impl AwsAccount {
             elbv2: AwsElbv2::new(aws_sdk_elasticloadbalancingv2::Client::new(config)),
             ssm: AwsSsm::new(aws_sdk_ssm::Client::new(config)),
             sfn: AwsSfn::new(aws_sdk_sfn::Client::new(config)),
+            cloudwatch: AwsCloudWatch::new(aws_sdk_cloudwatch::Client::new(config)),
         }
     }
 }
@@ -240,6 +245,13 @@ mod account {
     impl Executions for AwsAccount {
         async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>> {
             self.sfn.execution_running(execution).await
+        }
+    }
+
+    #[async_trait]
+    impl Alarms for AwsAccount {
+        async fn describe_alarms(&self, names: &[String]) -> PortResult<Vec<AlarmState>> {
+            self.cloudwatch.describe_alarms(names).await
         }
     }
 }

@@ -334,3 +334,40 @@ async fn step_functions_says_whether_an_execution_still_runs() {
     assert_eq!(aws.sfn.execution_running(&missing).await.unwrap(), Some(false), "never existed");
     assert_eq!(aws.sfn.execution_running("local-1700000000").await.unwrap(), None, "a local run's id is not asked about");
 }
+
+#[tokio::test]
+async fn cloudwatch_reads_alarm_states_with_their_reasons_in_one_call() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let config = common::sdk_config().await;
+    let aws = AwsAccount::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let (quiet, firing) = (unique("5xx-quiet"), unique("5xx-firing"));
+    for name in [&quiet, &firing] {
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap();
+    }
+    let reason = "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (5.0).";
+    cloudwatch.set_alarm_state().alarm_name(&firing).state_value(StateValue::Alarm).state_reason(reason).send().await.unwrap();
+    cloudwatch.set_alarm_state().alarm_name(&quiet).state_value(StateValue::Ok).state_reason("fine").send().await.unwrap();
+    let missing = unique("never-created");
+    let names = vec![quiet.clone(), firing.clone(), missing.clone()];
+    let states = aws.cloudwatch.describe_alarms(&names).await.unwrap();
+    assert_eq!(states.len(), 2, "an alarm that doesn't exist is absent: {states:?}");
+    let by_name = |n: &str| states.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("{n} missing from {states:?}"));
+    assert_eq!((by_name(&firing).state.as_str(), by_name(&firing).reason.as_str()), ("ALARM", reason));
+    assert!(by_name(&firing).firing());
+    assert_eq!(by_name(&quiet).state, "OK");
+    assert!(by_name(&firing).updated_at > 1_700_000_000, "StateUpdatedTimestamp is read: {}", by_name(&firing).updated_at);
+    assert!(aws.cloudwatch.describe_alarms(&[]).await.unwrap().is_empty());
+}

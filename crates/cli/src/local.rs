@@ -60,6 +60,10 @@ fn local_config(args: &LocalArgs, fleet: &DemoFleet, demo_config: Arc<Config>) -
     env.target_group_arns = demo_env.target_group_arns.clone();
     env.listener_arn = demo_env.listener_arn.clone();
     env.launch_template = demo_env.launch_template.clone();
+    // The config's alarms exist on the sim, OK until an alarm fault sets them off.
+    for alarm in &env.alarms {
+        fleet.sim.put_alarm(alarm);
+    }
     let worker_tags: BTreeMap<String, String> = env.workers.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if !worker_tags.is_empty() {
         fleet.sim.create_worker(&fleet.old.image_id, worker_tags);
@@ -156,6 +160,9 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     let (config, environment) = local_config(&args, &fleet, demo_config)?;
     let (definition, input) = scenario::definition_and_input(&args.workflow, &environment)?;
     for fault in &args.faults {
+        if fault.starts_with("alarm-") && config.environments[&environment].alarms.is_empty() {
+            bail!("--fault: {fault:?} sets off the environment's alarms, and {environment} lists none (alarms: in its config)");
+        }
         scenario::inject(fault, &args.workflow, &fleet)?;
     }
     let sim = fleet.sim.clone();
@@ -174,9 +181,14 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     let progress = Arc::new(move |d: &Deployment| {
         let Some(step) = &d.step else { return };
         let p = step.progress;
-        let phase = if d.rolling_back { "rolling back" } else { "deploying" };
+        let phase = match (d.rolling_back, step.bake_remaining_seconds) {
+            (true, _) => "rolling back".to_string(),
+            (false, Some(left)) => format!("baking ({left} s left)"),
+            (false, None) => "deploying".to_string(),
+        };
+        let alarms = if step.alarms_ok > 0 { format!("; {} alarm(s) OK", step.alarms_ok) } else { String::new() };
         eprintln!(
-            "[{:>6}s] {phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}); next: {}{}",
+            "[{:>6}s] {phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}){alarms}; next: {}{}",
             sim_for_progress.now() - start,
             p.new,
             p.new_healthy,

@@ -45,6 +45,10 @@ enum Command {
         /// Run the worker deploy and migrations before any web change.
         #[arg(long)]
         migrations: bool,
+        /// Deploy although one of the environment's alarms is already in ALARM (a fix for what fires); it
+        /// still rolls back if that alarm changes state and fires again, or another one fires.
+        #[arg(long)]
+        ignore_alarms: bool,
         #[command(flatten)]
         rollout: RolloutArgs,
         #[command(flatten)]
@@ -217,7 +221,7 @@ enum Command {
         /// Inject a fault (repeatable; one that doesn't apply to the workflow names those it does): unhealthy-new,
         /// migration-fails, throttle, external-scale-in, instance-dies, bake-script-fails, in-place-command-fails,
         /// image-never-available, ec2-lag, launch-fails, health-replacements, az-imbalance, lost-responses, long-output,
-        /// instance-impaired.
+        /// instance-impaired, alarm-during-rollout, alarm-during-bake, alarm-at-start.
         #[arg(long = "fault")]
         faults: Vec<String>,
         /// Seed of the simulated account (same seed, same run).
@@ -590,13 +594,14 @@ fn run_remote(command: Command) -> Result<ExitCode> {
             Command::Status { environment, .. } => return remote::status(&environment, &options).await,
             Command::History { environment, limit, .. } => return remote::history(&environment, limit, &options).await,
             Command::Config(ConfigCommand::Push { environment, yes, .. }) => return remote::push(&environment, &options, yes).await,
-            Command::Deploy { kind, environment, version, revision, migrations, rollout, start, .. } => {
+            Command::Deploy { kind, environment, version, revision, migrations, ignore_alarms, rollout, start, .. } => {
                 let deploy = workflows::DeployOptions {
                     version,
                     revision,
                     run_migrations: migrations,
                     rollout: rollout.into(),
                     break_stale_lock: start.break_stale_lock,
+                    ignore_alarms,
                 };
                 (workflows::deploy(kind == DeployKind::Full, &environment, &deploy), start)
             }

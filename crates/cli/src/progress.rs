@@ -111,6 +111,10 @@ pub struct Rollout {
     pub next: String,
     /// Instances not healthy yet, with why (`i-1: warming up (5 s of 30 s)`).
     pub waiting_on: Vec<String>,
+    /// Alarms read by the step, all OK (0: none watched, or a rollback, which doesn't read them).
+    pub alarms_ok: u32,
+    /// Seconds of bake left, while baking.
+    pub bake_remaining_seconds: Option<u64>,
 }
 
 impl Rollout {
@@ -141,13 +145,25 @@ impl Rollout {
             rolling_back: record["rolling_back"].as_bool().unwrap_or(false),
             next: step["next"].as_str().unwrap_or_default().to_string(),
             waiting_on,
+            alarms_ok: step["alarms_ok"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            bake_remaining_seconds: step["bake_remaining_seconds"].as_u64(),
         })
     }
 
     /// One line: `3/6 replaced, 6 healthy (floor 5), old 3, new 3`.
     pub fn summary(&self) -> String {
         let what = if self.rolling_back { "rolled back" } else { "replaced" };
-        format!("{}/{} {what}, {} healthy (floor {}), old {}, new {}", self.replaced, self.total, self.healthy, self.min_healthy, self.old, self.new)
+        let mut line = format!(
+            "{}/{} {what}, {} healthy (floor {}), old {}, new {}",
+            self.replaced, self.total, self.healthy, self.min_healthy, self.old, self.new
+        );
+        if self.alarms_ok > 0 {
+            line.push_str(&format!(", {} alarm(s) OK", self.alarms_ok));
+        }
+        if let Some(left) = self.bake_remaining_seconds {
+            line.push_str(&format!(", baking: {left} s left"));
+        }
+        line
     }
 }
 

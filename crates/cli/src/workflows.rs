@@ -69,6 +69,8 @@ pub struct DeployOptions {
     pub rollout: RolloutOverrides,
     /// `--break-stale-lock`.
     pub break_stale_lock: bool,
+    /// `--ignore-alarms`.
+    pub ignore_alarms: bool,
 }
 
 /// `deploy serial|full ENV`: with neither `--version` nor `--revision`, the
@@ -81,6 +83,9 @@ pub fn deploy(full: bool, environment: &str, options: &DeployOptions) -> StartRe
     }
     if options.run_migrations {
         input.insert("run_migrations".into(), json!(true));
+    }
+    if options.ignore_alarms {
+        input.insert("ignore_alarms".into(), json!(true));
     }
     options.rollout.write(&mut input);
     let (machine, label) = if full { ("full-deploy", "full") } else { ("serial-deploy", "serial") };
@@ -216,6 +221,7 @@ mod tests {
             run_migrations: true,
             rollout: RolloutOverrides { min_healthy_percent: Some(50), batch_size: Some(2), ..Default::default() },
             break_stale_lock: true,
+            ignore_alarms: true,
             ..Default::default()
         };
         let full = deploy(true, "prod", &options);
@@ -224,7 +230,7 @@ mod tests {
         assert_eq!(
             full.input,
             json!({"environment": "prod", "break_stale_lock": true, "launch_template_version": "$Default", "revision": "4f2c9e1",
-                   "run_migrations": true, "min_healthy_percent": 50, "batch_size": 2})
+                   "run_migrations": true, "ignore_alarms": true, "min_healthy_percent": 50, "batch_size": 2})
         );
     }
 

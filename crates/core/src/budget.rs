@@ -40,6 +40,20 @@ pub fn command_polls(timeout_seconds: u64, poll_seconds: u64) -> u64 {
     polls
 }
 
+/// The shortest wait between two polls of a bake: alarms are evaluated per period (a minute,
+/// usually), so polling faster only spends history events and transitions.
+pub const BAKE_POLL_SECONDS: u64 = 30;
+
+/// The wait before the next poll of a bake with `remaining` seconds to go.
+pub fn bake_wait(remaining: u64, poll_seconds: u64) -> u64 {
+    remaining.clamp(1, poll_seconds.max(BAKE_POLL_SECONDS))
+}
+
+/// The most polls a bake of `bake_seconds` takes.
+pub fn bake_polls(bake_seconds: u64, poll_seconds: u64) -> u64 {
+    if bake_seconds == 0 { 0 } else { bake_seconds.div_ceil(poll_seconds.max(BAKE_POLL_SECONDS)) + 1 }
+}
+
 /// The most polls a loop bounded by a deadline takes at one poll every `poll_seconds`, with
 /// a quarter more: a wait is cut short when an instance's warm-up falls due (once per wave).
 fn deadline_polls(timeout_seconds: u64, poll_seconds: u64) -> u64 {
@@ -54,7 +68,7 @@ pub fn worst_case_events(env: &Environment) -> Vec<(&'static str, u64)> {
     let worker = command_polls(commands.worker_deploy.timeout_seconds, poll);
     let migrate = command_polls(commands.migrate.timeout_seconds, poll);
     // Rollout and rollback share the rollout's timeout.
-    let deploy = worker + migrate + 2 * rollout;
+    let deploy = worker + migrate + 2 * rollout + bake_polls(env.rollout.bake_seconds, poll);
     // An in-place batch drains, runs its command and rejoins within the health and command
     // timeouts; the rollout's deadline is checked between batches.
     let in_place = rollout + deadline_polls(2 * env.health.timeout_seconds, poll) + command_polls(commands.in_place_deploy.timeout_seconds, poll);

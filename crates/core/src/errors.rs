@@ -26,6 +26,10 @@ pub const PREFLIGHT_FAILED: &str = "StepDeploy.PreflightFailed";
 /// Clean-up (the page, the processes, the lock) could not finish; the cause lists what is left and what to do.
 pub const CLEANUP_INCOMPLETE: &str = "StepDeploy.CleanupIncomplete";
 
+/// A CloudWatch alarm the environment watches is in ALARM: before the deploy (refused, nothing
+/// changed) or during its rollout or bake (rolled back). The cause names the alarm and its reason.
+pub const ALARM_FIRED: &str = "StepDeploy.AlarmFired";
+
 /// A bake could not make an image (builder never online, image never available or failed).
 pub const BAKE_FAILED: &str = "StepDeploy.BakeFailed";
 
@@ -42,6 +46,7 @@ pub const ALL: &[&str] = &[
     BAKE_FAILED,
     PREFLIGHT_FAILED,
     CLEANUP_INCOMPLETE,
+    ALARM_FIRED,
 ];
 
 /// Step Functions service errors a nested StartExecution may meet (retried with backoff).

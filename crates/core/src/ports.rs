@@ -495,3 +495,35 @@ pub trait Executions: Send + Sync {
     /// doesn't exist, `None` when `execution` is not an execution ARN (a local run's id).
     async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>>;
 }
+
+/// A CloudWatch alarm's state, as DescribeAlarms returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmState {
+    /// The alarm's name.
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    /// Why it is in that state (StateReason).
+    pub reason: String,
+    /// When it last changed state (StateUpdatedTimestamp).
+    pub updated_at: Timestamp,
+}
+
+impl AlarmState {
+    /// In ALARM.
+    pub fn firing(&self) -> bool {
+        self.state == "ALARM"
+    }
+}
+
+/// The most alarm names one DescribeAlarms call takes
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html>).
+pub const MAX_ALARMS_PER_CALL: usize = 100;
+
+/// Reads CloudWatch alarms.
+#[async_trait]
+pub trait Alarms: Send + Sync {
+    /// DescribeAlarms for these names (metric and composite alarms, at most
+    /// [`MAX_ALARMS_PER_CALL`]: one call); names that don't exist are simply absent.
+    async fn describe_alarms(&self, names: &[String]) -> PortResult<Vec<AlarmState>>;
+}

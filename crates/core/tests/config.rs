@@ -250,3 +250,35 @@ fn timeouts_that_could_outrun_the_execution_history_quota_are_refused() {
     let long_migration = format!("{VALID}    commands: {{migrate: {{command: /usr/local/bin/stepdeploy-migrate, timeout_seconds: 172800}}}}\n");
     assert!(Config::from_yaml_str(&long_migration).is_ok(), "{:?}", Config::from_yaml_str(&long_migration).err());
 }
+
+#[test]
+fn alarms_and_bake_time_are_checked_with_their_paths() {
+    let yaml = VALID.replace("domains:", "alarms: [web-5xx, \"\", web-5xx]\n    rollout: {bake_seconds: 90000}\n    domains:");
+    let found: Vec<String> = problems(&yaml).iter().map(ToString::to_string).collect();
+    let expected = [
+        "environments.staging.alarms[1]: \"\" is not a CloudWatch alarm name; expected 1 to 255 printable characters",
+        "environments.staging.alarms[2]: \"web-5xx\" is listed twice; expected each alarm once",
+        "environments.staging.rollout.bake_seconds: 90000 is not in 0..=86400 (a day); expected a soak time in seconds",
+    ];
+    for problem in expected {
+        assert!(found.iter().any(|p| p == problem), "missing {problem:?} in {found:#?}");
+    }
+    let many: Vec<String> = (0..101).map(|i| format!("a{i}")).collect();
+    let yaml = VALID.replace("domains:", &format!("alarms: [{}]\n    domains:", many.join(", ")));
+    let found = problems(&yaml);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].to_string(), "environments.staging.alarms: 101 alarms is too many; expected at most 100 (one DescribeAlarms call per poll)");
+    let ok = VALID.replace("domains:", "alarms: [web-5xx, web-latency]\n    rollout: {bake_seconds: 600}\n    domains:");
+    let env = Config::from_yaml_str(&ok).unwrap().environment("staging").unwrap().clone();
+    assert_eq!((env.alarms.len(), env.rollout.bake_seconds), (2, 600));
+}
+
+#[test]
+fn a_bake_too_long_for_the_history_budget_is_refused() {
+    // A day of bake at one poll every 30 s is 2,881 polls, about 26,000 events on its own: over 20,000.
+    let yaml = VALID.replace("domains:", "rollout: {bake_seconds: 86400}\n    domains:");
+    let found: Vec<String> = problems(&yaml).iter().map(ToString::to_string).collect();
+    assert!(found.iter().any(|p| p.contains("history events")), "{found:?}");
+    let fits = VALID.replace("domains:", "rollout: {bake_seconds: 3600}\n    domains:");
+    assert!(Config::from_yaml_str(&fits).is_ok());
+}

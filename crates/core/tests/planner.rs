@@ -325,3 +325,39 @@ fn surplus_new_capacity_is_trimmed_only_when_the_rollout_made_it() {
     assert!(terminated(&decision.actions).is_empty());
     assert_eq!(decision.outcome, stepdeploy_core::planner::Outcome::Done);
 }
+
+#[test]
+fn a_rollback_after_the_last_wave_keeps_the_warmed_new_instances_until_the_originals_are_back() {
+    // GIVEN a rollout of 3 that finished: the originals are gone, 3 new instances healthy and warm
+    // (an alarm fires during the bake, say)
+    let before = Fleet::test().with_old(3);
+    let mut state = before.rollout(Policy::new(100, 200, None).unwrap());
+    let mut fleet = Fleet::test().with_old(3);
+    for _ in 0..3 {
+        fleet = fleet.add(NEW, Lifecycle::InService, true, false, START);
+    }
+    fleet.instances.retain(|i| i.image_id.as_deref() == Some(NEW)); // i-003..i-005; the originals are gone
+    let first = plan(&fleet.snapshot(), &state, START + 200);
+    state.healthy_since = first.healthy_since;
+    let warmed = plan(&fleet.snapshot(), &state, START + 300);
+    assert_eq!(warmed.progress.new_healthy, 3, "warm after 100 s: {:?}", warmed.health);
+    state.healthy_since = warmed.healthy_since;
+    // WHEN it turns into a rollback
+    let back = state.rollback(START + 310, 3600).expect("the original version is known");
+    let step = plan(&fleet.snapshot(), &back, START + 310);
+    // THEN none of the three serving instances is terminated before old ones are healthy:
+    // they count as healthy (3 of the floor's 3), and the rollback surges instead.
+    assert!(terminated(&step.actions).is_empty(), "{:?}", step.actions);
+    assert_eq!(step.progress.healthy(), 3, "{:?}", step.health);
+    // (once the group launches the original version again, the next step surges, still terminating nothing)
+    let mut pointed = fleet.snapshot();
+    if let Some(lt) = pointed.settings.launch_template.as_mut() {
+        lt.version = Some("1".into());
+    }
+    let mut back = back;
+    back.healthy_since = step.healthy_since;
+    let surge = plan(&pointed, &back, START + 325);
+    assert!(terminated(&surge.actions).is_empty(), "{:?}", surge.actions);
+    assert_eq!(surge.progress.healthy(), 3, "{:?}", surge.health);
+    assert!(surge.actions.iter().any(|a| matches!(a, Action::SetDesiredCapacity { .. })), "{:?}", surge.actions);
+}

@@ -221,6 +221,9 @@ pub fn substitutions() -> HashMap<String, String> {
     functions.chain(machines).chain(partition).collect()
 }
 
+/// The demo's bake: how long a deploy keeps watching the alarms after the last wave is healthy.
+pub const DEMO_BAKE_SECONDS: u64 = 60;
+
 /// A built-in environment for the demo fleet.
 pub fn demo_config(fleet: &DemoFleet) -> Config {
     let mut env = Environment {
@@ -235,6 +238,9 @@ pub fn demo_config(fleet: &DemoFleet) -> Config {
     };
     env.health.poll_interval_seconds = 15;
     env.health.warmup_seconds = 20;
+    // Guarded: the rollout watches two alarms, and keeps watching them a minute after the last wave.
+    env.alarms = stepdeploy_sim::demo::DEMO_ALARMS.map(String::from).to_vec();
+    env.rollout.bake_seconds = DEMO_BAKE_SECONDS;
     Config { deployment: "demo".into(), environments: [("demo".to_string(), env)].into_iter().collect() }
 }
 

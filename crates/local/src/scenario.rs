@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{CommandScript, ExternalEvent, Fault};
+use stepdeploy_sim::{AlarmTrigger, CommandScript, ExternalEvent, Fault};
 
 use crate::{BAKE, DEPLOY_WORKER, FULL_DEPLOY, IN_PLACE_DEPLOY, MAINTENANCE, REBAKE, RELEASE, SERIAL_DEPLOY, run};
 
@@ -36,6 +36,9 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("lost-responses", &["serial", "full", "worker", "in-place", "bake", "release", "rebake"]),
     ("long-output", &["full", "worker", "bake", "release", "rebake"]),
     ("instance-impaired", &["serial", "full"]),
+    ("alarm-during-rollout", &["serial", "full"]),
+    ("alarm-during-bake", &["serial", "full"]),
+    ("alarm-at-start", &["serial", "full"]),
 ];
 
 /// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
@@ -154,6 +157,29 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
                 stderr: "OSError: [Errno 28] No space left on device".into(),
                 duration_seconds: 30,
             });
+        }
+        // The new version's errors set off the 5xx alarm: as soon as one new instance serves,
+        // once every instance is new (during the bake), or before the deploy starts at all.
+        // (Every alarm on the sim: the demo's, or those of the config `local --config` rehearses.)
+        "alarm-during-rollout" | "alarm-during-bake" => {
+            for alarm in fleet.sim.alarm_names() {
+                fleet.sim.fire_alarm_when(AlarmTrigger {
+                    alarm,
+                    image_id: fleet.new.image_id.clone(),
+                    serving_at_least: (fault == "alarm-during-rollout").then_some(1),
+                    reason: "Threshold Crossed: 1 out of the last 1 datapoints [37.0 (30/11/26 10:03:00)] was greater than the threshold (5.0)."
+                        .into(),
+                });
+            }
+        }
+        "alarm-at-start" => {
+            for alarm in fleet.sim.alarm_names() {
+                fleet.sim.set_alarm_state(
+                    &alarm,
+                    "ALARM",
+                    "Threshold Crossed: 1 out of the last 1 datapoints [2.4] was greater than the threshold (1.0).",
+                );
+            }
         }
         // An instance fails its EC2 status checks mid-deploy: Auto Scaling marks it Unhealthy and replaces it.
         "instance-impaired" => fleet.sim.schedule(fleet.sim.now() + 120, ExternalEvent::ImpairOne { group: fleet.group.clone() }),

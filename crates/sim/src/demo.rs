@@ -10,6 +10,9 @@ use stepdeploy_core::steps::bake::tags::DEPLOYMENT as DEPLOYMENT_TAG;
 use crate::world::TemplateVersionData;
 use crate::{GroupSpec, Sim, SimSettings};
 
+/// The demo's CloudWatch alarms (OK until a fault sets one off): the site's 5xx rate and latency.
+pub const DEMO_ALARMS: [&str; 2] = ["demo-web-5xx", "demo-web-latency"];
+
 /// Handles to the demo environment's resources.
 #[derive(Clone)]
 pub struct DemoFleet {
@@ -54,6 +57,9 @@ impl DemoFleet {
         let (old_image, new_image) = ("ami-0000000000000a001".to_string(), "ami-0000000000000b002".to_string());
         for (image, revision) in [(&old_image, "1111111"), (&new_image, "2222222")] {
             sim.register_image(image, BTreeMap::from([(REVISION_TAG.to_string(), revision.to_string())]));
+        }
+        for alarm in DEMO_ALARMS {
+            sim.put_alarm(alarm);
         }
         let target_group_arn = sim.create_target_group("demo-web");
         let listener_arn = sim.create_listener("demo-alb");

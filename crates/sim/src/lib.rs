@@ -44,6 +44,20 @@ pub struct ApiCall {
     pub requests: Vec<iam::AuthRequest>,
 }
 
+/// When an alarm goes into ALARM: as a new image takes traffic (its errors show in the metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmTrigger {
+    /// The alarm's name.
+    pub alarm: String,
+    /// The image whose instances set it off.
+    pub image_id: String,
+    /// Once this many of them are healthy in the target groups; `None`: once they are all that
+    /// serves (the rollout complete, during its bake).
+    pub serving_at_least: Option<u32>,
+    /// The StateReason it reports.
+    pub reason: String,
+}
+
 /// An error to inject into calls of one operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
@@ -463,6 +477,41 @@ impl Sim {
         if let Some(g) = self.lock().groups.get_mut(group) {
             g.features = features;
         }
+    }
+
+    /// Creates (or resets) a CloudWatch alarm in state OK. Records no API call.
+    pub fn put_alarm(&self, name: &str) {
+        self.set_alarm_state(name, "OK", "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold (5.0).");
+    }
+
+    /// Sets an alarm's state and reason now (SetAlarmState). Records no API call.
+    pub fn set_alarm_state(&self, name: &str, state: &str, reason: &str) {
+        let mut world = self.lock();
+        let updated_at = world.now;
+        world.alarms.insert(
+            name.to_string(),
+            stepdeploy_core::ports::AlarmState { name: name.to_string(), state: state.to_string(), reason: reason.to_string(), updated_at },
+        );
+    }
+
+    /// Every alarm's name.
+    pub fn alarm_names(&self) -> Vec<String> {
+        self.lock().alarms.keys().cloned().collect()
+    }
+
+    /// An alarm's state (`OK`, `ALARM`...), if it exists.
+    pub fn alarm_state(&self, name: &str) -> Option<String> {
+        self.lock().alarms.get(name).map(|a| a.state.clone())
+    }
+
+    /// The alarm goes into ALARM once `trigger` holds, as the clock moves. Records no API call.
+    pub fn fire_alarm_when(&self, trigger: AlarmTrigger) {
+        self.lock().alarm_triggers.push(trigger);
+    }
+
+    /// Instances running `image_id` now healthy in their target groups.
+    pub fn serving(&self, image_id: &str) -> u32 {
+        self.lock().serving(image_id)
     }
 
     /// Auto Scaling's launches of this AMI fail with `message` (a bad AMI, no capacity, a quota),

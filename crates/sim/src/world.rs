@@ -321,6 +321,10 @@ pub(crate) struct World {
     pub activities: BTreeMap<String, Vec<ScalingActivity>>,
     /// Launches of this AMI by Auto Scaling fail with this status message.
     pub failing_launches: Option<(String, String)>,
+    /// CloudWatch alarms by name.
+    pub alarms: BTreeMap<String, stepdeploy_core::ports::AlarmState>,
+    /// Alarms that go into ALARM when an AMI serves enough traffic.
+    pub alarm_triggers: Vec<crate::AlarmTrigger>,
     pub counter: u64,
 }
 
@@ -370,6 +374,8 @@ impl World {
             running_executions: BTreeSet::new(),
             activities: BTreeMap::new(),
             failing_launches: None,
+            alarms: BTreeMap::new(),
+            alarm_triggers: Vec::new(),
             counter: 0,
         }
     }
@@ -474,6 +480,52 @@ impl World {
         }
         self.now = until;
         self.reconcile_all();
+        self.fire_alarms();
+    }
+
+    /// Instances running `image_id` that are healthy in their target groups.
+    pub fn serving(&self, image_id: &str) -> u32 {
+        let grace = self.settings.health_check_grace_seconds;
+        self.instances
+            .values()
+            .filter(|i| i.image_id == image_id && i.group.is_some())
+            .filter(|i| i.target_state(self.now, grace) == Some(TargetState::Healthy))
+            .count() as u32
+    }
+
+    /// Puts each triggered alarm into ALARM (once: a trigger is used up).
+    fn fire_alarms(&mut self) {
+        let now = self.now;
+        let triggers = std::mem::take(&mut self.alarm_triggers);
+        for trigger in triggers {
+            let serving = self.serving(&trigger.image_id);
+            // "All": the image serves and no instance of another image does (the rollout is complete).
+            let reached = match trigger.serving_at_least {
+                Some(n) => serving >= n.max(1),
+                None => {
+                    let grace = self.settings.health_check_grace_seconds;
+                    let others = self
+                        .instances
+                        .values()
+                        .filter(|i| i.image_id != trigger.image_id && i.group.is_some())
+                        .any(|i| i.target_state(now, grace).is_some());
+                    serving > 0 && !others
+                }
+            };
+            if reached {
+                self.alarms.insert(
+                    trigger.alarm.clone(),
+                    stepdeploy_core::ports::AlarmState {
+                        name: trigger.alarm.clone(),
+                        state: "ALARM".into(),
+                        reason: trigger.reason.clone(),
+                        updated_at: now,
+                    },
+                );
+            } else {
+                self.alarm_triggers.push(trigger);
+            }
+        }
     }
 
     fn apply_event(&mut self, event: ExternalEvent) {

@@ -192,3 +192,10 @@ impl Executions for MotoAccount {
         self.0.sfn.execution_running(execution).await
     }
 }
+
+#[async_trait]
+impl Alarms for MotoAccount {
+    async fn describe_alarms(&self, names: &[String]) -> PortResult<Vec<AlarmState>> {
+        self.0.cloudwatch.describe_alarms(names).await
+    }
+}

@@ -22,6 +22,9 @@ pub const SCALING_PROCESSES: &[&str] = &[
     "ScheduledActions",
 ];
 
+/// The longest bake (soak) time after a rollout: a day.
+pub const MAX_BAKE_SECONDS: u64 = 86_400;
+
 /// A whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -71,6 +74,10 @@ pub struct Environment {
     pub images: Images,
     /// The per-environment deploy lock.
     pub lock: Lock,
+    /// CloudWatch alarms (metric or composite, by name) that guard a rollout: one in ALARM
+    /// refuses a deploy before it starts and rolls back one under way (at most 100: one
+    /// DescribeAlarms call per poll).
+    pub alarms: Vec<String>,
 }
 
 /// Worker instance selector.
@@ -131,6 +138,9 @@ pub struct Rollout {
     pub timeout_seconds: u64,
     /// Processes suspended for the deploy's length.
     pub suspend_processes: Vec<String>,
+    /// After the last instance is replaced and healthy, keep watching the alarms (and the
+    /// group) this long before the deploy finishes; an alarm then still rolls back.
+    pub bake_seconds: u64,
 }
 
 /// The maintenance page, served by an ALB fixed-response rule.
@@ -245,6 +255,7 @@ impl Default for Rollout {
             batch_size: None,
             timeout_seconds: 3600,
             suspend_processes: ["AZRebalance", "AlarmNotification", "ScheduledActions"].map(String::from).to_vec(),
+            bake_seconds: 0,
         }
     }
 }

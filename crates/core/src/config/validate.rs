@@ -1,7 +1,7 @@
 //! Checking an environment's values, one problem per bad field.
 
 use super::problems::Problem;
-use super::types::{Environment, MAX_COMMAND_TIMEOUT_SECONDS, MAX_MAINTENANCE_HTML_BYTES, SCALING_PROCESSES, ScalingMetric};
+use super::types::{Environment, MAX_BAKE_SECONDS, MAX_COMMAND_TIMEOUT_SECONDS, MAX_MAINTENANCE_HTML_BYTES, SCALING_PROCESSES, ScalingMetric};
 
 impl Environment {
     /// Checks every value; pushes one problem per bad field.
@@ -228,6 +228,31 @@ impl Environment {
                     );
                 }
             }
+        }
+        if self.alarms.len() > crate::ports::MAX_ALARMS_PER_CALL {
+            push(
+                "alarms",
+                format!(
+                    "{} alarms is too many; expected at most {} (one DescribeAlarms call per poll)",
+                    self.alarms.len(),
+                    crate::ports::MAX_ALARMS_PER_CALL
+                ),
+            );
+        }
+        for (i, alarm) in self.alarms.iter().enumerate() {
+            // CloudWatch alarm names are 1 to 255 characters
+            // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+            if alarm.is_empty() || alarm.chars().count() > 255 || alarm.chars().any(char::is_control) {
+                push(&format!("alarms[{i}]"), format!("{alarm:?} is not a CloudWatch alarm name; expected 1 to 255 printable characters"));
+            } else if self.alarms[..i].contains(alarm) {
+                push(&format!("alarms[{i}]"), format!("{alarm:?} is listed twice; expected each alarm once"));
+            }
+        }
+        if self.rollout.bake_seconds > MAX_BAKE_SECONDS {
+            push(
+                "rollout.bake_seconds",
+                format!("{} is not in 0..={MAX_BAKE_SECONDS} (a day); expected a soak time in seconds", self.rollout.bake_seconds),
+            );
         }
         if self.lock.stale_after_seconds < 60 {
             push("lock.stale_after_seconds", format!("{} is not allowed; expected at least 60", self.lock.stale_after_seconds));

@@ -141,7 +141,10 @@ impl RolloutState {
             keep_instance_ids: self.original.instance_ids.iter().cloned().collect(),
             started_at: now,
             deadline: now.saturating_add(timeout_seconds as i64),
-            healthy_since: BTreeMap::new(),
+            // Warm-up is a fact about an instance, not about the direction: the rollout's new
+            // instances that warmed up still serve, and terminating them as "not healthy" would
+            // take their capacity below the floor before the originals are back.
+            healthy_since: self.healthy_since.clone(),
             undoing: true,
             expected_desired: None,
             ..self.clone()

@@ -1,8 +1,8 @@
 //! The capabilities a step needs from an account, as one bound.
 
 use crate::ports::{
-    CommandRunner, Executions, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules, Parameters,
-    ProcessControl, TargetHealthReader, TargetRegistration,
+    Alarms, CommandRunner, Executions, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules,
+    Parameters, ProcessControl, TargetHealthReader, TargetRegistration,
 };
 
 /// Everything the deploy steps need from an account.
@@ -20,6 +20,7 @@ pub trait DeployAccount:
     + CommandRunner
     + TargetRegistration
     + Executions
+    + Alarms
 {
 }
 impl<
@@ -35,7 +36,8 @@ impl<
         + ListenerRules
         + CommandRunner
         + TargetRegistration
-        + Executions,
+        + Executions
+        + Alarms,
 > DeployAccount for T
 {
 }

@@ -5,7 +5,7 @@
 //! next step. Every step is safe to run twice.
 //!
 //! Layers, bottom to top (a module uses only those below it):
-//! - `error`, `account`, `record`, `input`, `lock`, `preflight`: what every step shares;
+//! - `error`, `account`, `record`, `input`, `lock`, `preflight`, `guard`: what every step shares;
 //! - `maintenance`, `command`, `images`: the page, SSM commands and baked images;
 //! - `rollout` (prepare, replace, rollback, finish), `jobs` (the stand-alone
 //!   workflows), `bake`, `inplace`, `release`: one module per workflow family;
@@ -16,6 +16,7 @@ pub mod bake;
 mod command;
 mod dispatch;
 mod error;
+mod guard;
 mod images;
 pub mod inplace;
 mod input;

@@ -2,6 +2,8 @@
 //! workflow holds ([`Job`]), a deploy's rollout ([`Deployment`]), and the
 //! SSM commands run.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::lock::lock_parameter;
@@ -23,6 +25,16 @@ pub struct NextStep {
     /// The live instances not (yet) counted healthy, with why (at most [`NOT_HEALTHY_SHOWN`]).
     #[serde(default)]
     pub not_healthy: Vec<InstanceHealth>,
+    /// Alarms read this step, none of them firing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub alarms_ok: u32,
+    /// Seconds of bake left, while baking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_remaining_seconds: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many not-healthy instances a step's record lists (the state payload is limited).
@@ -123,6 +135,13 @@ pub struct Deployment {
     /// What the rollback could not do, latest last (at most [`ROLLBACK_PROBLEMS_KEPT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollback_problems: Vec<String>,
+    /// Alarms in ALARM at the start that the input said to ignore, with when each last changed
+    /// state: one counts again once it changes state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alarms_ignored: BTreeMap<String, Timestamp>,
+    /// When the bake ends: set when the last instance is replaced and healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_until: Option<Timestamp>,
 }
 
 /// How many of a rollback's failed calls its record keeps (the state payload is limited).

@@ -7,11 +7,13 @@ use serde_json::Value;
 
 use super::account::DeployAccount;
 use super::error::StepError;
+use super::guard::{check_before_start, check_during};
 use super::input::{field_int, field_string, flag, open_input, revision_field};
 use super::lock::{LockRecord, give_back_after_failed_start, lock_parameter, lock_value, take_lock};
 use super::maintenance::{MaintenanceMode, maintenance};
 use super::preflight::{Checks, NEEDED_BY_ROLLOUT, group_problems, refused};
 use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep, ROLLBACK_PROBLEMS_KEPT};
+use crate::budget::bake_wait;
 use crate::config::{Config, Environment};
 use crate::errors;
 use crate::fleet::{apply, read_snapshot};
@@ -29,6 +31,7 @@ const DEPLOY_FIELDS: &[&str] = &[
     "break_stale_lock",
     "run_migrations",
     "revision",
+    "ignore_alarms",
 ];
 
 /// Validated deploy input.
@@ -40,6 +43,7 @@ struct DeployInput {
     break_stale_lock: bool,
     run_migrations: bool,
     revision: Option<String>,
+    ignore_alarms: bool,
 }
 
 /// Validates a deploy's execution input against the config.
@@ -70,7 +74,8 @@ fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Re
     let break_stale_lock = flag(input, "break_stale_lock")?;
     let run_migrations = flag(input, "run_migrations")?;
     let revision = revision_field(input, &environment, &env)?;
-    Ok((DeployInput { environment, version, policy, strategy, break_stale_lock, run_migrations, revision }, env))
+    let ignore_alarms = flag(input, "ignore_alarms")?;
+    Ok((DeployInput { environment, version, policy, strategy, break_stale_lock, run_migrations, revision, ignore_alarms }, env))
 }
 
 /// **prepare**: validate the input, take the lock, snapshot the group, suspend processes.
@@ -97,6 +102,9 @@ pub async fn prepare(
     })?;
     let target = target.first().ok_or_else(|| StepError::input(format!("launch_template_version: {:?} was not found", input.version)))?;
     let image_id = target.image_id.clone().ok_or_else(|| StepError::input(format!("launch template version {} has no AMI", target.version)))?;
+
+    // An alarm already firing refuses the deploy before the lock: nothing to give back.
+    let alarms_ignored = check_before_start(account, &input.environment, &env.alarms, input.ignore_alarms).await?;
 
     let lock = lock_parameter(&config.deployment, &input.environment);
     let recorded = take_lock(account, account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
@@ -156,6 +164,8 @@ pub async fn prepare(
             rolling_back: false,
             step: None,
             rollback_problems: Vec::new(),
+            alarms_ignored,
+            bake_until: None,
         })
     }
     .await;
@@ -176,6 +186,14 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
         deployment.rollout.started_at = now;
         deployment.rollout.deadline = now.saturating_add(timeout);
     }
+    // The alarms first: one firing stops the rollout before this step changes anything. A
+    // rollback doesn't read them; it is already what they ask for.
+    let alarms_ok = if deployment.rolling_back {
+        0
+    } else {
+        let phase = if deployment.bake_until.is_some() { "bake" } else { "rollout" };
+        check_during(account, &deployment.job.settings.alarms, &deployment.alarms_ignored, phase).await?
+    };
     let mut snapshot = read_snapshot(account, account, account, &deployment.job.group, &deployment.rollout.target_group_arns, now).await?;
     // One more call per poll: Auto Scaling's own account of failed launches and health replacements.
     snapshot.activities = account.scaling_activities(&deployment.job.group, deployment.rollout.started_at).await?;
@@ -200,14 +218,33 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
     }
     deployment.rollout.healthy_since = decision.healthy_since;
     deployment.rollout.expected_desired = Some(decision.desired_after);
+    let bake_seconds = deployment.job.settings.rollout.bake_seconds;
+    let mut bake_remaining_seconds = None;
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),
+        // Replaced and healthy: bake (keep watching the alarms and the group) before finishing.
+        Outcome::Done if !deployment.rolling_back && bake_seconds > 0 => {
+            let until = match deployment.bake_until {
+                Some(until) => until,
+                None => {
+                    let until = now.saturating_add(bake_seconds as i64);
+                    deployment.bake_until = Some(until);
+                    // The bake is not the rollout's to time out.
+                    deployment.rollout.deadline = deployment.rollout.deadline.max(until.saturating_add(deployment.rollout.poll_seconds as i64));
+                    until
+                }
+            };
+            let remaining = until.saturating_sub(now).max(0) as u64;
+            bake_remaining_seconds = Some(remaining);
+            if remaining == 0 { ("done", 0, None) } else { ("wait", bake_wait(remaining, deployment.rollout.poll_seconds), None) }
+        }
         Outcome::Done => ("done", 0, None),
         Outcome::Failed(failure) if deployment.rolling_back => ("failed", 0, Some(rollback_report(&deployment, &failure.describe(), &snapshot))),
         Outcome::Failed(failure) => ("failed", 0, Some(failure.describe())),
     };
     let not_healthy = decision.health.into_iter().filter(|h| !h.healthy).take(NOT_HEALTHY_SHOWN).collect();
-    deployment.step = Some(NextStep { next: next.into(), seconds, reason, progress: decision.progress, not_healthy });
+    deployment.step =
+        Some(NextStep { next: next.into(), seconds, reason, progress: decision.progress, not_healthy, alarms_ok, bake_remaining_seconds });
     Ok(deployment)
 }
 

@@ -1,6 +1,7 @@
 //! The port traits on the simulated account, one module per service.
 
 mod autoscaling;
+pub(crate) mod cloudwatch;
 mod common;
 mod ec2;
 mod elbv2;

@@ -1,0 +1,147 @@
+//! Guarded rollouts (#16), end to end on the sim: CloudWatch alarms stop and roll back a
+//! deploy on its effect in production, before it starts, during its rollout and during its
+//! bake; a clean bake waits out its time and then finishes.
+
+use std::sync::Arc;
+
+use futures::executor::block_on;
+use serde_json::{Value, json};
+use stepdeploy_core::config::Config;
+use stepdeploy_core::errors;
+use stepdeploy_core::ports::Parameters;
+use stepdeploy_core::steps::lock_parameter;
+use stepdeploy_local::{DEMO_BAKE_SECONDS, SERIAL_DEPLOY, Summary, demo, demo_input, run, scenario};
+use stepdeploy_sim::demo::{DEMO_ALARMS, DemoFleet};
+use stepdeploy_sim::{AlarmTrigger, Dist, SimSettings};
+
+const INSTANCES: u32 = 6;
+
+fn settings() -> SimSettings {
+    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
+}
+
+async fn deploy(fleet: &DemoFleet, config: Arc<Config>, input: Value) -> Summary {
+    run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await.1
+}
+
+fn assert_clean(fleet: &DemoFleet) {
+    let lock = block_on(fleet.sim.get_parameter(&lock_parameter("demo", "demo"))).unwrap();
+    assert!(lock.is_none(), "the lock is released");
+    let (_, _, _, suspended) = fleet.sim.group_state(&fleet.group).unwrap();
+    assert!(suspended.is_empty(), "processes are resumed: {suspended:?}");
+}
+
+/// The failed step's message: a Lambda task's Cause is its error document, as on AWS.
+fn message(summary: &Summary) -> String {
+    let cause = summary.cause.clone().unwrap_or_default();
+    serde_json::from_str::<Value>(&cause).ok().and_then(|doc| doc["errorMessage"].as_str().map(str::to_string)).unwrap_or(cause)
+}
+
+/// Every instance back on the old version, all healthy, and the floor (100 % of 6) held throughout.
+fn assert_rolled_back(fleet: &DemoFleet, summary: &Summary) {
+    assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&(INSTANCES as usize)), "{:?}", summary.fleet);
+    assert_eq!(summary.fleet.by_image.len(), 1, "no new instance left: {:?}", summary.fleet);
+    assert_eq!(summary.fleet.healthy, INSTANCES as usize);
+    assert!(summary.min_healthy_observed.unwrap_or(0) >= INSTANCES, "the floor held: {:?}", summary.min_healthy_observed);
+}
+
+#[tokio::test]
+async fn an_alarm_during_the_rollout_rolls_it_back_and_is_named_in_the_error() {
+    let (fleet, config) = demo(1, INSTANCES, settings());
+    scenario::inject("alarm-during-rollout", "serial", &fleet).unwrap();
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!((summary.status, summary.error.as_deref()), ("FAILED", Some(errors::ALARM_FIRED)), "{summary:?}");
+    let cause = message(&summary);
+    assert!(cause.contains("\"demo-web-5xx\" is in ALARM (Threshold Crossed"), "the alarm and its reason: {cause}");
+    assert!(cause.contains("during the rollout"), "{cause}");
+    assert_rolled_back(&fleet, &summary);
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn an_alarm_already_firing_refuses_the_deploy_and_touches_nothing() {
+    let (fleet, config) = demo(2, INSTANCES, settings());
+    fleet.sim.set_alarm_state(DEMO_ALARMS[1], "ALARM", "Threshold Crossed: p99 latency 2.4 s was greater than the threshold (1.0)");
+    let before = fleet.sim.group_state(&fleet.group);
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!((summary.status, summary.error.as_deref()), ("FAILED", Some(errors::ALARM_FIRED)), "{summary:?}");
+    let cause = message(&summary);
+    assert!(cause.contains("\"demo-web-latency\" is in ALARM (Threshold Crossed: p99 latency 2.4 s"), "{cause}");
+    assert!(cause.contains("nothing was changed") && cause.contains("ignore_alarms"), "{cause}");
+    assert!(!cause.contains("demo-web-5xx"), "an alarm in OK is not named: {cause}");
+    // Not one call that changes anything: the lock was never taken.
+    let reads = ["DescribeLaunchTemplateVersions", "DescribeAlarms"];
+    let other: Vec<&String> = summary.api_calls.keys().filter(|op| !reads.contains(&op.as_str())).collect();
+    assert!(other.is_empty(), "calls beyond the checks: {other:?}");
+    assert_eq!(fleet.sim.group_state(&fleet.group), before);
+    assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&(INSTANCES as usize)));
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn ignore_alarms_deploys_past_an_alarm_already_firing_but_not_past_one_that_fires_again() {
+    let firing = |fleet: &DemoFleet| fleet.sim.set_alarm_state(DEMO_ALARMS[0], "ALARM", "Threshold Crossed: the fix for this is what we deploy");
+    let input = json!({"environment": "demo", "launch_template_version": "2", "ignore_alarms": true});
+    // Still firing, unchanged, through the whole deploy: it was known at the start.
+    let (fleet, config) = demo(3, INSTANCES, settings());
+    firing(&fleet);
+    let summary = deploy(&fleet, config, input.clone()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&(INSTANCES as usize)));
+    // Firing again (a new state change) once the new version serves: that one counts.
+    let (fleet, config) = demo(3, INSTANCES, settings());
+    firing(&fleet);
+    fleet.sim.fire_alarm_when(AlarmTrigger {
+        alarm: DEMO_ALARMS[0].into(),
+        image_id: fleet.new.image_id.clone(),
+        serving_at_least: Some(2),
+        reason: "Threshold Crossed: worse with the new version".into(),
+    });
+    let summary = deploy(&fleet, config, input).await;
+    assert_eq!(summary.error.as_deref(), Some(errors::ALARM_FIRED), "{summary:?}");
+    assert!(message(&summary).contains("worse with the new version"), "{:?}", summary.cause);
+    assert_rolled_back(&fleet, &summary);
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn an_alarm_during_the_bake_rolls_back_the_complete_rollout() {
+    let (fleet, config) = demo(4, INSTANCES, settings());
+    scenario::inject("alarm-during-bake", "serial", &fleet).unwrap();
+    let summary = deploy(&fleet, config, demo_input()).await;
+    assert_eq!((summary.status, summary.error.as_deref()), ("FAILED", Some(errors::ALARM_FIRED)), "{summary:?}");
+    let cause = message(&summary);
+    assert!(cause.contains("during the bake"), "{cause}");
+    assert_rolled_back(&fleet, &summary);
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_clean_bake_waits_out_its_time_then_finishes() {
+    let (fleet, config) = demo(5, INSTANCES, settings());
+    let with_bake = deploy(&fleet, config.clone(), demo_input()).await;
+    assert_eq!(with_bake.status, "SUCCEEDED", "{with_bake:?}");
+    assert_eq!(with_bake.fleet.by_image.get(&fleet.new.image_id), Some(&(INSTANCES as usize)));
+    assert_clean(&fleet);
+    // The same seed without a bake: the bake adds its time (and at most one poll more).
+    let (fleet, config) = demo(5, INSTANCES, settings());
+    let mut unbaked = (*config).clone();
+    unbaked.environments["demo"].rollout.bake_seconds = 0;
+    let without = deploy(&fleet, Arc::new(unbaked), demo_input()).await;
+    assert_eq!(without.status, "SUCCEEDED");
+    let extra = with_bake.virtual_seconds - without.virtual_seconds;
+    let poll = config.environments["demo"].health.poll_interval_seconds as i64;
+    assert!((DEMO_BAKE_SECONDS as i64..=DEMO_BAKE_SECONDS as i64 + poll).contains(&extra), "the bake added {extra} s");
+}
+
+#[tokio::test]
+async fn alarms_cost_one_call_per_poll_whatever_the_fleet_size() {
+    for n in [4, 40] {
+        let (fleet, config) = demo(6, n, settings());
+        let summary = deploy(&fleet, config, demo_input()).await;
+        assert_eq!(summary.status, "SUCCEEDED", "N={n}: {summary:?}");
+        let calls = |op: &str| summary.api_calls.get(op).copied().unwrap_or(0);
+        // One DescribeAlarms at prepare, then one per reconcile step, as DescribeAutoScalingGroups.
+        assert_eq!(calls("DescribeAlarms"), calls("DescribeScalingActivities") + 1, "N={n}: {:?}", summary.api_calls);
+    }
+}
