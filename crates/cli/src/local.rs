@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{StepObserver, demo, run_with, scenario};
-use stepdeploy_sim::demo::DemoFleet;
+use stepdeploy_local::{StepObserver, demo_sized, run_with, scenario};
+use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{Dist, Sim, SimSettings};
 
 /// Options of `local`.
@@ -22,8 +22,8 @@ pub struct LocalArgs {
     pub config: Option<PathBuf>,
     /// The environment (default: `demo`, or the config's only one).
     pub env: Option<String>,
-    /// Demo fleet size.
-    pub instances: u32,
+    /// Demo fleet size (default: the config's `scaling.desired_capacity`, or 6).
+    pub instances: Option<u32>,
     /// Faults to inject.
     pub faults: Vec<String>,
     /// Seed of the simulated account.
@@ -32,28 +32,54 @@ pub struct LocalArgs {
     pub json: bool,
 }
 
-/// The config to run with: the demo's, or the given file's environment
-/// settings on the demo's simulated resources (the sim can't have your ARNs).
-fn local_config(args: &LocalArgs, fleet: &DemoFleet, demo_config: Arc<Config>) -> Result<(Arc<Config>, String)> {
+/// The config file `--config` names, and the environment of it to rehearse.
+fn read_config(args: &LocalArgs) -> Result<Option<(Config, String)>> {
     let Some(path) = &args.config else {
         if let Some(env) = args.env.as_deref().filter(|e| *e != "demo") {
             bail!("--env: {env:?} is not the built-in demo environment; pass --config FILE to rehearse one of yours");
         }
-        return Ok((demo_config, "demo".into()));
+        return Ok(None);
     };
     let text = std::fs::read_to_string(path).with_context(|| format!("--config: cannot read {}", path.display()))?;
-    let config = Config::from_yaml_str(&text)
+    let config = Config::from_yaml_str_for_rehearsal(&text)
         .map_err(|problems| anyhow::anyhow!("--config: {} is not valid (see `stepdeploy config check`):\n{problems}", path.display()))?;
     let name = match &args.env {
         Some(name) => name.clone(),
         None if config.environments.len() == 1 => config.environments.keys().next().cloned().unwrap_or_default(),
         None => bail!("--env: required, the config has {} environments: {}", config.environments.len(), names(&config)),
     };
-    let Ok(settings) = config.environment(&name) else {
+    if config.environment(&name).is_err() {
         bail!("--env: {name:?} is not in {}; expected one of {}", path.display(), names(&config));
+    }
+    Ok(Some((config, name)))
+}
+
+/// The simulated group's size: `--instances`, else the config's `scaling` sizes, else 6.
+fn fleet_size(args: &LocalArgs, given: Option<&(Config, String)>) -> Result<DemoSize> {
+    let (size, field) = match (args.instances, given) {
+        (Some(n), _) => (DemoSize::of(n), "--instances".to_string()),
+        (None, Some((config, name))) => {
+            let scaling = &config.environments[name].scaling;
+            let size = |n: i64| u32::try_from(n).unwrap_or(0);
+            let (desired, min, max) = (size(scaling.desired_capacity), size(scaling.min_size), size(scaling.max_size));
+            (DemoSize { desired, min, max: max.max(desired) }, format!("environments.{name}.scaling.desired_capacity (or --instances)"))
+        }
+        (None, None) => (DemoSize::of(6), "--instances".to_string()),
+    };
+    if !(1..=1000).contains(&size.desired) {
+        bail!("{field}: {} is not in 1..=1000 for a local run", size.desired);
+    }
+    Ok(size)
+}
+
+/// The config to run with: the demo's, or the given file's environment settings on the demo's
+/// simulated resources (the sim can't have your ARNs, and a rehearsal doesn't need them).
+fn local_config(given: Option<(Config, String)>, fleet: &DemoFleet, demo_config: Arc<Config>) -> (Arc<Config>, String) {
+    let Some((config, name)) = given else {
+        return (demo_config, "demo".into());
     };
     let demo_env = &demo_config.environments["demo"];
-    let mut env = settings.clone();
+    let mut env = config.environments[&name].clone();
     env.region = demo_env.region.clone();
     env.auto_scaling_group = demo_env.auto_scaling_group.clone();
     env.load_balancer = demo_env.load_balancer.clone();
@@ -68,7 +94,7 @@ fn local_config(args: &LocalArgs, fleet: &DemoFleet, demo_config: Arc<Config>) -
     if !worker_tags.is_empty() {
         fleet.sim.create_worker(&fleet.old.image_id, worker_tags);
     }
-    Ok((Arc::new(Config { deployment: config.deployment.clone(), environments: [(name.clone(), env)].into_iter().collect() }), name))
+    (Arc::new(Config { deployment: config.deployment.clone(), environments: [(name.clone(), env)].into_iter().collect() }), name)
 }
 
 fn names(config: &Config) -> String {
@@ -152,12 +178,11 @@ fn list(ids: &Value) -> String {
 /// Runs a workflow locally; exit 0 only on success.
 pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     scenario::definition_and_input(&args.workflow, "demo")?;
-    if !(1..=1000).contains(&args.instances) {
-        bail!("--instances: {} is not in 1..=1000", args.instances);
-    }
+    let given = read_config(&args)?;
+    let size = fleet_size(&args, given.as_ref())?;
     let settings = SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() };
-    let (fleet, demo_config) = demo(args.seed, args.instances, settings);
-    let (config, environment) = local_config(&args, &fleet, demo_config)?;
+    let (fleet, demo_config) = demo_sized(args.seed, size, settings);
+    let (config, environment) = local_config(given, &fleet, demo_config);
     let (definition, input) = scenario::definition_and_input(&args.workflow, &environment)?;
     for fault in &args.faults {
         if fault.starts_with("alarm-") && config.environments[&environment].alarms.is_empty() {
@@ -170,7 +195,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         eprintln!("(the maintenance page was put up first, so that there is one to take down)");
     }
     let start = sim.now();
-    let total = args.instances;
+    let total = size.desired;
     let change = match args.workflow.as_str() {
         "serial" | "full" => ", launch template version 1 -> 2",
         "release" | "rebake" => ", bake version 3, then a serial deploy of it",
@@ -178,6 +203,8 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     };
     eprintln!("{} on {environment} ({total} simulated web instance(s){change}, seed {})", args.workflow, args.seed);
     let sim_for_progress = sim.clone();
+    // A line only when something in it changed: a minute of waiting on a boot is one line, not four.
+    let last_line = std::sync::Mutex::new(String::new());
     let progress = Arc::new(move |d: &Deployment| {
         let Some(step) = &d.step else { return };
         let p = step.progress;
@@ -187,9 +214,8 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             (false, None) => "deploying".to_string(),
         };
         let alarms = if step.alarms_ok > 0 { format!("; {} alarm(s) OK", step.alarms_ok) } else { String::new() };
-        eprintln!(
-            "[{:>6}s] {phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}){alarms}; next: {}{}",
-            sim_for_progress.now() - start,
+        let line = format!(
+            "{phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}){alarms}; next: {}{}",
             p.new,
             p.new_healthy,
             p.old,
@@ -202,6 +228,11 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             step.next,
             step.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
         );
+        let mut last = last_line.lock().unwrap_or_else(|p| p.into_inner());
+        if *last != line {
+            eprintln!("[{:>6}s] {line}", sim_for_progress.now() - start);
+            *last = line;
+        }
     });
     let (_, summary) = run_with(&sim, config, definition, input, &fleet.group, progress, step_progress(sim.clone(), start)).await;
     let by_version = |image: &str| summary.fleet.by_image.get(image).copied().unwrap_or(0);

@@ -215,9 +215,9 @@ enum Command {
         /// The config's environment (default: its only one; without --config, demo).
         #[arg(long)]
         env: Option<String>,
-        /// Web instances in the demo fleet.
-        #[arg(long, default_value_t = 6)]
-        instances: u32,
+        /// Web instances in the simulated fleet (default: the config's scaling.desired_capacity with --config, else 6).
+        #[arg(long)]
+        instances: Option<u32>,
         /// Inject a fault (repeatable; one that doesn't apply to the workflow names those it does): unhealthy-new,
         /// migration-fails, throttle, external-scale-in, instance-dies, bake-script-fails, in-place-command-fails,
         /// image-never-available, ec2-lag, launch-fails, health-replacements, az-imbalance, lost-responses, long-output,

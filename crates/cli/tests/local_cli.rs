@@ -243,3 +243,50 @@ fn every_command_and_flag_the_readme_quotes_is_in_the_help() {
     missing.dedup();
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
+
+#[test]
+fn an_imported_config_with_its_arns_still_empty_is_rehearsed_at_its_own_size() {
+    let dir = std::env::temp_dir().join(format!("stepdeploy-local-cli-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stepdeploy.yaml");
+    // What `config import` leaves before the account's names are filled in, with alarms and a bake.
+    std::fs::write(
+        &file,
+        "deployment: app\nenvironments:\n  staging:\n    region: us-east-1\n    auto_scaling_group: \"\"\n    target_group_arns: []\n    scaling: {min_size: 3, max_size: 6, desired_capacity: 3}\n    alarms: [app-staging-5xx]\n    rollout: {bake_seconds: 30}\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let (code, summary, progress) = local(&["serial", "--config", config, "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    assert_eq!(summary["fleet"]["version_2"], 3, "scaling.desired_capacity, not the demo's 6: {summary}");
+    assert!(progress.contains("(3 simulated web instance(s)") && progress.contains("1 alarm(s) OK") && progress.contains("baking"), "{progress}");
+    // The config's own alarm goes off: the rehearsal rolls back on it.
+    let (code, summary, _) = local(&["serial", "--config", config, "--fault", "alarm-during-rollout", "--output", "json"]);
+    assert_eq!((code, summary["error"].as_str()), (Some(1), Some("StepDeploy.AlarmFired")), "{summary}");
+    assert!(summary["cause"].as_str().unwrap_or("").contains("app-staging-5xx"), "{summary}");
+    // Everything but the account's names is still checked.
+    std::fs::write(&file, "deployment: app\nenvironments:\n  staging:\n    region: us-east-1\n    rollout: {min_healthy_percent: 120}\n").unwrap();
+    let (code, _, stderr) = local(&["serial", "--config", config]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("environments.staging.rollout.min_healthy_percent: 120 is not in 0..=100"), "{stderr}");
+    assert!(!stderr.contains("auto_scaling_group"), "the account's names may stay empty: {stderr}");
+    // A config without alarms can't take an alarm fault.
+    std::fs::write(&file, "deployment: app\nenvironments:\n  staging:\n    region: us-east-1\n").unwrap();
+    let (code, _, stderr) = local(&["serial", "--config", config, "--fault", "alarm-during-bake"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--fault: \"alarm-during-bake\" sets off the environment's alarms, and staging lists none"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_progress_line_is_printed_only_when_something_in_it_changed() {
+    let (code, _, progress) = local(&["serial", "--instances", "6"]);
+    assert_eq!(code, Some(0), "{progress}");
+    let unstamped: Vec<&str> = progress.lines().filter(|l| l.starts_with('[')).map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest)).collect();
+    assert!(unstamped.len() >= 4, "{progress}");
+    for pair in unstamped.windows(2) {
+        assert_ne!(pair[0], pair[1], "a repeated line:\n{progress}");
+    }
+    // The boot (about 90 s, polled every 15 s) is one line, not six.
+    assert!(unstamped.iter().filter(|l| l.starts_with("deploying: 6/6 on target (0 healthy)")).count() == 1, "{progress}");
+}

@@ -380,7 +380,12 @@ async fn run_from(
 
 /// A demo fleet of `instances`, ready for a serial deploy of version 2.
 pub fn demo(seed: u64, instances: u32, settings: stepdeploy_sim::SimSettings) -> (DemoFleet, Arc<Config>) {
-    let fleet = DemoFleet::build(seed, DemoSize::of(instances), settings);
+    demo_sized(seed, DemoSize::of(instances), settings)
+}
+
+/// [`demo`] with the group's sizes given (a rehearsed config's `scaling`).
+pub fn demo_sized(seed: u64, size: DemoSize, settings: stepdeploy_sim::SimSettings) -> (DemoFleet, Arc<Config>) {
+    let fleet = DemoFleet::build(seed, size, settings);
     // Workers carry the deployment's tag, as stepdeploy's IAM policies require for SSM commands.
     let worker_tags = BTreeMap::from([("role".to_string(), "worker".to_string()), (DEPLOYMENT_TAG.to_string(), "demo".to_string())]);
     fleet.sim.create_worker(&fleet.old.image_id, worker_tags);
