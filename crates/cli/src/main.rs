@@ -49,6 +49,10 @@ enum Command {
         /// still rolls back if that alarm changes state and fires again, or another one fires.
         #[arg(long)]
         ignore_alarms: bool,
+        /// Wait this many seconds for the environment's lock if another execution holds it (the lock queue;
+        /// default: lock.wait_seconds), instead of failing at once; 0..=14400.
+        #[arg(long, value_name = "SECONDS")]
+        lock_wait: Option<u64>,
         #[command(flatten)]
         rollout: RolloutArgs,
         #[command(flatten)]
@@ -594,7 +598,7 @@ fn run_remote(command: Command) -> Result<ExitCode> {
             Command::Status { environment, .. } => return remote::status(&environment, &options).await,
             Command::History { environment, limit, .. } => return remote::history(&environment, limit, &options).await,
             Command::Config(ConfigCommand::Push { environment, yes, .. }) => return remote::push(&environment, &options, yes).await,
-            Command::Deploy { kind, environment, version, revision, migrations, ignore_alarms, rollout, start, .. } => {
+            Command::Deploy { kind, environment, version, revision, migrations, ignore_alarms, lock_wait, rollout, start, .. } => {
                 let deploy = workflows::DeployOptions {
                     version,
                     revision,
@@ -602,6 +606,7 @@ fn run_remote(command: Command) -> Result<ExitCode> {
                     rollout: rollout.into(),
                     break_stale_lock: start.break_stale_lock,
                     ignore_alarms,
+                    lock_wait_seconds: lock_wait,
                 };
                 (workflows::deploy(kind == DeployKind::Full, &environment, &deploy), start)
             }

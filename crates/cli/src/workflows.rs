@@ -71,6 +71,8 @@ pub struct DeployOptions {
     pub break_stale_lock: bool,
     /// `--ignore-alarms`.
     pub ignore_alarms: bool,
+    /// `--lock-wait SECONDS`.
+    pub lock_wait_seconds: Option<u64>,
 }
 
 /// `deploy serial|full ENV`: with neither `--version` nor `--revision`, the
@@ -86,6 +88,9 @@ pub fn deploy(full: bool, environment: &str, options: &DeployOptions) -> StartRe
     }
     if options.ignore_alarms {
         input.insert("ignore_alarms".into(), json!(true));
+    }
+    if let Some(seconds) = options.lock_wait_seconds {
+        input.insert("lock_wait_seconds".into(), json!(seconds));
     }
     options.rollout.write(&mut input);
     let (machine, label) = if full { ("full-deploy", "full") } else { ("serial-deploy", "serial") };
@@ -222,6 +227,7 @@ mod tests {
             rollout: RolloutOverrides { min_healthy_percent: Some(50), batch_size: Some(2), ..Default::default() },
             break_stale_lock: true,
             ignore_alarms: true,
+            lock_wait_seconds: Some(600),
             ..Default::default()
         };
         let full = deploy(true, "prod", &options);
@@ -230,7 +236,7 @@ mod tests {
         assert_eq!(
             full.input,
             json!({"environment": "prod", "break_stale_lock": true, "launch_template_version": "$Default", "revision": "4f2c9e1",
-                   "run_migrations": true, "ignore_alarms": true, "min_healthy_percent": 50, "batch_size": 2})
+                   "run_migrations": true, "ignore_alarms": true, "lock_wait_seconds": 600, "min_healthy_percent": 50, "batch_size": 2})
         );
     }
 

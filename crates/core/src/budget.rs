@@ -76,6 +76,8 @@ pub fn worst_case_events(env: &Environment) -> Vec<(&'static str, u64)> {
     let bake = deadline_polls(images.builder_online_timeout_seconds, images.poll_interval_seconds)
         + command_polls(commands.bake.timeout_seconds, images.poll_interval_seconds)
         + deadline_polls(images.available_timeout_seconds, images.poll_interval_seconds);
+    // A queued prepare is retried (scheduled, started, failed: 3 events) every 30 s; a third of a poll.
+    let deploy = deploy + env.lock.wait_seconds.div_ceil(crate::config::LOCK_QUEUE_POLL_SECONDS).div_ceil(3);
     [("serial-deploy", deploy), ("full-deploy", deploy), ("deploy-worker", worker), ("in-place-deploy", in_place), ("bake", bake)]
         .into_iter()
         .map(|(workflow, polls)| (workflow, FIXED_EVENTS + EVENTS_PER_POLL * polls))

@@ -9,6 +9,9 @@ pub const INVALID_INPUT: &str = "StepDeploy.InvalidInput";
 pub const CONFIG_INVALID: &str = "StepDeploy.ConfigInvalid";
 /// Another execution holds the environment's lock.
 pub const ENVIRONMENT_LOCKED: &str = "StepDeploy.EnvironmentLocked";
+/// The environment is locked and the deploy waits in the lock queue: the state machine retries
+/// prepare (every 30 s) until the lock is free or `lock.wait_seconds` have passed.
+pub const QUEUED: &str = "StepDeploy.Queued";
 /// An AWS call failed in a way that may pass (throttling, 5xx, network).
 pub const AWS_TRANSIENT: &str = "StepDeploy.AwsTransient";
 /// An AWS call failed for good (validation, access, not found).
@@ -47,6 +50,7 @@ pub const ALL: &[&str] = &[
     PREFLIGHT_FAILED,
     CLEANUP_INCOMPLETE,
     ALARM_FIRED,
+    QUEUED,
 ];
 
 /// Step Functions service errors a nested StartExecution may meet (retried with backoff).

@@ -282,3 +282,24 @@ fn a_bake_too_long_for_the_history_budget_is_refused() {
     let fits = VALID.replace("domains:", "rollout: {bake_seconds: 3600}\n    domains:");
     assert!(Config::from_yaml_str(&fits).is_ok());
 }
+
+#[test]
+fn the_lock_queue_wait_is_bounded_by_the_state_machines_retries() {
+    let yaml = VALID.replace("domains:", "lock: {wait_seconds: 20000}\n    domains:");
+    let found: Vec<String> = problems(&yaml).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        ["environments.staging.lock.wait_seconds: 20000 is not in 0..=14400 (four hours: the state machines' queue is bounded)"],
+        "{found:?}"
+    );
+    // 14,400 s at one try every 30 s is 480 tries, within the 500 the state machines allow.
+    let statemachine: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachines/serial-deploy.asl.json")).unwrap())
+            .unwrap();
+    let retry = statemachine["States"]["Prepare"]["Retry"].as_array().unwrap().iter().find(|r| r["ErrorEquals"][0] == "StepDeploy.Queued").cloned();
+    let retry = retry.expect("Prepare retries StepDeploy.Queued");
+    let (interval, attempts) = (retry["IntervalSeconds"].as_u64().unwrap(), retry["MaxAttempts"].as_u64().unwrap());
+    assert_eq!(interval, stepdeploy_core::config::LOCK_QUEUE_POLL_SECONDS);
+    assert!(interval * attempts > stepdeploy_core::config::MAX_LOCK_WAIT_SECONDS + interval, "{interval} s × {attempts}");
+    assert_eq!(retry["BackoffRate"].as_f64(), Some(1.0));
+}

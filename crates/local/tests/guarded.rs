@@ -1,6 +1,7 @@
 //! Guarded rollouts (#16), end to end on the sim: CloudWatch alarms stop and roll back a
 //! deploy on its effect in production, before it starts, during its rollout and during its
-//! bake; a clean bake waits out its time and then finishes.
+//! bake; a clean bake waits out its time and then finishes; a deploy that finds the environment
+//! locked waits in the lock queue.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use stepdeploy_core::ports::Parameters;
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{DEMO_BAKE_SECONDS, SERIAL_DEPLOY, Summary, demo, demo_input, run, scenario};
 use stepdeploy_sim::demo::{DEMO_ALARMS, DemoFleet};
-use stepdeploy_sim::{AlarmTrigger, Dist, SimSettings};
+use stepdeploy_sim::{AlarmTrigger, Dist, ExternalEvent, SimSettings};
 
 const INSTANCES: u32 = 6;
 
@@ -144,4 +145,52 @@ async fn alarms_cost_one_call_per_poll_whatever_the_fleet_size() {
         // One DescribeAlarms at prepare, then one per reconcile step, as DescribeAutoScalingGroups.
         assert_eq!(calls("DescribeAlarms"), calls("DescribeScalingActivities") + 1, "N={n}: {:?}", summary.api_calls);
     }
+}
+
+/// A lock held by another deploy that is still running, which ends at `ends_after` seconds from now.
+fn held_by_another(fleet: &DemoFleet, ends_after: i64) -> String {
+    let holder = "arn:aws:states:us-east-1:123456789012:execution:stepdeploy-demo-serial-deploy:the-first";
+    let lock = lock_parameter("demo", "demo");
+    fleet.sim.put_parameter_directly(&lock, &json!({"execution": holder, "since": fleet.sim.now(), "suspended": []}).to_string());
+    fleet.sim.set_execution_running(holder);
+    fleet.sim.schedule(fleet.sim.now() + ends_after, ExternalEvent::ExecutionEnds { execution: holder.into(), lock_parameter: lock });
+    holder.to_string()
+}
+
+#[tokio::test]
+async fn a_deploy_that_finds_the_environment_locked_waits_in_the_queue_then_runs() {
+    let (fleet, config) = demo(7, INSTANCES, settings());
+    let mut queued = (*config).clone();
+    queued.environments["demo"].lock.wait_seconds = 900;
+    held_by_another(&fleet, 300);
+    let start = fleet.sim.now();
+    let summary = deploy(&fleet, Arc::new(queued), demo_input()).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&(INSTANCES as usize)));
+    // Nothing changed before the first deploy's lock was gone.
+    let first_change = fleet.sim.calls().into_iter().find(|c| c.operation == "SuspendProcesses").map(|c| c.at - start);
+    assert!(first_change.is_some_and(|at| (300..=330).contains(&at)), "the deploy began {first_change:?} s in; the lock was free at 300");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_queue_wait_that_runs_out_fails_as_locked_and_touches_nothing() {
+    let (fleet, config) = demo(8, INSTANCES, settings());
+    held_by_another(&fleet, 3_600);
+    let before = fleet.sim.group_state(&fleet.group);
+    // The input's lock_wait_seconds (120 s) applies instead of the config's 0.
+    let mut input = demo_input();
+    input["lock_wait_seconds"] = json!(120);
+    let summary = deploy(&fleet, config.clone(), input).await;
+    assert_eq!(summary.error.as_deref(), Some(errors::ENVIRONMENT_LOCKED), "{summary:?}");
+    let cause = message(&summary);
+    assert!(cause.contains("the-first") && cause.contains("after waiting 1") && cause.contains("s in the lock queue"), "{cause}");
+    assert!((120..=160).contains(&summary.virtual_seconds), "waited {} s", summary.virtual_seconds);
+    assert_eq!(fleet.sim.group_state(&fleet.group), before);
+    // A wait over the queue's bound is refused, naming the field.
+    let mut input = demo_input();
+    input["lock_wait_seconds"] = json!(20_000);
+    let summary = deploy(&fleet, config, input).await;
+    assert_eq!(summary.error.as_deref(), Some(errors::INVALID_INPUT));
+    assert!(message(&summary).contains("lock_wait_seconds: 20000 is not in 0..=14400"), "{:?}", summary.cause);
 }

@@ -133,6 +133,14 @@ pub enum ExternalEvent {
         /// By how many.
         count: u32,
     },
+    /// Another execution (holding an environment's lock) finishes: it stops running and its
+    /// lock parameter is deleted, as its finish step would.
+    ExecutionEnds {
+        /// Its ARN.
+        execution: String,
+        /// The lock parameter it held.
+        lock_parameter: String,
+    },
     /// An instance dies (EC2 terminate); the group replaces it.
     TerminateOne {
         /// Group name.

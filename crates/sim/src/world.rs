@@ -553,6 +553,10 @@ impl World {
                     }
                 }
             }
+            ExternalEvent::ExecutionEnds { execution, lock_parameter } => {
+                self.running_executions.remove(&execution);
+                self.parameters.remove(&lock_parameter);
+            }
             ExternalEvent::TerminateOne { group } => {
                 let now = self.now;
                 let live: Vec<String> =

@@ -25,6 +25,13 @@ pub const SCALING_PROCESSES: &[&str] = &[
 /// The longest bake (soak) time after a rollout: a day.
 pub const MAX_BAKE_SECONDS: u64 = 86_400;
 
+/// The longest a deploy waits in the lock queue: the state machines retry a queued prepare every
+/// [`LOCK_QUEUE_POLL_SECONDS`] at most 500 times (`statemachines/*-deploy.asl.json`).
+pub const MAX_LOCK_WAIT_SECONDS: u64 = 14_400;
+
+/// How often a queued deploy tries the lock again (the Retry interval in the state machines).
+pub const LOCK_QUEUE_POLL_SECONDS: u64 = 30;
+
 /// A whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -215,6 +222,9 @@ pub struct Images {
 pub struct Lock {
     /// A lock older than this may be broken explicitly (never silently).
     pub stale_after_seconds: u64,
+    /// A serial or full deploy that finds the environment locked waits this long for it (in the
+    /// lock queue) before failing with `StepDeploy.EnvironmentLocked`; 0 fails at once.
+    pub wait_seconds: u64,
 }
 
 impl Default for Workers {
@@ -294,6 +304,6 @@ impl Default for Images {
 
 impl Default for Lock {
     fn default() -> Self {
-        Self { stale_after_seconds: 7200 }
+        Self { stale_after_seconds: 7200, wait_seconds: 0 }
     }
 }

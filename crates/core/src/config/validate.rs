@@ -1,7 +1,9 @@
 //! Checking an environment's values, one problem per bad field.
 
 use super::problems::Problem;
-use super::types::{Environment, MAX_BAKE_SECONDS, MAX_COMMAND_TIMEOUT_SECONDS, MAX_MAINTENANCE_HTML_BYTES, SCALING_PROCESSES, ScalingMetric};
+use super::types::{
+    Environment, MAX_BAKE_SECONDS, MAX_COMMAND_TIMEOUT_SECONDS, MAX_LOCK_WAIT_SECONDS, MAX_MAINTENANCE_HTML_BYTES, SCALING_PROCESSES, ScalingMetric,
+};
 
 impl Environment {
     /// Checks every value; pushes one problem per bad field.
@@ -252,6 +254,12 @@ impl Environment {
             push(
                 "rollout.bake_seconds",
                 format!("{} is not in 0..={MAX_BAKE_SECONDS} (a day); expected a soak time in seconds", self.rollout.bake_seconds),
+            );
+        }
+        if self.lock.wait_seconds > MAX_LOCK_WAIT_SECONDS {
+            push(
+                "lock.wait_seconds",
+                format!("{} is not in 0..={MAX_LOCK_WAIT_SECONDS} (four hours: the state machines' queue is bounded)", self.lock.wait_seconds),
             );
         }
         if self.lock.stale_after_seconds < 60 {

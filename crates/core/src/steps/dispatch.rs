@@ -16,7 +16,7 @@ use super::jobs::{JobKind, prepare_job, processes};
 use super::maintenance::{MaintenanceMode, maintenance};
 use super::record::{Deployment, Job};
 use super::release::{self, PlanKind};
-use super::rollout::{finish, prepare, replace, rollback};
+use super::rollout::{Queue, finish, prepare, replace, rollback};
 use crate::config::{Config, load_environment};
 use crate::errors;
 use crate::model::Timestamp;
@@ -119,7 +119,9 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
                         Some("all_at_once") => Strategy::AllAtOnce,
                         _ => Strategy::Rolling,
                     };
-                    render(&prepare(account, config, input, &execution, strategy, now).await?)
+                    // When the execution started: how long a deploy has waited in the lock queue.
+                    let started_at = payload["started_at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp());
+                    render(&prepare(account, config, input, &execution, strategy, Queue { started_at, now }).await?)
                 }
             }
         }

@@ -37,4 +37,4 @@ pub use jobs::{JobKind, prepare_job, processes};
 pub use lock::{LockRecord, lock_is_stale, lock_parameter};
 pub use maintenance::{MaintenanceMode, maintenance, maintenance_rules};
 pub use record::{CommandOutcome, CommandResult, CommandRun, Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep, RESULTS_KEPT};
-pub use rollout::{finish, fleet_by_image, prepare, replace, rollback};
+pub use rollout::{Queue, finish, fleet_by_image, prepare, replace, rollback};

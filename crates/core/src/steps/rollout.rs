@@ -14,7 +14,7 @@ use super::maintenance::{MaintenanceMode, maintenance};
 use super::preflight::{Checks, NEEDED_BY_ROLLOUT, group_problems, refused};
 use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep, ROLLBACK_PROBLEMS_KEPT};
 use crate::budget::bake_wait;
-use crate::config::{Config, Environment};
+use crate::config::{Config, Environment, MAX_LOCK_WAIT_SECONDS};
 use crate::errors;
 use crate::fleet::{apply, read_snapshot};
 use crate::model::{GroupSnapshot, LaunchTemplateRef, Target, Timestamp, VersionMatch};
@@ -32,6 +32,7 @@ const DEPLOY_FIELDS: &[&str] = &[
     "run_migrations",
     "revision",
     "ignore_alarms",
+    "lock_wait_seconds",
 ];
 
 /// Validated deploy input.
@@ -44,6 +45,16 @@ struct DeployInput {
     run_migrations: bool,
     revision: Option<String>,
     ignore_alarms: bool,
+    lock_wait_seconds: u64,
+}
+
+/// When prepare runs: now, and when the execution started (absent: it can't wait in the queue).
+#[derive(Debug, Clone, Copy)]
+pub struct Queue {
+    /// The execution's start (`$$.Execution.StartTime`).
+    pub started_at: Option<Timestamp>,
+    /// Now.
+    pub now: Timestamp,
 }
 
 /// Validates a deploy's execution input against the config.
@@ -75,7 +86,14 @@ fn parse_input(input: &Value, config: &Config, default_strategy: Strategy) -> Re
     let run_migrations = flag(input, "run_migrations")?;
     let revision = revision_field(input, &environment, &env)?;
     let ignore_alarms = flag(input, "ignore_alarms")?;
-    Ok((DeployInput { environment, version, policy, strategy, break_stale_lock, run_migrations, revision, ignore_alarms }, env))
+    let lock_wait_seconds = match field_int(input, "lock_wait_seconds")? {
+        None => env.lock.wait_seconds,
+        Some(n) if (0..=MAX_LOCK_WAIT_SECONDS as i64).contains(&n) => n as u64,
+        Some(n) => {
+            return Err(StepError::input(format!("lock_wait_seconds: {n} is not in 0..={MAX_LOCK_WAIT_SECONDS} (seconds to wait for a held lock)")));
+        }
+    };
+    Ok((DeployInput { environment, version, policy, strategy, break_stale_lock, run_migrations, revision, ignore_alarms, lock_wait_seconds }, env))
 }
 
 /// **prepare**: validate the input, take the lock, snapshot the group, suspend processes.
@@ -85,8 +103,9 @@ pub async fn prepare(
     input: &Value,
     execution_id: &str,
     default_strategy: Strategy,
-    now: Timestamp,
+    queue: Queue,
 ) -> Result<Deployment, StepError> {
+    let now = queue.now;
     let (input, env) = parse_input(input, config, default_strategy)?;
     let template_name = env.launch_template.clone().ok_or_else(|| StepError {
         name: errors::CONFIG_INVALID,
@@ -107,7 +126,9 @@ pub async fn prepare(
     let alarms_ignored = check_before_start(account, &input.environment, &env.alarms, input.ignore_alarms).await?;
 
     let lock = lock_parameter(&config.deployment, &input.environment);
-    let recorded = take_lock(account, account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now).await?;
+    let recorded = take_lock(account, account, &lock, execution_id, env.lock.stale_after_seconds, input.break_stale_lock, now)
+        .await
+        .map_err(|e| queued(e, input.lock_wait_seconds, queue))?;
     let mut result = async {
         let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
         // Before changing anything: refuse what the planner can't handle (the lock is given back).
@@ -176,6 +197,20 @@ pub async fn prepare(
         e.message = format!("{} ({note})", e.message);
     }
     result
+}
+
+/// A held lock, for a deploy that may wait: [`errors::QUEUED`] (the state machine tries again in
+/// 30 s) until it has waited `wait_seconds` since the execution started, then the lock's own error.
+fn queued(locked: StepError, wait_seconds: u64, queue: Queue) -> StepError {
+    let Some(started_at) = queue.started_at.filter(|_| locked.name == errors::ENVIRONMENT_LOCKED && wait_seconds > 0) else {
+        return locked;
+    };
+    let waited = queue.now.saturating_sub(started_at).max(0) as u64;
+    if waited < wait_seconds {
+        StepError { name: errors::QUEUED, message: format!("queued ({waited} s of at most {wait_seconds} s): {}", locked.message) }
+    } else {
+        StepError { name: locked.name, message: format!("{} (after waiting {waited} s in the lock queue)", locked.message) }
+    }
 }
 
 /// **replace**: one reconcile step of the rollout (or rollback).
