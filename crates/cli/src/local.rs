@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::timeline::{self, Marker, Sample};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
@@ -30,6 +31,8 @@ pub struct LocalArgs {
     pub seed: u64,
     /// Print one JSON object last.
     pub json: bool,
+    /// Draw the run's timeline into this SVG file.
+    pub timeline: Option<PathBuf>,
 }
 
 /// The config file `--config` names, and the environment of it to rehearse.
@@ -205,9 +208,31 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     let sim_for_progress = sim.clone();
     // A line only when something in it changed: a minute of waiting on a boot is one line, not four.
     let last_line = std::sync::Mutex::new(String::new());
+    let samples: Arc<std::sync::Mutex<Vec<Sample>>> = Arc::default();
+    let markers: Arc<std::sync::Mutex<Vec<Marker>>> = Arc::default();
+    let (samples_seen, markers_seen) = (samples.clone(), markers.clone());
     let progress = Arc::new(move |d: &Deployment| {
         let Some(step) = &d.step else { return };
         let p = step.progress;
+        let at = sim_for_progress.now() - start;
+        // The chart's old and new are the deploy's, whichever way the rollout runs.
+        let (old_healthy, new_healthy) = if d.rolling_back { (p.new_healthy, p.old_healthy) } else { (p.old_healthy, p.new_healthy) };
+        samples_seen.lock().unwrap_or_else(|p| p.into_inner()).push(Sample {
+            at,
+            old_healthy,
+            new_healthy,
+            live: p.new + p.old + p.unknown,
+            floor: p.min_healthy,
+            ceiling: p.max_total,
+        });
+        let mut marks = markers_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if d.rolling_back && !marks.iter().any(|m| m.label == "rollback") {
+            marks.push(Marker { at, label: "rollback".into() });
+        }
+        if step.bake_remaining_seconds.is_some() && !d.rolling_back && !marks.iter().any(|m| m.label == "bake") {
+            marks.push(Marker { at, label: "bake".into() });
+        }
+        drop(marks);
         let phase = match (d.rolling_back, step.bake_remaining_seconds) {
             (true, _) => "rolling back".to_string(),
             (false, Some(left)) => format!("baking ({left} s left)"),
@@ -234,7 +259,28 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             *last = line;
         }
     });
-    let (_, summary) = run_with(&sim, config, definition, input, &fleet.group, progress, step_progress(sim.clone(), start)).await;
+    let print_step = step_progress(sim.clone(), start);
+    let (sim_for_steps, markers_of_steps) = (sim.clone(), markers.clone());
+    let steps: StepObserver = Arc::new(move |step: &str, record: &Value| {
+        if step == "maintenance" {
+            let label = if record["maintenance_on"] == true { "page up" } else { "page down" };
+            markers_of_steps.lock().unwrap_or_else(|p| p.into_inner()).push(Marker { at: sim_for_steps.now() - start, label: label.into() });
+        }
+        print_step(step, record);
+    });
+    let (_, summary) = run_with(&sim, config, definition, input, &fleet.group, progress, steps).await;
+    if let Some(path) = &args.timeline {
+        let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let markers = markers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if samples.is_empty() {
+            eprintln!("--timeline: {} has no reconcile steps to chart; nothing written", args.workflow);
+        } else {
+            let title = format!("{} on {environment}: {total} instance(s), seed {}", args.workflow, args.seed);
+            std::fs::write(path, timeline::draw(&title, &samples, &markers)?)
+                .with_context(|| format!("--timeline: cannot write {}", path.display()))?;
+            eprintln!("timeline written to {}", path.display());
+        }
+    }
     let by_version = |image: &str| summary.fleet.by_image.get(image).copied().unwrap_or(0);
     let page = page_is_up(&sim, &fleet.listener_arn);
     let label = |image: &str| match image {

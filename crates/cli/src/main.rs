@@ -8,6 +8,7 @@ mod local;
 mod progress;
 #[cfg(feature = "aws")]
 mod remote;
+mod timeline;
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod workflows;
 
@@ -234,6 +235,9 @@ enum Command {
         /// Output format (json: the last stdout line is one JSON object).
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
+        /// Draw the deploy's timeline (healthy old and new, live, floor, ceiling; rollback, bake and page markers) into this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        timeline: Option<PathBuf>,
     },
 }
 
@@ -474,7 +478,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", stepdeploy_asl::graph::draw(&value, format));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Local { workflow, config, env, instances, faults, seed, output } => {
+        Command::Local { workflow, config, env, instances, faults, seed, output, timeline } => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(local::run_local(local::LocalArgs {
                 workflow,
@@ -484,6 +488,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 faults,
                 seed,
                 json: output == OutputFormat::Json,
+                timeline,
             }))
         }
         Command::Config(ConfigCommand::Import { fabulaws_yml, deployment, production_fixes, output }) => {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::json;
 use stepdeploy_core::model::LaunchTemplateRef;
 use stepdeploy_core::planner::Policy;
-use stepdeploy_core::ports::{Decrement, GroupUpdate, GroupWriter};
+use stepdeploy_core::ports::{Alarms, Decrement, GroupReader, GroupUpdate, GroupWriter};
 use stepdeploy_local::{SERIAL_DEPLOY, demo, run};
 use stepdeploy_sim::{Dist, SimSettings};
 
@@ -60,8 +60,13 @@ struct Case {
     fabulaws_min_healthy: u32,
 }
 
-async fn ours(n: u32, min: i64, max: i64, seed: u64) -> Case {
-    let (fleet, config) = demo(seed, n, settings());
+/// A serial deploy of the demo environment (which watches two alarms) with a bake of
+/// `bake_seconds`: 0 for the makespan table, whose bound is the rollout's alone.
+async fn ours(n: u32, min: i64, max: i64, seed: u64, bake_seconds: u64) -> Case {
+    let (fleet, demo_config) = demo(seed, n, settings());
+    let mut config = (*demo_config).clone();
+    config.environments["demo"].rollout.bake_seconds = bake_seconds;
+    let config = Arc::new(config);
     let input = json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": min, "max_healthy_percent": max});
     let (execution, summary) = run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await;
     assert_eq!(summary.status, "SUCCEEDED", "N={n} ({min}, {max}): {summary:?}");
@@ -118,7 +123,8 @@ async fn fabulaws(n: u32, seed: u64) -> (i64, u32) {
     (sim.now() - started, lowest)
 }
 
-/// AWS calls of one reconcile poll, for fleets of different sizes.
+/// AWS calls of one reconcile poll, for fleets of different sizes: what replace reads (the
+/// alarms, the snapshot's three services, the scaling activities).
 async fn calls_per_poll() -> BTreeMap<u32, usize> {
     let mut out = BTreeMap::new();
     for n in [1, 20, 100] {
@@ -128,6 +134,8 @@ async fn calls_per_poll() -> BTreeMap<u32, usize> {
         stepdeploy_core::fleet::read_snapshot(&fleet.sim, &fleet.sim, &fleet.sim, &fleet.group, &env.target_group_arns, fleet.sim.now())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        fleet.sim.scaling_activities(&fleet.group, fleet.sim.now()).await.unwrap_or_else(|e| panic!("{e}"));
+        fleet.sim.describe_alarms(&env.alarms).await.unwrap_or_else(|e| panic!("{e}"));
         out.insert(n, fleet.sim.calls().len() - before);
     }
     out
@@ -157,7 +165,7 @@ async fn main() {
         for (min, max) in policies {
             let mut worst: Option<Case> = None;
             for seed in 1..=seeds {
-                let case = ours(n, min, max, seed).await;
+                let case = ours(n, min, max, seed, 0).await;
                 floors_kept &= case.min_healthy >= case.floor;
                 let ratio = case.makespan as f64 / case.bound as f64;
                 if worst.as_ref().is_none_or(|w| ratio > w.makespan as f64 / w.bound as f64) {
@@ -201,6 +209,17 @@ async fn main() {
     for line in &by_operation {
         println!("  {line}");
     }
+    // What a 10-minute bake adds to a 100-instance deploy (#16: under $0.01 in all).
+    let (unbaked, baked) = (ours(100, 100, 200, 1, 0).await, ours(100, 100, 200, 1, 600).await);
+    println!(
+        "N=100 (100, 200) with a 600 s bake: makespan {} s (+{}), {} transitions (+{}), cost ${:.5} (+${:.5})",
+        baked.makespan,
+        baked.makespan - unbaked.makespan,
+        baked.transitions,
+        baked.transitions - unbaked.transitions,
+        baked.cost_usd,
+        baked.cost_usd - unbaked.cost_usd
+    );
     let per_poll = calls_per_poll().await;
     println!("AWS calls per reconcile poll by fleet size: {per_poll:?}");
     let constant = per_poll.values().min() == per_poll.values().max();
@@ -213,6 +232,8 @@ async fn main() {
             "transitions_n100": n100_transitions,
             "cost_usd_n100": (n100_cost * 1e5).round() / 1e5,
             "api_calls_per_poll_constant": constant,
+            "bake_600_cost_usd_n100": (baked.cost_usd * 1e5).round() / 1e5,
+            "bake_600_extra_transitions_n100": baked.transitions - unbaked.transitions,
         })
     );
 }
