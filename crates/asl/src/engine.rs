@@ -10,6 +10,7 @@ use crate::exec;
 use crate::execution::{Execution, Status};
 use crate::limits::{PAYLOAD_QUOTA_BYTES, execution_name_problem, payload_bytes};
 use crate::task::{NoTasks, TaskInvoker};
+use crate::tokens::TaskTokens;
 
 /// Runs definitions.
 #[derive(Clone)]
@@ -19,6 +20,7 @@ pub struct Engine {
     state_machine_name: String,
     region: String,
     account: String,
+    tokens: TaskTokens,
 }
 
 impl Default for Engine {
@@ -30,7 +32,25 @@ impl Default for Engine {
 impl Engine {
     /// An engine with this clock and task invoker.
     pub fn new(clock: Arc<dyn Clock>, invoker: Arc<dyn TaskInvoker>) -> Engine {
-        Engine { clock, invoker, state_machine_name: "local".into(), region: "us-east-1".into(), account: "123456789012".into() }
+        Engine {
+            clock,
+            invoker,
+            state_machine_name: "local".into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            tokens: TaskTokens::new(),
+        }
+    }
+
+    /// Answers `.waitForTaskToken` tasks from these tokens (sends, or their responder).
+    pub fn with_task_tokens(mut self, tokens: TaskTokens) -> Engine {
+        self.tokens = tokens;
+        self
+    }
+
+    /// The task tokens its executions wait on: send their answers here.
+    pub fn task_tokens(&self) -> &TaskTokens {
+        &self.tokens
     }
 
     /// The state machine's name in context ARNs.
@@ -91,6 +111,7 @@ impl Engine {
             parsed_paths: Mutex::new(Default::default()),
             parsed_calls: Mutex::new(Default::default()),
             map_failed: Default::default(),
+            tokens: self.tokens.clone(),
         };
         exec::execute(run, &definition.machine, input).await
     }

@@ -26,6 +26,7 @@ pub mod model;
 pub mod nested;
 pub mod path;
 mod task;
+pub mod tokens;
 
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use definition::{Definition, DefinitionError, substitute};

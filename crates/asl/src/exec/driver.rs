@@ -107,7 +107,17 @@ fn caught(run: &Run, state: &State, catcher: &Catcher, error: &StatesError, raw:
         }
         return Ok(output);
     }
-    let scope = Scope { run, input: &error_output, vars, state: &state.name, entered, entered_time: run.clock.now(), retry: None, map_item: None };
+    let scope = Scope {
+        run,
+        input: &error_output,
+        vars,
+        state: &state.name,
+        entered,
+        entered_time: run.clock.now(),
+        retry: None,
+        map_item: None,
+        task_token: None,
+    };
     let assigned = match &catcher.assign {
         Some(assign) => Some(scope.template(assign)?),
         None => None,

@@ -16,6 +16,7 @@ use crate::choice::{Condition, parse_timestamp};
 use crate::error::{StatesError, names};
 use crate::jsonata::{self, Evaluated};
 use crate::model::{Kind, State, WaitFor};
+use crate::tokens::WAIT_FOR_TASK_TOKEN;
 
 /// Evaluates a JSONata field: `{% %}` strings anywhere inside it, with `$states` and the variables bound.
 pub(crate) fn jeval(value: &Value, field: &str, states: &Value, vars: &Vars, state: &str, entered: u64) -> Result<Value, StatesError> {
@@ -155,8 +156,23 @@ pub(crate) async fn state<'m>(
             let mut attempts: HashMap<usize, u32> = HashMap::new();
             loop {
                 let attempt = async {
+                    // A `.waitForTaskToken` Task's Arguments see its token as `$states.context.Task.Token`.
+                    let token = match &state.kind {
+                        Kind::Task(spec) if spec.resource.ends_with(WAIT_FOR_TASK_TOKEN) => Some(run.tokens.issue(run.execution_name(), name)),
+                        _ => None,
+                    };
+                    let with_token;
+                    let states = match &token {
+                        Some(token) => {
+                            let mut s = states.clone();
+                            s["context"]["Task"] = json!({"Token": token});
+                            with_token = s;
+                            &with_token
+                        }
+                        None => &states,
+                    };
                     let arguments = match &c.arguments {
-                        Some(a) => jeval(a, "Arguments", &states, vars, name, entered)?,
+                        Some(a) => jeval(a, "Arguments", states, vars, name, entered)?,
                         None => input.clone(),
                     };
                     let result = match &state.kind {
@@ -165,13 +181,13 @@ pub(crate) async fn state<'m>(
                                 timeout: spec.timeout_seconds.as_ref().and_then(Value::as_f64),
                                 heartbeat: spec.heartbeat_seconds.as_ref().and_then(Value::as_f64),
                             };
-                            task::invoke(run, &state.name, spec, arguments, limits).await?
+                            task::invoke(run, &state.name, spec, arguments, limits, token.as_deref()).await?
                         }
                         Kind::Parallel(branches) => parallel::branches(run, branches, arguments.clone(), vars, false).await?,
                         Kind::Map(spec) => {
                             let items = match &spec.items {
                                 Some(items) => {
-                                    let value = jeval(items, "Items", &states, vars, name, entered)?;
+                                    let value = jeval(items, "Items", states, vars, name, entered)?;
                                     if !value.is_array() {
                                         let expr = items.as_str().and_then(jsonata::expression).unwrap_or_default();
                                         return Err(query_error(format!(

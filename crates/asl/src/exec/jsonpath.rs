@@ -15,6 +15,7 @@ use super::task::{self, TaskLimits};
 use super::values::quoted_in_cause;
 use crate::error::{StatesError, names};
 use crate::model::{Kind, PathField, State};
+use crate::tokens::WAIT_FOR_TASK_TOKEN;
 
 /// Runs one JSONPath state: its output and where to go next.
 pub(crate) async fn state<'m>(
@@ -130,7 +131,12 @@ async fn work(
         Kind::Pass(Some(result)) => result.clone(),
         Kind::Map(spec) => map::run(run, state, spec, &Scope { input: &effective, ..base }, vars).await?,
         kind => {
-            let eff = Scope { input: &effective, ..base };
+            // A `.waitForTaskToken` Task's Parameters see its token as `$$.Task.Token`.
+            let token = match kind {
+                Kind::Task(spec) if spec.resource.ends_with(WAIT_FOR_TASK_TOKEN) => Some(run.tokens.issue(run.execution_name(), &state.name)),
+                _ => None,
+            };
+            let eff = Scope { input: &effective, task_token: token.as_deref(), ..base };
             let seconds = |value: &Option<Value>, path: &Option<String>, field: &str| -> Result<Option<f64>, StatesError> {
                 Ok(match (value, path) {
                     (Some(v), _) => v.as_f64(),
@@ -160,7 +166,7 @@ async fn work(
                 None => effective,
             };
             match kind {
-                Kind::Task(spec) => task::invoke(run, &state.name, spec, parameters, limits).await?,
+                Kind::Task(spec) => task::invoke(run, &state.name, spec, parameters, limits, token.as_deref()).await?,
                 Kind::Parallel(branches) => parallel::branches(run, branches, parameters, vars, true).await?,
                 _ => parameters,
             }

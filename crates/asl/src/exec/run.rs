@@ -57,6 +57,8 @@ pub(crate) struct Run {
     /// A Map state's attempt failed: MapStateFailed is recorded only if no retrier runs it
     /// again (AWS-recorded histories show one MapStateFailed, after the last attempt).
     pub map_failed: std::sync::atomic::AtomicBool,
+    /// The `.waitForTaskToken` tasks' tokens.
+    pub tokens: crate::tokens::TaskTokens,
 }
 
 /// `text` parsed by `parse`, once per execution.
@@ -134,6 +136,11 @@ impl Run {
             let keep = at + history[at..].partition_point(|e| e.timestamp <= cutoff);
             history.truncate(keep);
         }
+    }
+
+    /// The execution's name (`$$.Execution.Name`).
+    pub(crate) fn execution_name(&self) -> &str {
+        self.execution["Name"].as_str().unwrap_or("execution")
     }
 
     /// Events so far.

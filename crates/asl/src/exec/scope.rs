@@ -25,6 +25,8 @@ pub(crate) struct Scope<'a> {
     /// `None` for states that cannot retry: AWS omits `$$.State.RetryCount` there.
     pub retry: Option<u32>,
     pub map_item: Option<(usize, &'a Value)>,
+    /// `$$.Task.Token`, in a `.waitForTaskToken` Task's Parameters.
+    pub task_token: Option<&'a str>,
 }
 
 impl<'a> Scope<'a> {
@@ -39,7 +41,7 @@ impl<'a> Scope<'a> {
         entered_time: DateTime<Utc>,
         retry: Option<u32>,
     ) -> Scope<'a> {
-        Scope { run, input, vars, state, entered, entered_time, retry, map_item: None }
+        Scope { run, input, vars, state, entered, entered_time, retry, map_item: None, task_token: None }
     }
 
     pub(crate) fn runtime(&self, detail: String) -> StatesError {
@@ -57,6 +59,9 @@ impl<'a> Scope<'a> {
         }
         if let Some((index, value)) = self.map_item {
             context["Map"] = json!({"Item": {"Index": index, "Value": value}});
+        }
+        if let Some(token) = self.task_token {
+            context["Task"] = json!({"Token": token});
         }
         context
     }
