@@ -239,8 +239,23 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             (false, None) => "deploying".to_string(),
         };
         let alarms = if step.alarms_ok > 0 { format!("; {} alarm(s) OK", step.alarms_ok) } else { String::new() };
+        // Why instances don't count yet, grouped by reason (without the seconds, which change every poll).
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for h in &step.not_healthy {
+            let reason = h.reason.as_deref().unwrap_or("not healthy");
+            *reasons.entry(reason.split(" (").next().unwrap_or(reason).to_string()).or_default() += 1;
+        }
+        let waiting = if reasons.is_empty() || step.next != "wait" {
+            String::new()
+        } else {
+            let each: Vec<String> = reasons.iter().take(3).map(|(reason, n)| format!("{n} {reason}")).collect();
+            format!("; not healthy yet: {}", each.join(", "))
+        };
+        // The deadline, once it is near (the last quarter of the rollout's time).
+        let (left, timeout) = (d.rollout.deadline - sim_for_progress.now(), d.rollout.deadline - d.rollout.started_at);
+        let deadline = if step.next == "wait" && left < timeout / 4 { format!("; {left} s to the deadline") } else { String::new() };
         let line = format!(
-            "{phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}){alarms}; next: {}{}",
+            "{phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}){alarms}{waiting}{deadline}; next: {}{}",
             p.new,
             p.new_healthy,
             p.old,

@@ -287,6 +287,23 @@ fn a_progress_line_is_printed_only_when_something_in_it_changed() {
     for pair in unstamped.windows(2) {
         assert_ne!(pair[0], pair[1], "a repeated line:\n{progress}");
     }
-    // The boot (about 90 s, polled every 15 s) is one line, not six.
-    assert!(unstamped.iter().filter(|l| l.starts_with("deploying: 6/6 on target (0 healthy)")).count() == 1, "{progress}");
+    // While instances boot, the line says why they don't count yet, grouped by reason.
+    assert!(unstamped.iter().any(|l| l.contains("not healthy yet: 6 lifecycle Pending")), "{progress}");
+}
+
+#[test]
+fn the_last_quarter_before_the_deadline_shows_the_time_left() {
+    let dir = std::env::temp_dir().join(format!("stepdeploy-local-cli-deadline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stepdeploy.yaml");
+    std::fs::write(&file, "deployment: app\nenvironments:\n  staging:\n    region: us-east-1\n    scaling: {min_size: 1, max_size: 4, desired_capacity: 2}\n    rollout: {timeout_seconds: 600}\n").unwrap();
+    let (code, _, progress) = local(&["serial", "--config", file.to_str().unwrap(), "--fault", "unhealthy-new"]);
+    assert_eq!(code, Some(1), "{progress}");
+    let near: Vec<&str> = progress.lines().filter(|l| l.contains("s to the deadline")).collect();
+    assert!(!near.is_empty(), "{progress}");
+    for line in &near {
+        let left: i64 = line.split("; ").find_map(|part| part.strip_suffix(" s to the deadline")).and_then(|n| n.parse().ok()).unwrap();
+        assert!((0..150).contains(&left), "only in the last quarter of 600 s: {line}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
