@@ -1,6 +1,6 @@
 //! Turning SDK errors into [`PortError`]s that keep AWS's code, message and request id.
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
 use stepdeploy_core::ports::{ErrorKind, PortError};
 
@@ -20,15 +20,23 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (ErrorKind::Transient, None, None, None),
         _ => (ErrorKind::Other, None, None, None),
     };
-    PortError {
-        kind,
-        service,
-        operation,
-        code,
-        message: message.unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
-        request_id,
-        source: Some(Box::new(err)),
+    PortError { kind, service, operation, code, message: message.unwrap_or_else(|| causes(&err)), request_id, source: Some(Box::new(err)) }
+}
+
+/// Each error's message down the chain of sources, on one line: `dispatch failure: io error: ...
+/// Connection refused`. (The SDK's DisplayErrorContext adds the whole chain's Debug dump, which
+/// stays reachable through the error's source, for `-v`.)
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
     }
+    parts.join(": ")
 }
 
 /// Classifies an AWS error code.

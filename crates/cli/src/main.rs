@@ -24,6 +24,9 @@ use stepdeploy_core::fabulaws;
 #[derive(Parser)]
 #[command(name = "stepdeploy", version, about)]
 struct Cli {
+    /// On an error, also print everything behind it (the SDK's details of a failed AWS call).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -428,13 +431,39 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let verbose = cli.verbose;
+    match run(cli) {
         Ok(code) => code,
+        // One line that says what is wrong; -v adds the chain of causes, the SDK's included.
+        Err(e) if verbose => {
+            eprintln!("error: {}", one_line(&e));
+            for (depth, cause) in e.chain().enumerate().skip(1) {
+                eprintln!("\ncaused by ({depth}): {cause:?}");
+            }
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once (an AWS error's message already
+/// holds its SDK causes, which follow it again in the chain).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -90,6 +90,58 @@ async fn sdk_config(options: &AwsOptions, fallback_region: Option<&str>) -> Resu
     Ok(sdk)
 }
 
+/// Resolves the credentials before the first call, so that missing ones, or a profile that
+/// doesn't exist, are one line that says what to do (not the SDK's dump from inside a call).
+async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()> {
+    use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError};
+    let Some(provider) = sdk.credentials_provider() else {
+        bail!("no AWS credentials: run `aws configure` or `aws sso login`, pass --profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    };
+    let resolved = tokio::time::timeout(std::time::Duration::from_secs(20), provider.provide_credentials()).await;
+    let error = match resolved {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => {
+            bail!("AWS credentials: none resolved within 20 s (an SSO login or credential_process that hangs?); check `aws sts get-caller-identity`")
+        }
+    };
+    let detail = format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&error));
+    let named = profile.map(str::to_string).or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    if let Some(name) = named.filter(|name| !profile_exists(name)) {
+        bail!(
+            "--profile: {name:?} is not a profile in ~/.aws/config or ~/.aws/credentials (or AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE); `aws configure list-profiles` lists them"
+        );
+    }
+    match error {
+        CredentialsError::CredentialsNotLoaded(_) => bail!(
+            "no AWS credentials: run `aws configure` or `aws sso login`, pass --profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ),
+        _ => bail!("AWS credentials could not be loaded: {}", first_line(&detail)),
+    }
+}
+
+/// Whether the shared config or credentials file defines the profile `name`: `[profile NAME]`
+/// (or `[default]`) in the config file, `[NAME]` in the credentials file.
+fn profile_exists(name: &str) -> bool {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let file = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| format!("{home}/.aws/{default}"));
+    let sections = |path: String| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')).map(|s| s.trim().to_string()))
+            .collect()
+    };
+    let config = sections(file("AWS_CONFIG_FILE", "config"));
+    let credentials = sections(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"));
+    config.iter().any(|s| s == &format!("profile {name}") || (name == "default" && s == "default")) || credentials.iter().any(|s| s == name)
+}
+
+/// The first line of a possibly long message.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
 impl Session {
     async fn open(options: &AwsOptions, environment: Option<&str>) -> Result<Session> {
         let local_config = read_local_config(options.config.as_deref())?;
@@ -108,6 +160,7 @@ impl Session {
             .map(|env| env.region.clone())
             .filter(|r| !r.is_empty());
         let sdk = sdk_config(options, env_region.as_deref()).await?;
+        check_credentials(&sdk, options.profile.as_deref()).await?;
         let account = AwsAccount::new(&sdk);
         let (deployment, machines) = match &options.stack {
             Some(stack) => stack_outputs(&sdk, stack).await?,
@@ -146,7 +199,7 @@ impl Session {
 /// Reads the state machine ARNs from SSM (template.yaml writes them there).
 async fn machines_from_parameter(account: &AwsAccount, deployment: &str) -> Result<BTreeMap<String, String>> {
     let name = format!("/stepdeploy/{deployment}/state-machines");
-    let parameter = account.get_parameter(&name).await.map_err(|e| anyhow!("cannot read the SSM parameter {name}: {e}"))?.ok_or_else(|| {
+    let parameter = account.get_parameter(&name).await.with_context(|| format!("cannot read the SSM parameter {name}"))?.ok_or_else(|| {
         anyhow!("deployment {deployment:?}: no SSM parameter {name}; deploy the stack (`sam deploy --guided`) or pass --stack NAME")
     })?;
     let map: BTreeMap<String, String> =

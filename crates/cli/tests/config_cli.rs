@@ -126,3 +126,40 @@ fn an_environment_the_config_lacks_is_named_before_anything_needs_aws() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
 }
+
+/// `stepdeploy status staging` with this environment and none of the machine's AWS settings.
+fn status_with(env: &[(&str, &str)], extra: &[&str]) -> (String, std::time::Duration) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stepdeploy"));
+    command.args(["status", "staging", "--region", "us-east-1", "--deployment", "app"]).args(extra);
+    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION"] {
+        command.env_remove(var);
+    }
+    command.env("AWS_CONFIG_FILE", "/nonexistent").env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent").env("AWS_EC2_METADATA_DISABLED", "true");
+    command.envs(env.iter().copied());
+    let started = std::time::Instant::now();
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    (text(&out.stderr), started.elapsed())
+}
+
+#[test]
+fn missing_credentials_a_missing_profile_and_an_unreachable_endpoint_are_one_line_each() {
+    let (stderr, took) = status_with(&[], &[]);
+    assert!(stderr.starts_with("error: no AWS credentials: run `aws configure` or `aws sso login`, pass --profile NAME"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(took.as_secs() < 15, "within seconds: {took:?}");
+
+    let (stderr, _) = status_with(&[], &["--profile", "nosuch"]);
+    assert!(stderr.starts_with("error: --profile: \"nosuch\" is not a profile in ~/.aws/config or ~/.aws/credentials"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let (stderr, took) = status_with(&[("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:9")], &[]);
+    assert!(stderr.contains("Connection refused") && !stderr.contains("DispatchFailure {"), "no SDK dump without -v: {stderr}");
+    assert_eq!(stderr.matches("Connection refused").count(), 1, "each cause said once: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(took.as_secs() < 30, "within seconds: {took:?}");
+    // -v adds what is behind it.
+    let (verbose, _) =
+        status_with(&[("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:9")], &["-v"]);
+    assert!(verbose.lines().count() > 1 && verbose.contains("caused by (1)") && verbose.contains("DispatchFailure"), "{verbose}");
+}
