@@ -230,13 +230,69 @@ pub fn import_with(text: &str, deployment: Option<&str>, production_fixes: &BTre
     Ok(Import { config: Config { deployment, environments: out }, warnings, inconsistencies })
 }
 
-fn why_not_carried(key: &str) -> &'static str {
-    match key {
+fn why_not_carried(key: &str) -> String {
+    let simple = match key {
         "static_html" => "it names files in the project's repository; paste the 503 page into maintenance.html (at most 1,024 bytes)",
-        "instance_settings" => "the AMI and host setup belong to the bake script now",
-        "password_names" | "localsettings_template" => "secrets belong in SSM Parameter Store, read at boot, not in the image",
         "security_groups" | "subnets" | "avail_zones" | "volume_sizes" | "volume_types" => "the launch template holds it now",
-        _ => "stepdeploy has no setting for it",
+        "valid_roles" => "roles are instance tags now: workers.tags selects the workers",
+        _ => match example_for(key) {
+            Some(script) => return format!("{}; see {EXAMPLES}/{script}, which does it for a Django site", what_does_it(key)),
+            None => "stepdeploy has no setting for it",
+        },
+    };
+    simple.to_string()
+}
+
+/// The example scripts for a Django site, which take over the server setup Fabulaws did.
+pub const EXAMPLES: &str = "examples/django";
+
+/// The example script that now does what a Fabulaws key set up (its comments name the key).
+pub fn example_for(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "instance_settings"
+        | "app_server_packages"
+        | "server_ports"
+        | "wsgi_app"
+        | "gunicorn_worker_multiplier"
+        | "celery_workers"
+        | "static_hosting"
+        | "less_version"
+        | "pgbouncer_port"
+        | "use_basic_auth"
+        | "logstash_config"
+        | "backup_key_fingerprint" => "stepdeploy-bake",
+        "deploy_user"
+        | "webserver_user"
+        | "home"
+        | "python"
+        | "project"
+        | "repo"
+        | "vcs_cmd"
+        | "latest_changeset_cmd"
+        | "ssh_keys"
+        | "disable_known_hosts"
+        | "requirements_file"
+        | "requirements_sdists"
+        | "settings_managepy"
+        | "password_names"
+        | "localsettings_template"
+        | "db_settings"
+        | "database_host"
+        | "database_user" => "stepdeploy-lib.sh",
+        _ => return None,
+    })
+}
+
+/// Where the job of a Fabulaws key is done now.
+fn what_does_it(key: &str) -> &'static str {
+    match key {
+        "password_names" | "localsettings_template" | "db_settings" | "database_host" | "database_user" => {
+            "secrets belong in SSM Parameter Store, read with the instance role at boot, never in the image"
+        }
+        "repo" | "vcs_cmd" | "latest_changeset_cmd" | "ssh_keys" | "disable_known_hosts" => {
+            "the scripts fetch the code at the revision stepdeploy passes, with a deploy key from SSM"
+        }
+        _ => "the host setup belongs to the bake, worker-deploy, migrate and in-place scripts now",
     }
 }
 

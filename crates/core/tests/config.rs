@@ -303,3 +303,29 @@ fn the_lock_queue_wait_is_bounded_by_the_state_machines_retries() {
     assert!(interval * attempts > stepdeploy_core::config::MAX_LOCK_WAIT_SECONDS + interval, "{interval} s × {attempts}");
     assert_eq!(retry["BackoffRate"].as_f64(), Some(1.0));
 }
+
+#[test]
+fn every_server_setup_key_the_import_drops_points_to_an_example_script_that_covers_it() {
+    let Some(text) = opendebates_yaml() else {
+        return;
+    };
+    let fixes = BTreeMap::from([("presidenetial".to_string(), Some("presidential".to_string()))]);
+    let import = fabulaws::import_with(&text, None, &fixes).unwrap();
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let mut pointed = 0;
+    for warning in &import.warnings {
+        let Some((key, why)) = warning.split_once(": not carried over (") else { continue };
+        // No dropped key is left without saying where its job went.
+        assert!(!why.starts_with("stepdeploy has no setting for it"), "{warning}");
+        let Some(script) = fabulaws::example_for(key) else { continue };
+        let path = root.join(fabulaws::EXAMPLES).join(script);
+        assert!(why.contains(&format!("{}/{script}", fabulaws::EXAMPLES)), "{warning}");
+        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // A comment line, or a comment after code (` # ...`).
+        let comments = body.lines().filter_map(|l| if l.trim_start().starts_with('#') { Some(l) } else { l.split_once(" # ").map(|(_, c)| c) });
+        let mentions = comments.into_iter().any(|c| c.split(|ch: char| !ch.is_ascii_alphanumeric() && ch != '_').any(|w| w == key));
+        assert!(mentions, "{} names {key} in a comment", path.display());
+        pointed += 1;
+    }
+    assert!(pointed >= 25, "the opendebates file drops about 30 server-setup keys; {pointed} pointed to a script");
+}
