@@ -25,6 +25,7 @@ pub mod mock;
 pub mod model;
 pub mod nested;
 pub mod path;
+mod shared_clock;
 mod task;
 pub mod tokens;
 
@@ -34,4 +35,5 @@ pub use engine::Engine;
 pub use error::{StatesError, names};
 pub use execution::{Event, Execution, Status};
 pub use model::{Problem, StateMachine};
+pub use shared_clock::SharedVirtualClock;
 pub use task::{NO_TASK_HANDLER, NoTasks, TaskError, TaskInvoker};
