@@ -172,3 +172,27 @@ async fn a_tolerant_map_runs_every_iteration_concurrently_and_counts_failures() 
     assert_eq!(execution.output, Some(json!([30, {"Error": "Five", "Cause": "five"}, 20])), "{:?}", execution.cause);
     assert_eq!(seconds, 30);
 }
+
+#[tokio::test]
+async fn a_jsonata_map_runs_max_concurrency_iterations_at_a_time_too() {
+    let definition = |concurrency: Value| {
+        json!({"QueryLanguage": "JSONata", "StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "Items": "{% $states.input.items %}", "MaxConcurrency": concurrency,
+            "ItemProcessor": {"StartAt": "Wait", "States": {
+                "Wait": {"Type": "Wait", "Seconds": 10, "Next": "Check"},
+                "Check": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input = 99 %}", "Next": "Bad"}], "Default": "Good"},
+                "Bad": {"Type": "Fail", "Error": "NinetyNine", "Cause": "item 99"},
+                "Good": {"Type": "Pass", "End": true}}},
+            "End": true}}})
+    };
+    let items = json!({"items": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]});
+    let (execution, seconds) = run(definition(json!(2)), items.clone(), no_functions).await;
+    assert_eq!(execution.output, Some(items["items"].clone()), "{:?}", execution.cause);
+    assert_eq!(seconds, 50, "10 iterations of 10 s, 2 at a time");
+    let (_, seconds) = run(definition(json!("{% 5 %}")), items, no_functions).await;
+    assert_eq!(seconds, 20, "MaxConcurrency as a JSONata expression");
+    // One lane: item 99 fails at 20 s; the third never starts.
+    let (execution, seconds) = run(definition(json!(1)), json!({"items": [0, 99, 2]}), no_functions).await;
+    assert_eq!((execution.error.as_deref(), seconds), (Some("NinetyNine"), 20));
+    assert_eq!(execution.history.iter().filter(|e| e.kind == "MapIterationStarted").count(), 2);
+}

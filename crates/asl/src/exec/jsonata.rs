@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use super::map::Lanes;
 use super::parallel;
 use super::retry::retry_delay;
 use super::run::{Branches, NULL, Run, Step, Vars};
@@ -201,7 +202,16 @@ pub(crate) async fn state<'m>(
                                 None if input.is_array() => input.clone(),
                                 None => return Err(query_error(format!("Map state input must be an array but was: {}", compact(&input)))),
                             };
+                            // MaxConcurrency: a number, or a JSONata expression giving one (0: no limit).
+                            let max_concurrency = match &spec.max_concurrency {
+                                Some(v @ Value::String(_)) => jeval(v, "MaxConcurrency", states, vars, name, entered)?.as_u64().unwrap_or(0),
+                                Some(v) => v.as_u64().unwrap_or(0),
+                                None => 0,
+                            };
                             run.event("MapStateStarted", json!({"length": items.as_array().map_or(0, Vec::len)}));
+                            // On a clock with lanes, iterations that can take time run concurrently in virtual
+                            // time, as the JSONPath Map's do (see `map.rs`).
+                            let mut lanes = Lanes::new(run, max_concurrency, run.clock.lanes() && spec.processor.can_take_time());
                             let mut outputs = Vec::new();
                             for (index, item) in items.as_array().cloned().unwrap_or_default().into_iter().enumerate() {
                                 let item_input = match &c.parameters {
@@ -212,11 +222,23 @@ pub(crate) async fn state<'m>(
                                     }
                                     None => item,
                                 };
-                                run.state_event("MapIterationStarted", state, Value::from(index));
-                                let mut child = vars.clone();
-                                outputs.push(run.branch(&spec.processor, item_input, &mut child).await?);
-                                run.state_event("MapIterationSucceeded", state, Value::from(index));
+                                let iteration = async {
+                                    run.state_event("MapIterationStarted", state, Value::from(index));
+                                    let mut child = vars.clone();
+                                    let result = run.branch(&spec.processor, item_input, &mut child).await;
+                                    if result.is_ok() {
+                                        run.state_event("MapIterationSucceeded", state, Value::from(index));
+                                    }
+                                    result
+                                };
+                                match lanes.run(iteration).await {
+                                    Some(Ok(output)) => outputs.push(output),
+                                    Some(Err(e)) if !lanes.enabled() => return Err(e),
+                                    Some(Err(_)) => {}
+                                    None => break,
+                                }
                             }
+                            lanes.finish()?;
                             run.event("MapStateSucceeded", json!({}));
                             Value::Array(outputs)
                         }

@@ -47,15 +47,10 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
     run.event("MapStateStarted", json!({"length": items.len()}));
     let mut outputs = Vec::with_capacity(items.len());
     let mut failures = 0u64;
-    // On a clock with lanes, iterations run concurrently in virtual time, at most MaxConcurrency
-    // at once (0: no limit): each starts when a lane is free, and their events interleave. The
-    // first to fail (in time) fails the Map; iterations that would start after it never do.
-    // A processor that can't take time runs the same either way, and faster without lanes.
-    let lanes = run.clock.lanes() && spec.processor.can_take_time();
-    let (start, mark) = (run.clock.now(), run.history_len());
-    let mut busy: Vec<DateTime<Utc>> = Vec::new();
-    let mut last_end = start;
-    let mut first_failure: Option<(DateTime<Utc>, StatesError)> = None;
+    // On a clock with lanes, iterations run concurrently in virtual time (see [`Lanes`]); a
+    // processor that can't take time runs the same either way, and faster without lanes.
+    let mut lanes = Lanes::new(run, max_concurrency, run.clock.lanes() && spec.processor.can_take_time());
+    lanes.tolerant = tolerant;
     for (index, item) in items.iter().enumerate() {
         let item_input = match &state.common.parameters {
             Some(selector) => {
@@ -64,19 +59,6 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
             }
             None => item.clone(),
         };
-        let lane_start = match (lanes, max_concurrency) {
-            (false, _) => None,
-            (true, limit) if limit == 0 || (busy.len() as u64) < limit => Some(start),
-            (true, _) => {
-                let earliest = busy.iter().enumerate().min_by_key(|(_, end)| **end).map(|(i, _)| i).unwrap_or(0);
-                Some(busy.remove(earliest))
-            }
-        };
-        if let (Some(begins), Some((failed_at, _))) = (lane_start, &first_failure)
-            && begins >= *failed_at
-        {
-            break;
-        }
         let iteration = async {
             run.state_event("MapIterationStarted", state, Value::from(index));
             let mut child = vars.clone();
@@ -85,21 +67,10 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
             run.state_event(kind, state, Value::from(index));
             result
         };
-        let result = match lane_start {
-            Some(begins) => {
-                let (result, end) = run_lane(begins, Box::pin(iteration)).await;
-                busy.push(end);
-                last_end = last_end.max(end);
-                if !tolerant && result.is_err() && first_failure.as_ref().is_none_or(|(at, _)| end < *at) {
-                    first_failure = result.as_ref().err().map(|e| (end, e.clone()));
-                }
-                result
-            }
-            None => iteration.await,
-        };
+        let Some(result) = lanes.run(iteration).await else { break };
         match result {
             Ok(v) => outputs.push(v),
-            Err(_) if lanes && !tolerant => {}
+            Err(_) if lanes.enabled() && !tolerant => {}
             Err(e) => {
                 if !tolerant {
                     run.defer_map_failed();
@@ -115,13 +86,9 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
             }
         }
     }
-    if lanes {
-        run.interleave_since(mark, first_failure.as_ref().map(|(at, _)| *at));
-        run.clock.catch_up(first_failure.as_ref().map_or(last_end, |(at, _)| *at));
-        if let Some((_, e)) = first_failure {
-            run.defer_map_failed();
-            return Err(e);
-        }
+    if let Err(e) = lanes.finish() {
+        run.defer_map_failed();
+        return Err(e);
     }
     if tolerant {
         let over_count = tolerated_count.is_some_and(|n| failures > n);
@@ -141,4 +108,75 @@ pub(crate) async fn run(run: &Run, state: &State, spec: &MapSpec, scope: &Scope<
     }
     run.event("MapStateSucceeded", json!({}));
     Ok(Value::Array(outputs))
+}
+
+/// Iterations run in lanes of virtual time, at most `limit` at once (0: no limit): each starts
+/// when a lane is free; the first to fail (in time) fails the Map at its time, and iterations that
+/// would start at or after it never do. Disabled, iterations run one after another.
+pub(crate) struct Lanes<'r> {
+    run: &'r Run,
+    enabled: bool,
+    limit: u64,
+    start: DateTime<Utc>,
+    mark: usize,
+    busy: Vec<DateTime<Utc>>,
+    last_end: DateTime<Utc>,
+    first_failure: Option<(DateTime<Utc>, StatesError)>,
+    /// Failures are tolerated (counted by the Map), not the Map's end.
+    pub(crate) tolerant: bool,
+}
+
+impl<'r> Lanes<'r> {
+    pub(crate) fn new(run: &'r Run, limit: u64, enabled: bool) -> Lanes<'r> {
+        let start = run.clock.now();
+        Lanes { run, enabled, limit, start, mark: run.history_len(), busy: Vec::new(), last_end: start, first_failure: None, tolerant: false }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Runs one iteration; `None` when it would start after the Map has failed.
+    pub(crate) async fn run<F: std::future::Future<Output = Result<Value, StatesError>>>(
+        &mut self,
+        iteration: F,
+    ) -> Option<Result<Value, StatesError>> {
+        if !self.enabled {
+            return Some(iteration.await);
+        }
+        let begins = if self.limit == 0 || (self.busy.len() as u64) < self.limit {
+            self.start
+        } else {
+            let earliest = self.busy.iter().enumerate().min_by_key(|(_, end)| **end).map(|(i, _)| i).unwrap_or(0);
+            self.busy.remove(earliest)
+        };
+        if self.first_failure.as_ref().is_some_and(|(at, _)| begins >= *at) {
+            return None;
+        }
+        let (result, end) = run_lane(begins, Box::pin(iteration)).await;
+        self.busy.push(end);
+        self.last_end = self.last_end.max(end);
+        if let Err(e) = &result
+            && !self.tolerant
+            && self.first_failure.as_ref().is_none_or(|(at, _)| end < *at)
+        {
+            self.first_failure = Some((end, e.clone()));
+        }
+        Some(result)
+    }
+
+    /// Puts the iterations' events in time order and moves the clock to the Map's end: the
+    /// longest lane's, or the first failure's (whose error it returns).
+    pub(crate) fn finish(self) -> Result<(), StatesError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let failed_at = self.first_failure.as_ref().map(|(at, _)| *at);
+        self.run.interleave_since(self.mark, failed_at);
+        self.run.clock.catch_up(failed_at.unwrap_or(self.last_end));
+        match self.first_failure {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
