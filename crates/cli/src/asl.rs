@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{HttpFunctions, LambdaTasks};
 use stepdeploy_asl::mock::MockConfig;
-use stepdeploy_asl::{Clock, Definition, Engine, NoTasks, Status, SystemClock, TaskInvoker, VirtualClock};
+use stepdeploy_asl::tokens::{PendingTask, TaskTokens, TokenAnswer};
+use stepdeploy_asl::{Clock, Definition, Engine, NoTasks, Status, SystemClock, TaskError, TaskInvoker, VirtualClock};
 
 /// Exit code for an invalid definition or input.
 pub const INVALID: u8 = 2;
@@ -32,6 +33,40 @@ pub struct RunArgs {
     pub substitutions: Vec<String>,
     /// Mocked Task responses, if any.
     pub mock: Option<MockArgs>,
+    /// `--task-token ANSWER` and `--task-token-after SECONDS`.
+    pub task_token: Option<(String, u64)>,
+}
+
+/// Takes a service integration that no handler serves as done (`{}`), for `--task-token` runs.
+struct SentAnyway(Arc<dyn TaskInvoker>);
+
+#[async_trait::async_trait]
+impl TaskInvoker for SentAnyway {
+    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskError> {
+        self.invoke_state("", resource, input).await
+    }
+
+    async fn invoke_state(&self, state: &str, resource: &str, input: Value) -> Result<Value, TaskError> {
+        match self.0.invoke_state(state, resource, input).await {
+            Err(e) if e.error == stepdeploy_asl::NO_TASK_HANDLER && resource.starts_with("arn:aws:states:::") => Ok(json!({})),
+            other => other,
+        }
+    }
+}
+
+/// `success[:JSON]` or `failure:ERROR[:CAUSE]`, answered `after` seconds after the integration call.
+fn token_answers(answer: &str, after: u64) -> Result<TaskTokens, String> {
+    let answer: TokenAnswer = match answer.split_once(':').map_or((answer, None), |(kind, rest)| (kind, Some(rest))) {
+        ("success", None) => Ok(json!({})),
+        ("success", Some(output)) => Ok(serde_json::from_str(output).map_err(|e| format!("--task-token: success:{output} is not JSON: {e}"))?),
+        ("failure", Some(rest)) if !rest.is_empty() => {
+            let (error, cause) = rest.split_once(':').map_or((rest, None), |(e, c)| (e, Some(c.to_string())));
+            Err(TaskError { error: error.to_string(), cause })
+        }
+        _ => return Err(format!("--task-token: {answer:?} is not an answer; expected success, success:JSON or failure:ERROR[:CAUSE]")),
+    };
+    let after = chrono::Duration::seconds(i64::try_from(after).unwrap_or(i64::MAX));
+    Ok(TaskTokens::with_responder(Arc::new(move |task: &PendingTask, now| (now - task.issued_at >= after).then(|| answer.clone()))))
 }
 
 /// `--mock-config FILE --test-case NAME [--state-machine NAME]`.
@@ -106,7 +141,20 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
             }
         }
     };
-    let engine = Engine::new(clock, invoker).with_name(&name);
+    let tokens = match &args.task_token {
+        None => None,
+        Some((answer, after)) => match token_answers(answer, *after) {
+            Ok(tokens) => Some(tokens),
+            Err(message) => return Ok(invalid(message, args.json)),
+        },
+    };
+    // With answers for task tokens, a service integration no handler serves (sns:publish, sqs:
+    // sendMessage...) counts as sent: the token's answer is what the run is about.
+    let invoker: Arc<dyn TaskInvoker> = if tokens.is_some() { Arc::new(SentAnyway(invoker)) } else { invoker };
+    let mut engine = Engine::new(clock, invoker).with_name(&name);
+    if let Some(tokens) = tokens {
+        engine = engine.with_task_tokens(tokens);
+    }
     let execution_name = format!("local-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
     let execution = engine.run(&definition, input, &execution_name).await;
     let status = match execution.status {

@@ -365,6 +365,13 @@ enum AslCommand {
         /// The state machine's name in the mock config (default: the definition file's stem).
         #[arg(long, requires = "mock_config")]
         state_machine: Option<String>,
+        /// How `.waitForTaskToken` Tasks are answered: `success[:JSON]` or `failure:ERROR[:CAUSE]`
+        /// (default: no answer; they wait for their TimeoutSeconds or HeartbeatSeconds).
+        #[arg(long, value_name = "ANSWER")]
+        task_token: Option<String>,
+        /// Seconds after the integration call that --task-token answers (on the engine's clock).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0, requires = "task_token")]
+        task_token_after: u64,
     },
     /// Validate definitions; report every problem (exit 2 if any is invalid).
     Validate {
@@ -479,6 +486,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             mock_config,
             test_case,
             state_machine,
+            task_token,
+            task_token_after,
         }) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let mock = mock_config.zip(test_case).map(|(config, test_case)| asl::MockArgs { config, test_case, state_machine });
@@ -491,6 +500,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 lambda_endpoint,
                 substitutions,
                 mock,
+                task_token: task_token.map(|answer| (answer, task_token_after)),
             }))
         }
         Command::Asl(AslCommand::Validate { files, output }) => asl::validate(&files, output == OutputFormat::Json),

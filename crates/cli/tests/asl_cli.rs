@@ -114,3 +114,38 @@ fn run_with_a_mock_config_answers_tasks_from_its_test_case() {
     // --test-case without --mock-config is refused by the argument parser.
     assert_eq!(stepdeploy(&["asl", "run", &definition, "--test-case", "HappyPath"]).status.code(), Some(2));
 }
+
+#[test]
+fn task_tokens_are_answered_by_the_task_token_flag_on_the_engines_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let definition = write(
+        dir.path(),
+        "approve.asl.json",
+        &json!({"StartAt": "Approve", "States": {
+            "Approve": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
+                        "Parameters": {"TopicArn": "arn:aws:sns:us-east-1:123456789012:approvals", "Message.$": "$$.Task.Token"},
+                        "TimeoutSeconds": 3600, "End": true}}}),
+    );
+    let out = stepdeploy(&[
+        "asl",
+        "run",
+        &definition,
+        "--virtual-time",
+        "--task-token",
+        "success:{\"approved\":true}",
+        "--task-token-after",
+        "120",
+        "--output",
+        "json",
+    ]);
+    assert_eq!((out.status.code(), last_json(&out)["output"].clone()), (Some(0), json!({"approved": true})));
+    let out = stepdeploy(&["asl", "run", &definition, "--virtual-time", "--task-token", "failure:Rejected:too many 5xx", "--output", "json"]);
+    let result = last_json(&out);
+    assert_eq!((out.status.code(), result["error"].as_str(), result["cause"].as_str()), (Some(1), Some("Rejected"), Some("too many 5xx")));
+    // Unanswered: the Task's TimeoutSeconds ends the wait (the publish has no handler either).
+    let out = stepdeploy(&["asl", "run", &definition, "--virtual-time", "--task-token", "success", "--task-token-after", "7200", "--output", "json"]);
+    assert_eq!(last_json(&out)["error"], "States.Timeout");
+    let out = stepdeploy(&["asl", "run", &definition, "--task-token", "maybe"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--task-token: \"maybe\" is not an answer"));
+}
