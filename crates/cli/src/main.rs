@@ -332,6 +332,8 @@ impl From<RolloutArgs> for workflows::RolloutOverrides {
     }
 }
 
+// Parsed once per process: the variants' sizes don't matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum AslCommand {
     /// Run a definition (exit 0: SUCCEEDED, 1: any other status, 2: invalid definition or input).
