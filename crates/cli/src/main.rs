@@ -196,6 +196,12 @@ enum Command {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Instead of the list, draw this execution's timeline (healthy old and new, live, floor, ceiling) into --out.
+        #[arg(long, value_name = "EXECUTION_ARN", requires = "out")]
+        timeline: Option<String>,
+        /// The SVG file --timeline writes.
+        #[arg(long, value_name = "FILE.svg", requires = "timeline")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         aws: AwsArgs,
     },
@@ -642,6 +648,9 @@ fn run_remote(command: Command) -> Result<ExitCode> {
         let (request, start) = match command {
             Command::Follow { execution_arn, poll_seconds, .. } => return remote::follow(&execution_arn, &options, poll_seconds).await,
             Command::Status { environment, .. } => return remote::status(&environment, &options).await,
+            Command::History { environment, timeline: Some(execution), out: Some(out), .. } => {
+                return remote::history_timeline(&environment, &execution, &out, &options).await;
+            }
             Command::History { environment, limit, .. } => return remote::history(&environment, limit, &options).await,
             Command::Config(ConfigCommand::Push { environment, yes, .. }) => return remote::push(&environment, &options, yes).await,
             Command::Deploy { kind, environment, version, revision, migrations, ignore_alarms, lock_wait, rollout, start, .. } => {

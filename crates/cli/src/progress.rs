@@ -115,6 +115,8 @@ pub struct Rollout {
     pub alarms_ok: u32,
     /// Seconds of bake left, while baking.
     pub bake_remaining_seconds: Option<u64>,
+    /// The live ceiling.
+    pub max_total: u32,
 }
 
 impl Rollout {
@@ -147,6 +149,7 @@ impl Rollout {
             waiting_on,
             alarms_ok: step["alarms_ok"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
             bake_remaining_seconds: step["bake_remaining_seconds"].as_u64(),
+            max_total: count("max_total").unwrap_or(0),
         })
     }
 

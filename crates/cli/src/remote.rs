@@ -595,6 +595,22 @@ pub async fn history(environment: &str, limit: usize, aws: &AwsOptions) -> Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// `stepdeploy history ENV --timeline EXECUTION --out FILE.svg`: a real execution's timeline,
+/// from its history (the reconcile steps' outputs hold the counts).
+pub async fn history_timeline(environment: &str, execution_arn: &str, out: &Path, aws: &AwsOptions) -> Result<ExitCode> {
+    let session = Session::open(aws, Some(environment)).await?;
+    let events = new_events(&session.sfn(), execution_arn, 0).await?;
+    let (samples, markers) = crate::timeline::from_history(&events);
+    if samples.is_empty() {
+        bail!("--timeline: {execution_arn} has no reconcile steps to chart (not a deploy, or it ended before its first)");
+    }
+    let name = execution_arn.rsplit(':').next().unwrap_or(execution_arn);
+    let svg = crate::timeline::draw(&format!("{name} on {environment}"), &samples, &markers)?;
+    std::fs::write(out, svg).with_context(|| format!("--out: cannot write {}", out.display()))?;
+    eprintln!("timeline of {} reconcile steps written to {}", samples.len(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `stepdeploy config push ENV`: writes the environment from the config file
 /// to the SSM parameter the Lambdas read.
 pub async fn push(environment: &str, aws: &AwsOptions, yes: bool) -> Result<ExitCode> {

@@ -92,3 +92,71 @@ pub fn draw(title: &str, samples: &[Sample], markers: &[Marker]) -> Result<Strin
     }
     Ok(svg)
 }
+
+/// A real execution's timeline, from its history: each reconcile step's counts (as `follow`
+/// reads them), with the rollback and the bake marked.
+#[cfg(any(feature = "aws", test))]
+pub fn from_history(events: &[crate::progress::HistoryEvent]) -> (Vec<Sample>, Vec<Marker>) {
+    let mut follow = crate::progress::Follow::default();
+    let (mut samples, mut markers): (Vec<Sample>, Vec<Marker>) = (Vec::new(), Vec::new());
+    let mut ordered: Vec<&crate::progress::HistoryEvent> = events.iter().collect();
+    ordered.sort_by_key(|e| e.id);
+    for event in ordered {
+        let Some(crate::progress::Update::Rollout(r)) = follow.apply(event) else { continue };
+        let at = follow.elapsed_seconds();
+        // The chart's old and new are the deploy's, whichever way the rollout runs.
+        let target_healthy = r.replaced;
+        let other_healthy = r.healthy.saturating_sub(r.replaced);
+        let (old_healthy, new_healthy) = if r.rolling_back { (target_healthy, other_healthy) } else { (other_healthy, target_healthy) };
+        samples.push(Sample { at, old_healthy, new_healthy, live: r.new + r.old, floor: r.min_healthy, ceiling: r.max_total });
+        if r.rolling_back && !markers.iter().any(|m| m.label == "rollback") {
+            markers.push(Marker { at, label: "rollback".into() });
+        }
+        if r.bake_remaining_seconds.is_some() && !r.rolling_back && !markers.iter().any(|m| m.label == "bake") {
+            markers.push(Marker { at, label: "bake".into() });
+        }
+    }
+    (samples, markers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::HistoryEvent;
+    use serde_json::json;
+
+    fn event(id: i64, at: i64, kind: &str, payload: Option<serde_json::Value>) -> HistoryEvent {
+        HistoryEvent {
+            id,
+            kind: kind.to_string(),
+            timestamp: chrono::DateTime::from_timestamp(1_767_225_600 + at, 0).unwrap_or_default(),
+            state: Some("Replace".into()),
+            payload: payload.map(|p| p.to_string()),
+            error: None,
+            cause: None,
+        }
+    }
+
+    fn step(new_healthy: u32, old_healthy: u32, rolling_back: bool, bake: Option<u64>) -> serde_json::Value {
+        json!({"deployment": {"rolling_back": rolling_back, "step": {"next": "wait", "seconds": 15, "bake_remaining_seconds": bake,
+            "progress": {"new": new_healthy, "new_healthy": new_healthy, "old": old_healthy, "old_healthy": old_healthy, "unknown": 0,
+                         "standby": 0, "goal": 4, "min_healthy": 4, "max_total": 8}, "not_healthy": []}}})
+    }
+
+    #[test]
+    fn a_history_gives_one_sample_per_reconcile_step_in_the_deploys_terms() {
+        let events = vec![
+            event(1, 0, "ExecutionStarted", None),
+            event(2, 15, "TaskStateExited", Some(step(0, 4, false, None))),
+            event(4, 120, "TaskStateExited", Some(step(4, 0, false, Some(60)))),
+            // Out of order in the page: sorted by id.
+            event(3, 60, "TaskStateExited", Some(step(2, 2, false, None))),
+            // The rollback's target is the old version: its "new" is the deploy's old.
+            event(5, 200, "TaskStateExited", Some(step(3, 1, true, None))),
+        ];
+        let (samples, markers) = from_history(&events);
+        let counts: Vec<(i64, u32, u32, u32, u32)> = samples.iter().map(|s| (s.at, s.old_healthy, s.new_healthy, s.floor, s.ceiling)).collect();
+        assert_eq!(counts, [(15, 4, 0, 4, 8), (60, 2, 2, 4, 8), (120, 0, 4, 4, 8), (200, 3, 1, 4, 8)]);
+        assert_eq!(markers, [Marker { at: 120, label: "bake".into() }, Marker { at: 200, label: "rollback".into() }]);
+    }
+}

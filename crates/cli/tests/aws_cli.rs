@@ -501,3 +501,24 @@ async fn on_a_terminal_production_asks_for_the_environment_name() {
     assert!(confirmed.contains("SUCCEEDED"), "{confirmed}");
     assert_eq!(d.executions("maintenance").await.len(), 1);
 }
+
+#[tokio::test]
+async fn history_draws_a_real_executions_timeline_from_its_history() {
+    let d = Deployment::new(common::staging()).await;
+    assert!(d.run(&["config", "push", "staging"]).status.success());
+    assert_eq!(d.run(&["deploy", "serial", "staging", "--poll-seconds", "1"]).status.code(), Some(0));
+    let arn = d.executions("serial-deploy").await[0].execution_arn().to_string();
+    let svg = d.dir.path().join("timeline.svg");
+    let out = d.run(&["history", "staging", "--timeline", &arn, "--out", svg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(common::text(&out).contains("timeline of 2 reconcile steps written to"), "{}", common::text(&out));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    // The stand-in's two steps: the floor (3) and the live line are drawn, with their legend.
+    for name in ["healthy", "healthy new", "healthy old", "live", "floor", "ceiling"] {
+        assert!(drawn.contains(&format!("\n{name}\n")), "the legend names {name}");
+    }
+    assert!(drawn.matches("<polyline").count() >= 12, "six series and their swatches");
+    // Something that is not a deploy has nothing to chart, and says so.
+    let other = d.run(&["history", "staging", "--timeline", &arn.replace("serial-deploy", "no-such"), "--out", svg.to_str().unwrap()]);
+    assert_eq!(other.status.code(), Some(1));
+}
