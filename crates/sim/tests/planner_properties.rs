@@ -108,6 +108,12 @@ fn begin(fleet: &DemoFleet, case: &Case, rollout_timeout: u64, instance_timeout:
 /// Drives `state` to Done or Failed, checking the floor (when `floor` is
 /// given), the ceiling and that no on-target instance is ever terminated.
 fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceiling: u32) -> Run {
+    drive_for(fleet, state, floor, ceiling, 5_000)
+}
+
+/// [`drive`] for at most `steps` reconcile steps (the rollout may be stopped part-way, as an
+/// alarm stops it).
+fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceiling: u32, steps: usize) -> Run {
     let sim = &fleet.sim;
     let started = sim.now();
     let tgs = vec![fleet.target_group_arn.clone()];
@@ -129,7 +135,7 @@ fn drive(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ceilin
             run.violations.push(format!("{when}: live {live} > ceiling {ceiling}"));
         }
     };
-    for step in 0..5_000 {
+    for step in 0..steps {
         let snapshot = block_on(read_snapshot(sim, sim, sim, &fleet.group, &tgs, sim.now())).unwrap();
         let decision = plan(&snapshot, state, sim.now());
         state.healthy_since = decision.healthy_since.clone();
@@ -248,6 +254,29 @@ proptest! {
         prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
         let (min, max, desired, _) = fleet.sim.group_state(&fleet.group).unwrap();
         prop_assert_eq!((min, max, desired), (case.size.min, case.size.max, case.size.desired));
+    }
+
+    /// A healthy rollout stopped at any step (an alarm fires, during the rollout or after its last
+    /// wave) rolls back without dropping below the floor, to the old version at full capacity.
+    #[test]
+    fn a_rollback_from_any_point_of_a_healthy_rollout_holds_the_floor(case in case(), stop in 0usize..40) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        let mut state = begin(&fleet, &case, 4 * 3600, 900);
+        let bounds = case.policy.bounds(case.size.desired);
+        let floor = match case.strategy {
+            Strategy::Rolling => bounds.min_healthy,
+            Strategy::AllAtOnce => case.size.desired,
+        };
+        let run = drive_for(&fleet, &mut state, Some(floor), u32::MAX, stop);
+        prop_assert!(run.violations.is_empty(), "before the stop: {:?}", run.violations);
+        fleet.sim.advance(1);
+        let mut back = state.rollback(fleet.sim.now(), 4 * 3600).unwrap();
+        // The rollback rolls with the case's policy: its floor is the policy's.
+        let run = drive(&fleet, &mut back, Some(bounds.min_healthy.min(floor)), u32::MAX);
+        prop_assert!(run.violations.is_empty(), "stopped after {} steps, then: {:?}", stop, run.violations);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        prop_assert!(all_on(&fleet, &fleet.old.image_id));
+        prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
     }
 
     /// Instances that vanish or appear mid-rollout (someone else's scale-in,
