@@ -189,6 +189,14 @@ enum Command {
         #[command(flatten)]
         aws: AwsArgs,
     },
+    /// Check, read-only, that an environment is ready to deploy: stack, pushed config, group, template,
+    /// target groups, listener, alarms, lock; each failure with what to do (exit 1 if any fails).
+    Doctor {
+        /// The environment.
+        environment: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
     /// An environment's recent executions, with outcome and duration.
     History {
         /// The environment.
@@ -621,6 +629,7 @@ fn aws_args(command: &Command) -> Option<&AwsArgs> {
         | Command::Follow { aws, .. }
         | Command::Status { aws, .. }
         | Command::History { aws, .. }
+        | Command::Doctor { aws, .. }
         | Command::Config(ConfigCommand::Push { aws, .. }) => Some(aws),
         _ => None,
     }
@@ -648,6 +657,7 @@ fn run_remote(command: Command) -> Result<ExitCode> {
         let (request, start) = match command {
             Command::Follow { execution_arn, poll_seconds, .. } => return remote::follow(&execution_arn, &options, poll_seconds).await,
             Command::Status { environment, .. } => return remote::status(&environment, &options).await,
+            Command::Doctor { environment, .. } => return remote::doctor(&environment, &options).await,
             Command::History { environment, timeline: Some(execution), out: Some(out), .. } => {
                 return remote::history_timeline(&environment, &execution, &out, &options).await;
             }

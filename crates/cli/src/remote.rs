@@ -595,6 +595,36 @@ pub async fn history(environment: &str, limit: usize, aws: &AwsOptions) -> Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// `stepdeploy doctor ENV`: read-only checks of what a deploy needs (`stepdeploy_core::doctor`),
+/// after the stack's own: its state machines are found.
+pub async fn doctor(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
+    use stepdeploy_core::doctor::{Check, checks, to_text};
+    let session = Session::open(aws, Some(environment)).await?;
+    let missing: Vec<&str> = ["serial-deploy", "full-deploy"].into_iter().filter(|m| !session.machines.contains_key(*m)).collect();
+    let stack = if missing.is_empty() {
+        Check { name: "stack", ok: true, detail: format!("{} state machines of {}", session.machines.len(), session.deployment), fix: None }
+    } else {
+        Check {
+            name: "stack",
+            ok: false,
+            detail: format!("no {} state machine", missing.join(", ")),
+            fix: Some("deploy the current template.yaml (scripts/sam-deploy)".into()),
+        }
+    };
+    let pushed = session.environment(environment).await.ok();
+    let local = read_local_config(aws.config.as_deref())?.and_then(|c| c.environments.get(environment).cloned());
+    let mut report = vec![stack];
+    report.extend(checks(&session.account, &session.deployment, environment, pushed.as_ref(), local.as_ref()).await);
+    let ok = report.iter().all(|c| c.ok);
+    if aws.json {
+        println!("{}", json!({"environment": environment, "ok": ok, "checks": report}));
+    } else {
+        print!("{}", to_text(&report));
+        println!("{}", if ok { "ready to deploy" } else { "not ready: fix what FAIL says, then run doctor again" });
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// `stepdeploy history ENV --timeline EXECUTION --out FILE.svg`: a real execution's timeline,
 /// from its history (the reconcile steps' outputs hold the counts).
 pub async fn history_timeline(environment: &str, execution_arn: &str, out: &Path, aws: &AwsOptions) -> Result<ExitCode> {

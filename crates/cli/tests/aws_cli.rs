@@ -522,3 +522,45 @@ async fn history_draws_a_real_executions_timeline_from_its_history() {
     let other = d.run(&["history", "staging", "--timeline", &arn.replace("serial-deploy", "no-such"), "--out", svg.to_str().unwrap()]);
     assert_eq!(other.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn doctor_checks_a_real_environment_read_only_and_says_what_to_fix() {
+    let web = common::web_env(2).await;
+    let env = Environment {
+        region: "us-east-1".into(),
+        auto_scaling_group: web.group.clone(),
+        target_group_arns: vec![web.target_group_arn.clone()],
+        listener_arn: Some(web.listener_arn.clone()),
+        launch_template: Some(web.template_id.clone()),
+        ..Environment::default()
+    };
+    let d = Deployment::new(env).await;
+    // Not pushed yet: that check fails with the command to run; the others read the file's settings.
+    let out = d.run(&["doctor", "staging", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
+    let report = common::last_json(&out);
+    let verdict =
+        |report: &Value, name: &str| report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap_or(Value::Null);
+    assert_eq!(verdict(&report, "stack")["ok"], true, "{report}");
+    assert_eq!(verdict(&report, "config pushed")["fix"], "stepdeploy config push staging");
+    for name in ["Auto Scaling group", "group fit for a rollout", "launch template", "target group", "listener", "lock"] {
+        assert_eq!(verdict(&report, name)["ok"], true, "{name}: {report}");
+    }
+    assert!(d.run(&["config", "push", "staging"]).status.success());
+    let out = d.run(&["doctor", "staging"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ready to deploy"));
+    // A held lock fails its check, naming the holder.
+    let lock = json!({"execution": "arn:aws:states:us-east-1:123456789012:execution:x:staging-serial-1", "since": 1, "suspended": []});
+    d.ssm
+        .put_parameter()
+        .name(format!("/stepdeploy/{}/staging/lock", d.name))
+        .value(lock.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let out = d.run(&["doctor", "staging", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(verdict(&common::last_json(&out), "lock")["detail"].as_str().unwrap_or("").contains("staging-serial-1"));
+}

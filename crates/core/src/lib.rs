@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod doctor;
 pub mod errors;
 pub mod fabulaws;
 pub mod fleet;

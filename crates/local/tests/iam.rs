@@ -532,6 +532,10 @@ fn the_operator_policy_allows_every_call_the_cli_and_status_make_and_nothing_of_
     let env = &config.environments["demo"];
     futures::executor::block_on(stepdeploy_core::status::environment_status(&fleet.sim, "demo", "demo", env, fleet.sim.now())).expect("status");
     let _ = futures::executor::block_on(stepdeploy_core::steps::bake::version_for_revision(&fleet.sim, "demo", "demo", &fleet.template, "abc"));
+    // And everything `doctor` reads.
+    let report = futures::executor::block_on(stepdeploy_core::doctor::checks(&fleet.sim, "demo", "demo", Some(env), Some(env)));
+    assert!(report.iter().all(|c| c.ok), "{report:?}");
+    assert!(fleet.sim.calls().iter().any(|c| c.operation == "DescribeAlarms"));
     let mut requests = requests_of(fleet.sim.calls().iter());
     assert!(requests.iter().any(|r| r.auth.action == "ec2:DescribeLaunchTemplateVersions"), "{requests:?}");
     requests.extend(cli_requests().iter().map(|(action, resource)| operator_request(action, resource)));
