@@ -246,6 +246,10 @@ function stateMachineRequests() {
     const walk = (states) => {
       for (const [name, state] of Object.entries(states ?? {})) {
         if (state.Type === 'Task' && state.Resource.startsWith('arn:aws:lambda:')) add(name, 'lambda:InvokeFunction', state.Resource)
+        // The optimized integration (also .waitForTaskToken) invokes the function its Parameters name.
+        if (state.Type === 'Task' && /:states:::lambda:invoke(\.waitForTaskToken)?$/.test(state.Resource)) {
+          add(name, 'lambda:InvokeFunction', state.Parameters?.FunctionName ?? state.Arguments?.FunctionName)
+        }
         if (state.Type === 'Task' && state.Resource.includes(':states:::states:startExecution.sync')) {
           const target = state.Parameters?.StateMachineArn ?? state.Arguments?.StateMachineArn
           add(name, 'states:StartExecution', target)

@@ -14,6 +14,7 @@ use crate::definition::Definition;
 use crate::engine::Engine;
 use crate::execution::Status;
 use crate::task::{TaskError, TaskInvoker};
+use crate::tokens::TaskTokens;
 
 /// The Step Functions StartExecution integration's resource.
 pub const START_EXECUTION: &str = "arn:aws:states:::states:startExecution";
@@ -25,12 +26,20 @@ pub struct StateMachineTasks {
     clock: Arc<dyn Clock>,
     machines: Arc<HashMap<String, (String, Arc<Definition>)>>,
     started: Arc<AtomicU64>,
+    tokens: TaskTokens,
 }
 
 impl StateMachineTasks {
     /// Nested executions on `clock`; other Tasks on `inner`.
     pub fn new(clock: Arc<dyn Clock>, inner: Arc<dyn TaskInvoker>) -> StateMachineTasks {
-        StateMachineTasks { inner, clock, machines: Arc::new(HashMap::new()), started: Arc::new(AtomicU64::new(0)) }
+        StateMachineTasks { inner, clock, machines: Arc::new(HashMap::new()), started: Arc::new(AtomicU64::new(0)), tokens: TaskTokens::new() }
+    }
+
+    /// Nested executions wait on these task tokens: the account's, shared with the parent's engine
+    /// (a SendTaskSuccess reaches a token whichever execution issued it).
+    pub fn with_task_tokens(mut self, tokens: TaskTokens) -> StateMachineTasks {
+        self.tokens = tokens;
+        self
     }
 
     /// Makes `definition` startable as the state machine `arn` (its name is the ARN's last part).
@@ -82,7 +91,7 @@ impl TaskInvoker for StateMachineTasks {
             // a step may use as an idempotency key). The start time and a counter stand in for it.
             None => format!("{name}-{}-{}", millis(&self.clock), self.started.fetch_add(1, Ordering::Relaxed) + 1),
         };
-        let engine = Engine::new(self.clock.clone(), Arc::new(self.clone())).with_name(name);
+        let engine = Engine::new(self.clock.clone(), Arc::new(self.clone())).with_name(name).with_task_tokens(self.tokens.clone());
         let start_date = millis(&self.clock);
         let execution = engine.run(definition, child_input.clone(), &execution_name).await;
         let as_output = |v: &Value| if v2 { v.clone() } else { Value::String(v.to_string()) };

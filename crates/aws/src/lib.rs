@@ -226,6 +226,9 @@ mod account {
         async fn delete_parameter(&self, name: &str) -> PortResult<bool> {
             self.ssm.delete_parameter(name).await
         }
+        async fn parameters_under(&self, path: &str) -> PortResult<Vec<Parameter>> {
+            self.ssm.parameters_under(path).await
+        }
     }
 
     #[async_trait]
@@ -245,6 +248,16 @@ mod account {
     impl Executions for AwsAccount {
         async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>> {
             self.sfn.execution_running(execution).await
+        }
+    }
+
+    #[async_trait]
+    impl TaskAnswers for AwsAccount {
+        async fn send_task_success(&self, token: &str, output: &str) -> PortResult<()> {
+            self.sfn.send_task_success(token, output).await
+        }
+        async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()> {
+            self.sfn.send_task_failure(token, error, cause).await
         }
     }
 

@@ -173,4 +173,21 @@ impl Parameters for AwsSsm {
             Err(e) => Err(port_error(SERVICE, "DeleteParameter", e)),
         }
     }
+
+    async fn parameters_under(&self, path: &str) -> PortResult<Vec<Parameter>> {
+        let mut pages = self.client.get_parameters_by_path().path(path.trim_end_matches('/')).recursive(true).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error(SERVICE, "GetParametersByPath", e))?;
+            for p in page.parameters() {
+                out.push(Parameter {
+                    name: p.name().unwrap_or_default().to_string(),
+                    value: p.value().unwrap_or_default().to_string(),
+                    version: p.version(),
+                    modified_at: p.last_modified_date().map(DateTime::secs),
+                });
+            }
+        }
+        Ok(out)
+    }
 }

@@ -200,3 +200,31 @@ async fn failed_and_timed_out_invocations_map_to_failed_with_their_code_and_outp
         }
     }
 }
+
+#[tokio::test]
+async fn an_answer_to_a_pause_that_already_ended_is_not_found_whatever_step_functions_calls_it() {
+    use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
+    use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+    use stepdeploy_core::ports::TaskAnswers;
+    // https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html#API_SendTaskSuccess_Errors
+    for code in ["TaskDoesNotExist", "TaskTimedOut", "InvalidToken"] {
+        let gone = mock!(aws_sdk_sfn::Client::send_task_success)
+            .then_error(move || SendTaskSuccessError::generic(ErrorMetadata::builder().code(code).message("gone").build()));
+        let client = mock_client!(aws_sdk_sfn, [&gone]);
+        let err = stepdeploy_aws::AwsSfn::new(client).send_task_success("t", "{}").await.unwrap_err();
+        assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::NotFound, Some(code)), "{code}");
+    }
+    // Anything else keeps its own kind: throttling is retried, not taken for an ended pause.
+    let throttled = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .then_error(|| SendTaskFailureError::generic(ErrorMetadata::builder().code("ThrottlingException").message("slow down").build()));
+    let client = mock_client!(aws_sdk_sfn, [&throttled]);
+    let err = stepdeploy_aws::AwsSfn::new(client).send_task_failure("t", "StepDeploy.CheckpointRejected", "no").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Throttled);
+    // A success sends the token and the output as given.
+    let ok = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some("token-1") && r.output() == Some(r#"{"approved_by":"ann"}"#))
+        .then_output(|| SendTaskSuccessOutput::builder().build());
+    let client = mock_client!(aws_sdk_sfn, [&ok]);
+    stepdeploy_aws::AwsSfn::new(client).send_task_success("token-1", r#"{"approved_by":"ann"}"#).await.unwrap();
+    assert_eq!(ok.num_calls(), 1);
+}

@@ -230,6 +230,27 @@ async fn ssm_parameters_create_atomically_overwrite_and_delete() {
 }
 
 #[tokio::test]
+async fn ssm_parameters_under_a_path_come_back_from_every_page_and_nothing_outside_it() {
+    let config = common::sdk_config().await;
+    let aws = AwsAccount::new(&config);
+    let root = format!("/stepdeploy/{}", unique("paths"));
+    // More than one page (GetParametersByPath returns at most 10), nested one level and two.
+    let mut expected = Vec::new();
+    for i in 0..12 {
+        let name = format!("{root}/env{i}/lock");
+        aws.ssm.put_parameter(&name, &format!("held-{i}")).await.unwrap();
+        expected.push((name, format!("held-{i}")));
+    }
+    aws.ssm.put_parameter(&format!("{root}/env0"), "config-0").await.unwrap();
+    expected.push((format!("{root}/env0"), "config-0".to_string()));
+    aws.ssm.put_parameter(&format!("{root}-other/env0/lock"), "someone else").await.unwrap();
+    let mut found: Vec<(String, String)> = aws.ssm.parameters_under(&root).await.unwrap().into_iter().map(|p| (p.name, p.value)).collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected);
+}
+
+#[tokio::test]
 async fn elbv2_reports_target_health_for_the_whole_group() {
     let env = web_env(2).await;
     let aws = AwsAccount::new(&env.config);

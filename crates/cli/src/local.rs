@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
-use stepdeploy_local::{StepObserver, demo_sized, run_with, scenario};
+use stepdeploy_local::{Approve, StepObserver, demo_sized, run_approving, scenario};
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{Dist, Sim, SimSettings};
 
@@ -33,6 +33,8 @@ pub struct LocalArgs {
     pub json: bool,
     /// Draw the run's timeline into this SVG file.
     pub timeline: Option<PathBuf>,
+    /// How checkpoints are answered.
+    pub approve: Approve,
 }
 
 /// The config file `--config` names, and the environment of it to rehearse.
@@ -111,7 +113,13 @@ fn page_is_up(sim: &Sim, listener: &str) -> bool {
 }
 
 /// Progress of the steps that are not reconcile steps: commands, the page, the lock.
-fn step_progress(sim: Sim, start: i64) -> StepObserver {
+fn step_progress(sim: Sim, start: i64, approve: Approve) -> StepObserver {
+    let approve_label = match approve {
+        Approve::Auto => "auto".to_string(),
+        Approve::Reject => "reject".to_string(),
+        Approve::Never => "never".to_string(),
+        Approve::After(s) => format!("after:{s}"),
+    };
     Arc::new(move |step: &str, record: &Value| {
         let at = sim.now() - start;
         let line = match step {
@@ -133,6 +141,12 @@ fn step_progress(sim: Sim, start: i64) -> StepObserver {
             "maintenance" if record["hold_maintenance"] == true => Some("maintenance page held (migrations failed)".into()),
             "maintenance" => Some("maintenance page down".into()),
             "rollback" => Some("rolling back to the original version".into()),
+            "pause" => Some(format!(
+                "PAUSED at the {} % checkpoint (token in the lock); go on: stepdeploy approve {env}; stop: stepdeploy reject {env} --reason TEXT (here: --approve {})",
+                record["percent"],
+                approve_label,
+                env = record["environment"].as_str().unwrap_or("ENV"),
+            )),
             "bake" => Some(match (record["phase"].as_str(), record["failed"].as_bool()) {
                 (_, Some(true)) => format!("cleaned up: builder {} terminated, no image left", record["builder"].as_str().unwrap_or("-")),
                 (Some("online"), _) if record["next"] == "wait" && record["command_id"].is_null() => {
@@ -274,7 +288,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             *last = line;
         }
     });
-    let print_step = step_progress(sim.clone(), start);
+    let print_step = step_progress(sim.clone(), start, args.approve);
     let (sim_for_steps, markers_of_steps) = (sim.clone(), markers.clone());
     let steps: StepObserver = Arc::new(move |step: &str, record: &Value| {
         if step == "maintenance" {
@@ -283,7 +297,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         }
         print_step(step, record);
     });
-    let (_, summary) = run_with(&sim, config, definition, input, &fleet.group, progress, steps).await;
+    let (_, summary) = run_approving(&sim, config, definition, input, &fleet.group, progress, steps, args.approve).await;
     if let Some(path) = &args.timeline {
         let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let markers = markers.lock().unwrap_or_else(|p| p.into_inner()).clone();

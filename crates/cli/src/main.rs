@@ -189,6 +189,23 @@ enum Command {
         #[command(flatten)]
         aws: AwsArgs,
     },
+    /// Let a rollout paused at a checkpoint go on, on AWS.
+    Approve {
+        /// The environment.
+        environment: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Roll back a rollout paused at a checkpoint, on AWS.
+    Reject {
+        /// The environment.
+        environment: String,
+        /// Why, for the execution's cause.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
     /// Check, read-only, that an environment is ready to deploy: stack, pushed config, group, template,
     /// target groups, listener, alarms, lock; each failure with what to do (exit 1 if any fails).
     Doctor {
@@ -243,7 +260,7 @@ enum Command {
         /// Inject a fault (repeatable; one that doesn't apply to the workflow names those it does): unhealthy-new,
         /// migration-fails, throttle, external-scale-in, instance-dies, bake-script-fails, in-place-command-fails,
         /// image-never-available, ec2-lag, launch-fails, health-replacements, az-imbalance, lost-responses, long-output,
-        /// instance-impaired, alarm-during-rollout, alarm-during-bake, alarm-at-start.
+        /// instance-impaired, alarm-during-rollout, alarm-during-bake, alarm-at-start, alarm-at-checkpoint.
         #[arg(long = "fault")]
         faults: Vec<String>,
         /// Seed of the simulated account (same seed, same run).
@@ -255,6 +272,10 @@ enum Command {
         /// Draw the deploy's timeline (healthy old and new, live, floor, ceiling; rollback, bake and page markers) into this SVG file.
         #[arg(long, value_name = "FILE.svg")]
         timeline: Option<PathBuf>,
+        /// How the simulated operator answers a rollout paused at a checkpoint, on virtual time:
+        /// auto (approve at once), reject, never (let the pause time out) or after:SECONDS.
+        #[arg(long, default_value = "auto", value_parser = parse_approve)]
+        approve: stepdeploy_local::Approve,
     },
 }
 
@@ -533,7 +554,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", stepdeploy_asl::graph::draw(&value, format));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Local { workflow, config, env, instances, faults, seed, output, timeline } => {
+        Command::Local { workflow, config, env, instances, faults, seed, output, timeline, approve } => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(local::run_local(local::LocalArgs {
                 workflow,
@@ -544,6 +565,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seed,
                 json: output == OutputFormat::Json,
                 timeline,
+                approve,
             }))
         }
         Command::Config(ConfigCommand::Import { fabulaws_yml, deployment, production_fixes, output }) => {
@@ -630,6 +652,8 @@ fn aws_args(command: &Command) -> Option<&AwsArgs> {
         | Command::Status { aws, .. }
         | Command::History { aws, .. }
         | Command::Doctor { aws, .. }
+        | Command::Approve { aws, .. }
+        | Command::Reject { aws, .. }
         | Command::Config(ConfigCommand::Push { aws, .. }) => Some(aws),
         _ => None,
     }
@@ -658,6 +682,8 @@ fn run_remote(command: Command) -> Result<ExitCode> {
             Command::Follow { execution_arn, poll_seconds, .. } => return remote::follow(&execution_arn, &options, poll_seconds).await,
             Command::Status { environment, .. } => return remote::status(&environment, &options).await,
             Command::Doctor { environment, .. } => return remote::doctor(&environment, &options).await,
+            Command::Approve { environment, .. } => return remote::answer(&environment, None, &options).await,
+            Command::Reject { environment, reason, .. } => return remote::answer(&environment, Some(reason), &options).await,
             Command::History { environment, timeline: Some(execution), out: Some(out), .. } => {
                 return remote::history_timeline(&environment, &execution, &out, &options).await;
             }
@@ -707,4 +733,8 @@ fn run_remote(command: Command) -> Result<ExitCode> {
         };
         remote::start(request, &options, start_options(start)).await
     })
+}
+
+fn parse_approve(text: &str) -> Result<stepdeploy_local::Approve, String> {
+    text.parse()
 }

@@ -513,6 +513,33 @@ pub async fn status(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `stepdeploy approve` (no reason) and `reject` (a reason): answers the checkpoint the
+/// environment's paused rollout waits at, through the token its lock records.
+pub async fn answer(environment: &str, reject_reason: Option<String>, aws: &AwsOptions) -> Result<ExitCode> {
+    use stepdeploy_core::steps::checkpoint::{Answer, answer};
+    let session = Session::open(aws, Some(environment)).await?;
+    let by = std::env::var("USER").ok().filter(|u| !u.is_empty()).map_or_else(|| "an operator".to_string(), |u| format!("{u} (stepdeploy)"));
+    let reply = match reject_reason {
+        None => Answer::Approve { by },
+        Some(reason) if reason.trim().is_empty() => {
+            anyhow::bail!("--reason: empty; say why the rollout is rejected (it goes in the execution's cause)")
+        }
+        Some(reason) => Answer::Reject { by, reason },
+    };
+    let answered =
+        answer(&session.account, &session.account, &session.deployment, environment, &reply).await.map_err(|e| anyhow!("{}", e.message))?;
+    let what = match reply {
+        Answer::Approve { .. } => "approved: it goes on past",
+        Answer::Reject { .. } => "rejected: it rolls back from",
+    };
+    if aws.json {
+        println!("{}", serde_json::json!({"environment": environment, "execution": answered.execution, "percent": answered.percent, "answer": what}));
+    } else {
+        println!("{environment}: {} {what} its {} % checkpoint", answered.execution, answered.percent);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// An execution of one of the deployment's state machines, for one environment.
 #[derive(Debug, Clone, serde::Serialize)]
 struct ExecutionSummary {

@@ -564,3 +564,51 @@ async fn doctor_checks_a_real_environment_read_only_and_says_what_to_fix() {
     assert_eq!(out.status.code(), Some(1));
     assert!(verdict(&common::last_json(&out), "lock")["detail"].as_str().unwrap_or("").contains("staging-serial-1"));
 }
+
+#[tokio::test]
+async fn approve_and_reject_answer_the_paused_rollout_the_lock_records_and_status_shows_how() {
+    let web = common::web_env(2).await;
+    let env = Environment {
+        region: "us-east-1".into(),
+        auto_scaling_group: web.group.clone(),
+        target_group_arns: vec![web.target_group_arn.clone()],
+        listener_arn: Some(web.listener_arn.clone()),
+        launch_template: Some(web.template_id.clone()),
+        ..Environment::default()
+    };
+    let d = Deployment::new(env).await;
+    assert!(d.run(&["config", "push", "staging"]).status.success());
+    // Nothing runs: nothing to approve, said in one line naming the environment.
+    let out = d.run(&["approve", "staging"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
+    assert!(common::text(&out).contains("nothing runs on staging"), "{}", common::text(&out));
+
+    let execution = "arn:aws:states:us-east-1:123456789012:execution:x:staging-serial-2";
+    let pause = json!({"token": "AQB8AAAAKgAAAAMAAAAAAAAAAdeploy-token", "percent": 50, "instances": 1, "goal": 2, "approval": "manual", "since": 1_800_000_000, "until": 1_800_003_600});
+    let lock = json!({"execution": execution, "since": 1_800_000_000, "suspended": [], "pause": pause});
+    d.ssm
+        .put_parameter()
+        .name(format!("/stepdeploy/{}/staging/lock", d.name))
+        .value(lock.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&d.run(&["status", "staging"]).stdout).to_string();
+    assert!(stdout.contains("PAUSED at the 50 % checkpoint (1 of 2 on the new version)"), "{stdout}");
+    assert!(stdout.contains("approve: stepdeploy approve staging") && stdout.contains("reject:  stepdeploy reject staging --reason"), "{stdout}");
+    assert!(
+        stdout.contains("aws stepfunctions send-task-success --task-output '{}' --task-token 'AQB8AAAAKgAAAAMAAAAAAAAAAdeploy-token'"),
+        "{stdout}"
+    );
+    // moto's interpreter knows no task waiting for that token (as AWS after a pause ended): said so,
+    // with Step Functions' own code; the answer that reaches a waiting task is tested on the sim.
+    let out = d.run(&["approve", "staging"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
+    let text = common::text(&out);
+    assert!(text.contains(&format!("the pause of {execution} at 50 % already ended")) && text.contains("InvalidToken"), "{text}");
+    let out = d.run(&["reject", "staging", "--reason", "  "]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out).contains("--reason: empty"), "{}", common::text(&out));
+}

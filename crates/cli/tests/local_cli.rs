@@ -288,7 +288,8 @@ fn a_progress_line_is_printed_only_when_something_in_it_changed() {
         assert_ne!(pair[0], pair[1], "a repeated line:\n{progress}");
     }
     // While instances boot, the line says why they don't count yet, grouped by reason.
-    assert!(unstamped.iter().any(|l| l.contains("not healthy yet: 6 lifecycle Pending")), "{progress}");
+    // (The demo pauses at 50 %: the first wave is 3 of the 6.)
+    assert!(unstamped.iter().any(|l| l.contains("not healthy yet: 3 lifecycle Pending")), "{progress}");
 }
 
 #[test]

@@ -33,6 +33,11 @@ pub const CLEANUP_INCOMPLETE: &str = "StepDeploy.CleanupIncomplete";
 /// changed) or during its rollout or bake (rolled back). The cause names the alarm and its reason.
 pub const ALARM_FIRED: &str = "StepDeploy.AlarmFired";
 
+/// A rollout paused at a checkpoint was rejected: by an operator (`stepdeploy reject`, or
+/// SendTaskFailure with this error), or by no answer within `rollout.checkpoint_wait_seconds`.
+/// It rolls back; the cause says who or why.
+pub const CHECKPOINT_REJECTED: &str = "StepDeploy.CheckpointRejected";
+
 /// A bake could not make an image (builder never online, image never available or failed).
 pub const BAKE_FAILED: &str = "StepDeploy.BakeFailed";
 
@@ -51,6 +56,7 @@ pub const ALL: &[&str] = &[
     CLEANUP_INCOMPLETE,
     ALARM_FIRED,
     QUEUED,
+    CHECKPOINT_REJECTED,
 ];
 
 /// Step Functions service errors a nested StartExecution may meet (retried with backoff).

@@ -403,6 +403,8 @@ pub trait Parameters: Send + Sync {
     async fn put_parameter(&self, name: &str, value: &str) -> PortResult<()>;
     /// DeleteParameter; `false` when it was absent.
     async fn delete_parameter(&self, name: &str) -> PortResult<bool>;
+    /// GetParametersByPath, recursive, every page: the parameters whose names start with `path/`.
+    async fn parameters_under(&self, path: &str) -> PortResult<Vec<Parameter>>;
 }
 
 /// A target's health in one target group.
@@ -495,6 +497,23 @@ pub trait Executions: Send + Sync {
     /// doesn't exist, `None` when `execution` is not an execution ARN (a local run's id).
     async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>>;
 }
+
+/// Answers a Task that waits for its token (`.waitForTaskToken`): a checkpoint's pause.
+///
+/// A token no task waits for any more (answered, timed out, its execution ended) is
+/// [`ErrorKind::NotFound`]: Step Functions says `TaskDoesNotExist` or `TaskTimedOut`
+/// (<https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html>).
+#[async_trait]
+pub trait TaskAnswers: Send + Sync {
+    /// SendTaskSuccess with `output` (JSON): the Task goes on with it.
+    async fn send_task_success(&self, token: &str, output: &str) -> PortResult<()>;
+    /// SendTaskFailure: the Task fails with `error` and `cause`.
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()>;
+}
+
+/// The longest task token SendTaskSuccess and SendTaskFailure take
+/// (<https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html>).
+pub const MAX_TASK_TOKEN_CHARS: usize = 2048;
 
 /// A CloudWatch alarm's state, as DescribeAlarms returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use crate::config::Environment;
 use crate::fleet::read_snapshot;
 use crate::model::{Lifecycle, Timestamp};
 use crate::planner::assess;
-use crate::steps::{DeployAccount, LockRecord, StepError, lock_is_stale, lock_parameter, maintenance_rules};
+use crate::steps::{DeployAccount, LockRecord, PauseRecord, StepError, lock_is_stale, lock_parameter, maintenance_rules};
 
 /// What `stepdeploy status ENV` shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,6 +88,9 @@ pub struct LockHolder {
     pub age_seconds: Option<i64>,
     /// Whether `break_stale_lock` may take it over (at least `lock.stale_after_seconds` old).
     pub stale: bool,
+    /// The holder's rollout waits at a checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<PauseRecord>,
 }
 
 /// Reads an environment's status.
@@ -136,6 +139,7 @@ pub async fn environment_status(
     let lock_name = lock_parameter(deployment, environment);
     let lock = account.get_parameter(&lock_name).await?.map(|held| {
         let record = LockRecord::parse(&held.value);
+        let paused = record.pause.clone();
         let since = record.since.or(held.modified_at);
         let age_seconds = since.map(|s| now.saturating_sub(s));
         LockHolder {
@@ -144,6 +148,7 @@ pub async fn environment_status(
             since,
             age_seconds,
             stale: age_seconds.is_some_and(|age| lock_is_stale(age, env.lock.stale_after_seconds)),
+            paused,
         }
     });
 
@@ -213,6 +218,9 @@ impl EnvironmentStatus {
             ),
             None => "  lock: free\n".into(),
         };
+        if let Some(pause) = self.lock.as_ref().and_then(|l| l.paused.as_ref()) {
+            out += &pause_text(&self.environment, pause);
+        }
         out += &if self.suspended_processes.is_empty() {
             "  suspended processes: none\n".to_string()
         } else {
@@ -225,4 +233,29 @@ impl EnvironmentStatus {
         };
         out
     }
+}
+
+/// A paused rollout, with what to run to go on or stop: our CLI, and the AWS CLI for scripts.
+pub fn pause_text(environment: &str, pause: &PauseRecord) -> String {
+    let then = match pause.approval {
+        crate::config::CheckpointApproval::Manual => "then it counts as rejected and rolls back",
+        crate::config::CheckpointApproval::Auto => "then it goes on by itself unless an alarm fires",
+    };
+    format!(
+        "  PAUSED at the {} % checkpoint ({} of {} on the new version) since {}, until {} ({then})\n    \
+         approve: stepdeploy approve {environment}\n    \
+         reject:  stepdeploy reject {environment} --reason \"...\"\n    \
+         or: aws stepfunctions send-task-success --task-output '{{}}' --task-token '{}'\n",
+        pause.percent,
+        pause.instances,
+        pause.goal,
+        crate::status::utc(pause.since),
+        crate::status::utc(pause.until),
+        pause.token
+    )
+}
+
+/// Epoch seconds as a UTC time.
+fn utc(t: Timestamp) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }

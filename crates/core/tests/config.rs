@@ -329,3 +329,24 @@ fn every_server_setup_key_the_import_drops_points_to_an_example_script_that_cove
     }
     assert!(pointed >= 25, "the opendebates file drops about 30 server-setup keys; {pointed} pointed to a script");
 }
+
+#[test]
+fn checkpoints_are_ascending_shares_with_a_bounded_wait_each_problem_named() {
+    let yaml = VALID.replace("domains:", "rollout: {checkpoints: [50, 10, 100], checkpoint_wait_seconds: 30}\n    domains:");
+    let problems = Config::from_yaml_str(&yaml).unwrap_err().to_string();
+    for expected in [
+        "environments.staging.rollout.checkpoints[1]: 10 does not come after 50; expected percents in ascending order",
+        "environments.staging.rollout.checkpoints[2]: 100 is not in 1..=99",
+        "environments.staging.rollout.checkpoint_wait_seconds: 30 is not in 60..=604800 (a week)",
+    ] {
+        assert!(problems.contains(expected), "{expected}\nin:\n{problems}");
+    }
+    let bad_mode = VALID.replace("domains:", "rollout: {checkpoint_approval: sometimes}\n    domains:");
+    let problems = Config::from_yaml_str(&bad_mode).unwrap_err().to_string();
+    assert!(problems.contains("checkpoint_approval") && problems.contains("sometimes"), "{problems}");
+    let ok = VALID.replace("domains:", "rollout: {checkpoints: [10, 50], checkpoint_approval: auto, checkpoint_wait_seconds: 900}\n    domains:");
+    let config = Config::from_yaml_str(&ok).unwrap();
+    let rollout = &config.environments["staging"].rollout;
+    assert_eq!((rollout.checkpoints.clone(), rollout.checkpoint_wait_seconds), (vec![10, 50], 900));
+    assert_eq!(rollout.checkpoint_approval, stepdeploy_core::config::CheckpointApproval::Auto);
+}

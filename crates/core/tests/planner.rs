@@ -78,6 +78,7 @@ impl Fleet {
             policy,
             target_group_arns: vec![TG.into()],
             timing: Timing { rollout_timeout_seconds: 3600, instance_timeout_seconds: 600, warmup_seconds: 30, poll_seconds: 15 },
+            checkpoints: Vec::new(),
         };
         RolloutState::begin(&self.snapshot(), spec, START)
     }

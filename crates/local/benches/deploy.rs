@@ -61,11 +61,13 @@ struct Case {
 }
 
 /// A serial deploy of the demo environment (which watches two alarms) with a bake of
-/// `bake_seconds`: 0 for the makespan table, whose bound is the rollout's alone.
-async fn ours(n: u32, min: i64, max: i64, seed: u64, bake_seconds: u64) -> Case {
+/// `bake_seconds` and these checkpoints (approved at once): none of either for the makespan
+/// table, whose bound is the rollout's alone.
+async fn ours(n: u32, min: i64, max: i64, seed: u64, bake_seconds: u64, checkpoints: &[u32]) -> Case {
     let (fleet, demo_config) = demo(seed, n, settings());
     let mut config = (*demo_config).clone();
     config.environments["demo"].rollout.bake_seconds = bake_seconds;
+    config.environments["demo"].rollout.checkpoints = checkpoints.to_vec();
     let config = Arc::new(config);
     let input = json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": min, "max_healthy_percent": max});
     let (execution, summary) = run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await;
@@ -165,7 +167,7 @@ async fn main() {
         for (min, max) in policies {
             let mut worst: Option<Case> = None;
             for seed in 1..=seeds {
-                let case = ours(n, min, max, seed, 0).await;
+                let case = ours(n, min, max, seed, 0, &[]).await;
                 floors_kept &= case.min_healthy >= case.floor;
                 let ratio = case.makespan as f64 / case.bound as f64;
                 if worst.as_ref().is_none_or(|w| ratio > w.makespan as f64 / w.bound as f64) {
@@ -210,7 +212,7 @@ async fn main() {
         println!("  {line}");
     }
     // What a 10-minute bake adds to a 100-instance deploy (#16: under $0.01 in all).
-    let (unbaked, baked) = (ours(100, 100, 200, 1, 0).await, ours(100, 100, 200, 1, 600).await);
+    let (unbaked, baked) = (ours(100, 100, 200, 1, 0, &[]).await, ours(100, 100, 200, 1, 600, &[]).await);
     println!(
         "N=100 (100, 200) with a 600 s bake: makespan {} s (+{}), {} transitions (+{}), cost ${:.5} (+${:.5})",
         baked.makespan,
@@ -219,6 +221,18 @@ async fn main() {
         baked.transitions - unbaked.transitions,
         baked.cost_usd,
         baked.cost_usd - unbaked.cost_usd
+    );
+    // What checkpoints at 10 % and 50 % (each approved at once) add: the pause is a task token, so
+    // a pause costs its Task's few events whatever it lasts; the waves split at each share.
+    let paused = ours(100, 100, 200, 1, 0, &[10, 50]).await;
+    println!(
+        "N=100 (100, 200) with checkpoints at 10 % and 50 %: makespan {} s (+{}), {} transitions (+{}), cost ${:.5} (+${:.5})",
+        paused.makespan,
+        paused.makespan - unbaked.makespan,
+        paused.transitions,
+        paused.transitions - unbaked.transitions,
+        paused.cost_usd,
+        paused.cost_usd - unbaked.cost_usd
     );
     let per_poll = calls_per_poll().await;
     println!("AWS calls per reconcile poll by fleet size: {per_poll:?}");
@@ -234,6 +248,8 @@ async fn main() {
             "api_calls_per_poll_constant": constant,
             "bake_600_cost_usd_n100": (baked.cost_usd * 1e5).round() / 1e5,
             "bake_600_extra_transitions_n100": baked.transitions - unbaked.transitions,
+            "checkpoints_10_50_extra_transitions_n100": paused.transitions - unbaked.transitions,
+            "checkpoints_10_50_extra_cost_usd_n100": ((paused.cost_usd - unbaked.cost_usd) * 1e5).round() / 1e5,
         })
     );
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use stepdeploy_asl::invoke::{FunctionError, Handler, LambdaTasks, LocalFunctions};
 use stepdeploy_asl::nested::StateMachineTasks;
+use stepdeploy_asl::tokens::TaskTokens;
 use stepdeploy_asl::{Clock, Definition, Engine, Execution, Status};
 use stepdeploy_core::config::{Config, Environment, parameter_name};
 use stepdeploy_core::fleet::DEPLOYMENT_TAG;
@@ -20,7 +21,10 @@ use stepdeploy_core::steps::{self, ConfigSource, DeployAccount, Deployment};
 use stepdeploy_sim::Sim;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 
+pub mod checkpoints;
 pub mod scenario;
+
+pub use checkpoints::Approve;
 
 /// `statemachines/serial-deploy.asl.json`, the file that goes to AWS.
 pub const SERIAL_DEPLOY: &str = include_str!("../../../statemachines/serial-deploy.asl.json");
@@ -93,17 +97,31 @@ pub fn local_tasks(clock: Arc<dyn Clock>, functions: LocalFunctions) -> Result<S
     Ok(tasks)
 }
 
-/// The sim's clock as the engine's: a Wait moves the whole account forward.
-pub struct SimClock(pub Sim);
+/// The sim's clock as the engine's: a Wait moves the whole account forward, then what happens
+/// outside the execution meanwhile (EventBridge events, an operator's answer) happens.
+pub struct SimClock {
+    sim: Sim,
+    after_advance: Option<checkpoints::AfterAdvance>,
+}
+
+impl SimClock {
+    /// The sim's clock, with nothing outside the execution.
+    pub fn new(sim: Sim) -> SimClock {
+        SimClock { sim, after_advance: None }
+    }
+}
 
 #[async_trait]
 impl Clock for SimClock {
     fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.0.now(), 0).unwrap_or_default()
+        DateTime::from_timestamp(self.sim.now(), 0).unwrap_or_default()
     }
 
     async fn sleep(&self, duration: Duration) {
-        self.0.advance(duration.as_secs_f64().ceil() as i64);
+        self.sim.advance(duration.as_secs_f64().ceil() as i64);
+        if let Some(after) = &self.after_advance {
+            after().await;
+        }
     }
 }
 
@@ -224,6 +242,9 @@ pub fn substitutions() -> HashMap<String, String> {
 /// The demo's bake: how long a deploy keeps watching the alarms after the last wave is healthy.
 pub const DEMO_BAKE_SECONDS: u64 = 60;
 
+/// The demo's checkpoint: the rollout pauses once this share of the group runs the new version.
+pub const DEMO_CHECKPOINT_PERCENT: u32 = 50;
+
 /// A built-in environment for the demo fleet.
 pub fn demo_config(fleet: &DemoFleet) -> Config {
     let mut env = Environment {
@@ -241,6 +262,8 @@ pub fn demo_config(fleet: &DemoFleet) -> Config {
     // Guarded: the rollout watches two alarms, and keeps watching them a minute after the last wave.
     env.alarms = stepdeploy_sim::demo::DEMO_ALARMS.map(String::from).to_vec();
     env.rollout.bake_seconds = DEMO_BAKE_SECONDS;
+    // And pauses at half the group for an operator's approval (`--approve`, at once by default).
+    env.rollout.checkpoints = vec![DEMO_CHECKPOINT_PERCENT];
     Config { deployment: "demo".into(), environments: [("demo".to_string(), env)].into_iter().collect() }
 }
 
@@ -297,13 +320,28 @@ pub async fn run_with(
     observer: Observer,
     step_observer: StepObserver,
 ) -> (Execution, Summary) {
-    run_from(sim, config, definition_text, input, group, observer, step_observer, ConfigFrom::Given).await
+    run_from(sim, config, definition_text, input, group, observer, step_observer, ConfigFrom::Given, Approve::default()).await
+}
+
+/// [`run_with`], checkpoints answered as `approve` says.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_approving(
+    sim: &Sim,
+    config: Arc<Config>,
+    definition_text: &str,
+    input: Value,
+    group: &str,
+    observer: Observer,
+    step_observer: StepObserver,
+    approve: Approve,
+) -> (Execution, Summary) {
+    run_from(sim, config, definition_text, input, group, observer, step_observer, ConfigFrom::Given, approve).await
 }
 
 /// [`run`] with the steps reading the config from SSM as the Lambdas do
 /// on AWS (the config is pushed into the sim's parameters first).
 pub async fn run_as_deployed(sim: &Sim, config: Arc<Config>, definition: &str, input: Value, group: &str) -> (Execution, Summary) {
-    run_from(sim, config, definition, input, group, Arc::new(|_| {}), Arc::new(|_, _| {}), ConfigFrom::Parameters).await
+    run_from(sim, config, definition, input, group, Arc::new(|_| {}), Arc::new(|_, _| {}), ConfigFrom::Parameters, Approve::default()).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -316,6 +354,7 @@ async fn run_from(
     observer: Observer,
     step_observer: StepObserver,
     from: ConfigFrom,
+    approve: Approve,
 ) -> (Execution, Summary) {
     let min_healthy = Arc::new(Mutex::new(None::<u32>));
     let (watch, sim_for_watch, group_name) = (min_healthy.clone(), sim.clone(), group.to_string());
@@ -335,12 +374,17 @@ async fn run_from(
     });
     let started = sim.now();
     let calls_before = sim.call_counts();
-    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.clone()));
-    let prepared = local_tasks(clock.clone(), sim_functions(sim.clone(), config, observe, from))
+    let tokens = TaskTokens::new();
+    checkpoints::wire_task_answers(sim, &tokens);
+    let functions = sim_functions(sim.clone(), config.clone(), observe, from);
+    let after_advance = checkpoints::after_advance(sim.clone(), functions.clone(), config, approve);
+    let clock: Arc<dyn Clock> = Arc::new(SimClock { sim: sim.clone(), after_advance: Some(after_advance) });
+    let prepared = local_tasks(clock.clone(), functions)
+        .map(|tasks| tasks.with_task_tokens(tokens.clone()))
         .and_then(|tasks| Ok((tasks, Definition::parse(definition_text, &substitutions())?)));
     let execution = match prepared {
         Ok((tasks, definition)) => {
-            let engine = Engine::new(clock, Arc::new(tasks)).with_name(state_machine_name(definition_text));
+            let engine = Engine::new(clock, Arc::new(tasks)).with_name(state_machine_name(definition_text)).with_task_tokens(tokens);
             engine.run(&definition, input, &format!("local-{}", sim.now())).await
         }
         Err(e) => Execution {

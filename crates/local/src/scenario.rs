@@ -39,6 +39,7 @@ pub const FAULTS: &[(&str, &[&str])] = &[
     ("alarm-during-rollout", &["serial", "full"]),
     ("alarm-during-bake", &["serial", "full"]),
     ("alarm-at-start", &["serial", "full"]),
+    ("alarm-at-checkpoint", &["serial", "full"]),
 ];
 
 /// How long EC2 lags Auto Scaling under the `ec2-lag` fault: longer than a poll interval.
@@ -170,6 +171,14 @@ pub fn inject(fault: &str, workflow: &str, fleet: &DemoFleet) -> Result<(), Scen
                     reason: "Threshold Crossed: 1 out of the last 1 datapoints [37.0 (30/11/26 10:03:00)] was greater than the threshold (5.0)."
                         .into(),
                 });
+            }
+        }
+        // While the rollout waits at its checkpoint: EventBridge carries the change to the pause.
+        "alarm-at-checkpoint" => {
+            for alarm in fleet.sim.alarm_names() {
+                fleet
+                    .sim
+                    .fire_alarm_when_paused(&alarm, "Threshold Crossed: 1 out of the last 1 datapoints [21.0] was greater than the threshold (5.0).");
             }
         }
         "alarm-at-start" => {

@@ -141,7 +141,12 @@ fn requests_of<'a>(calls: impl IntoIterator<Item = &'a ApiCall>) -> Vec<Request>
     let mut out = BTreeSet::new();
     for call in calls {
         for auth in &call.requests {
-            out.insert(Request { principal: call.principal.clone().unwrap_or_default(), operation: call.operation.clone(), auth: auth.clone() });
+            // The local operator (`--approve`) acts as an operator does: under the OperatorPolicy.
+            let principal = match call.principal.as_deref() {
+                Some(stepdeploy_local::checkpoints::OPERATOR) => OPERATOR.to_string(),
+                other => other.unwrap_or_default().to_string(),
+            };
+            out.insert(Request { principal, operation: call.operation.clone(), auth: auth.clone() });
         }
     }
     out.into_iter().collect()
@@ -296,6 +301,9 @@ const WILDCARD_ONLY: &[(&str, &str)] = &[
     ("logs:PutResourcePolicy", "https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html"),
     ("xray:PutTraceSegments", "https://docs.aws.amazon.com/step-functions/latest/dg/xray-iam.html"),
     ("xray:PutTelemetryRecords", "https://docs.aws.amazon.com/step-functions/latest/dg/xray-iam.html"),
+    // A paused checkpoint's answer: the task token is the only scoping AWS offers.
+    ("states:SendTaskSuccess", "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html"),
+    ("states:SendTaskFailure", "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html"),
 ];
 
 /// The rules every policy keeps: no wildcard action, no PassRole on `*`,
@@ -418,6 +426,7 @@ fn for_other_deployment(mut request: Request) -> Request {
         .auth
         .resource
         .replace("/stepdeploy/demo/", "/stepdeploy/other/")
+        .replace(":parameter/stepdeploy/demo", ":parameter/stepdeploy/other")
         .replace("document/stepdeploy-demo-command", "document/stepdeploy-other-command")
         .replace("role/demo-web-instance", "role/other-web-instance")
         .replace(":execution:stepdeploy-demo-", ":execution:stepdeploy-other-");
@@ -584,6 +593,13 @@ fn every_state_machine_may_invoke_its_steps_and_run_its_nested_executions() {
     let machines: BTreeSet<&str> = outcomes.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(machines.len(), stepdeploy_local::STATE_MACHINES.len(), "{machines:?}");
     let asks = |machine: &str, action: &str| outcomes.iter().any(|(m, o)| m == machine && o.request.auth.action == action);
+    // A checkpoint's pause is the optimized integration's `.waitForTaskToken`: it invokes the pause function.
+    let invokes = |machine: &str, function: &str| {
+        outcomes.iter().any(|(m, o)| m == machine && o.request.auth.action == "lambda:InvokeFunction" && o.request.auth.resource.ends_with(function))
+    };
+    for machine in ["SerialDeployStateMachine", "FullDeployStateMachine"] {
+        assert!(invokes(machine, ":function:PauseFunction"), "{machine} never invokes the pause function");
+    }
     for machine in ["ReleaseStateMachine", "RebakeStateMachine"] {
         for action in ["states:StartExecution", "states:DescribeExecution", "events:PutRule", "lambda:InvokeFunction"] {
             assert!(asks(machine, action), "{machine} never asks for {action}");

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use stepdeploy_core::model::{LaunchTemplateRef, Timestamp};
 use stepdeploy_core::ports::{ErrorKind, Parameter};
 
+pub use ports::cloudwatch::alarm_arn;
 pub use world::{Dist, SimSettings};
 use world::{Group, Inst, SimImage, Template, TemplateVersionData, World};
 
@@ -194,12 +195,21 @@ pub struct GroupSpec {
 #[derive(Clone)]
 pub struct Sim {
     world: Arc<Mutex<World>>,
+    /// Where SendTaskSuccess and SendTaskFailure go: the engine running the executions (a local
+    /// run wires it); without one, no task waits for any token.
+    task_answers: Arc<Mutex<Option<TaskAnswerSink>>>,
 }
+
+/// A task token's answer, as the sim hands it to the engine: the output, or error and cause.
+pub type TaskAnswer = Result<String, (String, String)>;
+
+/// Delivers a token's answer; `false` when no task waits for that token.
+pub type TaskAnswerSink = Arc<dyn Fn(&str, TaskAnswer) -> bool + Send + Sync>;
 
 impl Sim {
     /// A new empty account at [`EPOCH`].
     pub fn new(seed: u64, settings: SimSettings) -> Sim {
-        Sim { world: Arc::new(Mutex::new(World::new(seed, settings))) }
+        Sim { world: Arc::new(Mutex::new(World::new(seed, settings))), task_answers: Arc::new(Mutex::new(None)) }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
@@ -243,6 +253,11 @@ impl Sim {
         let mut world = self.lock();
         let key = world.resource_key(resource);
         world.resource_tags.entry(key).or_default().extend(tags);
+    }
+
+    /// An SSM parameter's value, read without an API call (what a test or the local operator sees).
+    pub fn parameter_value(&self, name: &str) -> Option<String> {
+        self.lock().parameters.get(name).map(|p| p.value.clone())
     }
 
     /// Writes an SSM parameter without an API call (set-up, like `stepdeploy config push` before a run).
@@ -496,10 +511,27 @@ impl Sim {
     pub fn set_alarm_state(&self, name: &str, state: &str, reason: &str) {
         let mut world = self.lock();
         let updated_at = world.now;
-        world.alarms.insert(
-            name.to_string(),
-            stepdeploy_core::ports::AlarmState { name: name.to_string(), state: state.to_string(), reason: reason.to_string(), updated_at },
-        );
+        world.set_alarm(stepdeploy_core::ports::AlarmState {
+            name: name.to_string(),
+            state: state.to_string(),
+            reason: reason.to_string(),
+            updated_at,
+        });
+    }
+
+    /// The alarm state changes since the last call, oldest first: what EventBridge delivers as
+    /// "CloudWatch Alarm State Change" events.
+    pub fn take_alarm_changes(&self) -> Vec<stepdeploy_core::ports::AlarmState> {
+        std::mem::take(&mut self.lock().alarm_changes)
+    }
+
+    /// Sends SendTaskSuccess and SendTaskFailure to `sink` from now on.
+    pub fn answer_tasks_with(&self, sink: TaskAnswerSink) {
+        *self.task_answers.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+    }
+
+    pub(crate) fn task_answer_sink(&self) -> Option<TaskAnswerSink> {
+        self.task_answers.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every alarm's name.
@@ -510,6 +542,12 @@ impl Sim {
     /// An alarm's state (`OK`, `ALARM`...), if it exists.
     pub fn alarm_state(&self, name: &str) -> Option<String> {
         self.lock().alarms.get(name).map(|a| a.state.clone())
+    }
+
+    /// The alarm goes into ALARM at the first move of the clock after an environment's lock
+    /// records a rollout paused at a checkpoint. Records no API call.
+    pub fn fire_alarm_when_paused(&self, alarm: &str, reason: &str) {
+        self.lock().alarms_at_pause.push((alarm.to_string(), reason.to_string()));
     }
 
     /// The alarm goes into ALARM once `trigger` holds, as the clock moves. Records no API call.

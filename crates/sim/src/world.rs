@@ -325,6 +325,10 @@ pub(crate) struct World {
     pub alarms: BTreeMap<String, stepdeploy_core::ports::AlarmState>,
     /// Alarms that go into ALARM when an AMI serves enough traffic.
     pub alarm_triggers: Vec<crate::AlarmTrigger>,
+    /// Alarms that go into ALARM once a lock parameter records a paused rollout: (alarm, reason).
+    pub alarms_at_pause: Vec<(String, String)>,
+    /// Alarm state changes not yet delivered (EventBridge's alarm state change events).
+    pub alarm_changes: Vec<stepdeploy_core::ports::AlarmState>,
     pub counter: u64,
 }
 
@@ -376,6 +380,8 @@ impl World {
             failing_launches: None,
             alarms: BTreeMap::new(),
             alarm_triggers: Vec::new(),
+            alarm_changes: Vec::new(),
+            alarms_at_pause: Vec::new(),
             counter: 0,
         }
     }
@@ -493,9 +499,25 @@ impl World {
             .count() as u32
     }
 
+    /// Sets an alarm's state; a change of state is an event for EventBridge.
+    pub fn set_alarm(&mut self, alarm: stepdeploy_core::ports::AlarmState) {
+        if self.alarms.get(&alarm.name).is_none_or(|old| old.state != alarm.state) {
+            self.alarm_changes.push(alarm.clone());
+        }
+        self.alarms.insert(alarm.name.clone(), alarm);
+    }
+
     /// Puts each triggered alarm into ALARM (once: a trigger is used up).
     fn fire_alarms(&mut self) {
         let now = self.now;
+        let paused = self.parameters.values().any(|p| p.name.ends_with("/lock") && p.value.contains("\"pause\":"));
+        for (alarm, reason) in std::mem::take(&mut self.alarms_at_pause) {
+            if paused {
+                self.set_alarm(stepdeploy_core::ports::AlarmState { name: alarm, state: "ALARM".into(), reason, updated_at: now });
+            } else {
+                self.alarms_at_pause.push((alarm, reason));
+            }
+        }
         let triggers = std::mem::take(&mut self.alarm_triggers);
         for trigger in triggers {
             let serving = self.serving(&trigger.image_id);
@@ -513,15 +535,12 @@ impl World {
                 }
             };
             if reached {
-                self.alarms.insert(
-                    trigger.alarm.clone(),
-                    stepdeploy_core::ports::AlarmState {
-                        name: trigger.alarm.clone(),
-                        state: "ALARM".into(),
-                        reason: trigger.reason.clone(),
-                        updated_at: now,
-                    },
-                );
+                self.set_alarm(stepdeploy_core::ports::AlarmState {
+                    name: trigger.alarm.clone(),
+                    state: "ALARM".into(),
+                    reason: trigger.reason.clone(),
+                    updated_at: now,
+                });
             } else {
                 self.alarm_triggers.push(trigger);
             }

@@ -14,7 +14,7 @@ use futures::executor::block_on;
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use stepdeploy_core::fleet::{apply, read_snapshot};
-use stepdeploy_core::planner::{Action, Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
+use stepdeploy_core::planner::{Action, Checkpoint, Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{Dist, ExternalEvent, SimSettings};
 
@@ -32,6 +32,8 @@ struct Case {
     poll: u64,
     /// How long EC2 lists an instance after Auto Scaling does (its AMI and launch time unknown till then).
     ec2_lag: i64,
+    /// Percents of the group to pause at (none but in the checkpoint property).
+    checkpoints: Vec<u32>,
 }
 
 fn case() -> impl proptest::strategy::Strategy<Value = Case> {
@@ -60,6 +62,7 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
             warmup,
             poll,
             ec2_lag,
+            checkpoints: Vec::new(),
         })
 }
 
@@ -72,6 +75,8 @@ struct Run {
     max_live_seen: u32,
     terminated_new: Vec<String>,
     violations: Vec<String>,
+    /// Each pause: the checkpoint, and the live instances on the target version then.
+    pauses: Vec<(Checkpoint, u32)>,
 }
 
 fn settings(case: &Case) -> SimSettings {
@@ -101,6 +106,7 @@ fn begin(fleet: &DemoFleet, case: &Case, rollout_timeout: u64, instance_timeout:
             warmup_seconds: case.warmup,
             poll_seconds: case.poll,
         },
+        checkpoints: case.checkpoints.clone(),
     };
     RolloutState::begin(&snapshot, spec, fleet.sim.now())
 }
@@ -142,6 +148,8 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
         // As the replace step does: what desired capacity the actions leave.
         state.expected_desired = Some(decision.desired_after);
         // Counted by the sim's own truth (not the planner's verdicts): live instances on the target version.
+        // Before the next checkpoint is passed, never more of them than it allows.
+        let cap = state.checkpoints.first().map(|c| c.instances);
         let live_new = snapshot
             .instances
             .iter()
@@ -167,10 +175,24 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
         block_on(apply(&decision.actions, &fleet.group, &fleet.template, sim, sim))
             .unwrap_or_else(|e| panic!("step {step}: {e} applying {:?}", decision.actions));
         observe(&mut run, &format!("step {step} after {:?}", decision.actions));
+        if let Some(cap) = cap {
+            let (_, _, desired, _) = sim.group_state(&fleet.group).unwrap_or_default();
+            // What the actions ask for: every instance launched from here on is on the target version.
+            let asked_new = live_new + desired.saturating_sub(sim.live_in_group(&fleet.group).len() as u32);
+            if asked_new > cap && run.violations.len() < 5 {
+                run.violations.push(format!("step {step}: {asked_new} new instances asked for before the checkpoint at {cap}"));
+            }
+        }
         match decision.outcome {
             Outcome::Wait { seconds } => {
                 sim.advance(seconds as i64);
                 observe(&mut run, &format!("step {step} after waiting"));
+            }
+            // Approved at once, as the replace step after an approval does: on to the next one.
+            Outcome::Pause(checkpoint) => {
+                run.pauses.push((checkpoint, live_new));
+                state.checkpoints.remove(0);
+                sim.advance(state.poll_seconds as i64);
             }
             outcome => {
                 run.outcome = Some(outcome);
@@ -279,6 +301,40 @@ proptest! {
         prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
     }
 
+    /// With checkpoints, a healthy rollout pauses at each one (in order, each once), never with more
+    /// new instances than its share, holds the floor and the ceiling throughout, and finishes.
+    #[test]
+    fn a_rollout_pauses_at_each_checkpoint_without_overshooting_it(
+        case in case(),
+        percents in prop::collection::btree_set(1u32..=99, 1..=4),
+    ) {
+        let case = Case { checkpoints: percents.iter().copied().collect(), ..case };
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        let mut state = begin(&fleet, &case, 4 * 3600, 900);
+        let bounds = match case.strategy {
+            Strategy::Rolling => case.policy.bounds(case.size.desired),
+            Strategy::AllAtOnce => stepdeploy_core::planner::Bounds { min_healthy: case.size.desired, max_total: 2 * case.size.desired, wave: case.size.desired },
+        };
+        // Expected independently: each percent's share rounded up, kept when below the group and above the last.
+        let goal = case.size.desired;
+        let mut expected: Vec<u32> = Vec::new();
+        for percent in &percents {
+            let share = (goal * percent).div_ceil(100).max(1);
+            if share < goal && expected.last().is_none_or(|last| share > *last) {
+                expected.push(share);
+            }
+        }
+        let run = drive(&fleet, &mut state, Some(bounds.min_healthy), bounds.max_total);
+        prop_assert!(run.violations.is_empty(), "{:?}", run.violations);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        let paused_at: Vec<u32> = run.pauses.iter().map(|(c, _)| c.instances).collect();
+        prop_assert_eq!(&paused_at, &expected);
+        for (checkpoint, live_new) in &run.pauses {
+            prop_assert_eq!(*live_new, checkpoint.instances, "paused at {:?} with {} new", checkpoint, live_new);
+        }
+        prop_assert!(all_on(&fleet, &fleet.new.image_id));
+    }
+
     /// Instances that vanish or appear mid-rollout (someone else's scale-in,
     /// scale-out or a dying instance) don't stop it finishing on the new version.
     #[test]
@@ -311,6 +367,7 @@ fn a_group_at_its_max_size_surges_within_policy_and_restores_max() {
         warmup: 10,
         poll: 15,
         ec2_lag: 30,
+        checkpoints: Vec::new(),
     };
     let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
     let mut state = begin(&fleet, &case, 3600, 600);

@@ -171,6 +171,9 @@ impl Parameters for MotoAccount {
     async fn delete_parameter(&self, name: &str) -> PortResult<bool> {
         self.0.ssm.delete_parameter(name).await
     }
+    async fn parameters_under(&self, path: &str) -> PortResult<Vec<Parameter>> {
+        self.0.ssm.parameters_under(path).await
+    }
 }
 
 #[async_trait]
@@ -190,6 +193,16 @@ impl CommandRunner for MotoAccount {
 impl Executions for MotoAccount {
     async fn execution_running(&self, execution: &str) -> PortResult<Option<bool>> {
         self.0.sfn.execution_running(execution).await
+    }
+}
+
+#[async_trait]
+impl TaskAnswers for MotoAccount {
+    async fn send_task_success(&self, token: &str, output: &str) -> PortResult<()> {
+        self.0.sfn.send_task_success(token, output).await
+    }
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()> {
+        self.0.sfn.send_task_failure(token, error, cause).await
     }
 }
 

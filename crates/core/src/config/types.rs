@@ -25,6 +25,13 @@ pub const SCALING_PROCESSES: &[&str] = &[
 /// The longest bake (soak) time after a rollout: a day.
 pub const MAX_BAKE_SECONDS: u64 = 86_400;
 
+/// The longest a checkpoint waits (a week): a paused execution costs nothing, but a rollout
+/// left half-done for longer is forgotten, not paused.
+pub const MAX_CHECKPOINT_WAIT_SECONDS: u64 = 604_800;
+
+/// The most checkpoints a rollout has.
+pub const MAX_CHECKPOINTS: usize = 10;
+
 /// The longest a deploy waits in the lock queue: the state machines retry a queued prepare every
 /// [`LOCK_QUEUE_POLL_SECONDS`] at most 500 times (`statemachines/*-deploy.asl.json`).
 pub const MAX_LOCK_WAIT_SECONDS: u64 = 14_400;
@@ -148,6 +155,25 @@ pub struct Rollout {
     /// After the last instance is replaced and healthy, keep watching the alarms (and the
     /// group) this long before the deploy finishes; an alarm then still rolls back.
     pub bake_seconds: u64,
+    /// Pause the rollout once this share of the group (percent, ascending) runs the new version
+    /// and is healthy. Each pause continues as `checkpoint_approval` says.
+    pub checkpoints: Vec<u32>,
+    /// How a paused rollout continues.
+    pub checkpoint_approval: CheckpointApproval,
+    /// How long a checkpoint waits: for an operator's answer (`manual`: none by then is a
+    /// rejection), or for an alarm (`auto`: none by then, and the rollout goes on).
+    pub checkpoint_wait_seconds: u64,
+}
+
+/// How a rollout paused at a checkpoint continues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointApproval {
+    /// An operator approves (`stepdeploy approve ENV`) or rejects; no answer in time is a rejection.
+    #[default]
+    Manual,
+    /// It goes on by itself once the wait passes with no alarm.
+    Auto,
 }
 
 /// The maintenance page, served by an ALB fixed-response rule.
@@ -266,6 +292,9 @@ impl Default for Rollout {
             timeout_seconds: 3600,
             suspend_processes: ["AZRebalance", "AlarmNotification", "ScheduledActions"].map(String::from).to_vec(),
             bake_seconds: 0,
+            checkpoints: Vec::new(),
+            checkpoint_approval: CheckpointApproval::Manual,
+            checkpoint_wait_seconds: 3600,
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use super::problems::Problem;
 use super::types::{
-    Environment, MAX_BAKE_SECONDS, MAX_COMMAND_TIMEOUT_SECONDS, MAX_LOCK_WAIT_SECONDS, MAX_MAINTENANCE_HTML_BYTES, SCALING_PROCESSES, ScalingMetric,
+    Environment, MAX_BAKE_SECONDS, MAX_CHECKPOINT_WAIT_SECONDS, MAX_CHECKPOINTS, MAX_COMMAND_TIMEOUT_SECONDS, MAX_LOCK_WAIT_SECONDS,
+    MAX_MAINTENANCE_HTML_BYTES, SCALING_PROCESSES, ScalingMetric,
 };
 
 impl Environment {
@@ -256,6 +257,7 @@ impl Environment {
                 format!("{} is not in 0..={MAX_BAKE_SECONDS} (a day); expected a soak time in seconds", self.rollout.bake_seconds),
             );
         }
+        self.validate_checkpoints(&mut push);
         if self.lock.wait_seconds > MAX_LOCK_WAIT_SECONDS {
             push(
                 "lock.wait_seconds",
@@ -264,6 +266,37 @@ impl Environment {
         }
         if self.lock.stale_after_seconds < 60 {
             push("lock.stale_after_seconds", format!("{} is not allowed; expected at least 60", self.lock.stale_after_seconds));
+        }
+    }
+}
+
+impl Environment {
+    fn validate_checkpoints(&self, push: &mut impl FnMut(&str, String)) {
+        let rollout = &self.rollout;
+        if rollout.checkpoints.len() > MAX_CHECKPOINTS {
+            push("rollout.checkpoints", format!("{} checkpoints is too many; expected at most {MAX_CHECKPOINTS}", rollout.checkpoints.len()));
+        }
+        for (i, percent) in rollout.checkpoints.iter().enumerate() {
+            if !(1..=99).contains(percent) {
+                push(
+                    &format!("rollout.checkpoints[{i}]"),
+                    format!("{percent} is not in 1..=99; expected the percent of the group replaced before a pause"),
+                );
+            } else if i > 0 && rollout.checkpoints[i - 1] >= *percent {
+                push(
+                    &format!("rollout.checkpoints[{i}]"),
+                    format!("{percent} does not come after {}; expected percents in ascending order", rollout.checkpoints[i - 1]),
+                );
+            }
+        }
+        if !(60..=MAX_CHECKPOINT_WAIT_SECONDS).contains(&rollout.checkpoint_wait_seconds) {
+            push(
+                "rollout.checkpoint_wait_seconds",
+                format!(
+                    "{} is not in 60..={MAX_CHECKPOINT_WAIT_SECONDS} (a week); expected how long a checkpoint waits, in seconds",
+                    rollout.checkpoint_wait_seconds
+                ),
+            );
         }
     }
 }

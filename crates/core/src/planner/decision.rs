@@ -102,6 +102,9 @@ pub enum Outcome {
     },
     /// Every live instance is on target and healthy; bounds restored.
     Done,
+    /// The next checkpoint is reached: its share of instances runs the target version, healthy,
+    /// and nothing is in flight. Pause until it is approved, then call again.
+    Pause(super::state::Checkpoint),
     /// The rollout cannot finish; roll back.
     Failed(Failure),
 }

@@ -27,4 +27,4 @@ mod state;
 pub use decision::{Action, Failure, InstanceHealth, Outcome, Plan, Progress};
 pub use plan::{assess, plan};
 pub use policy::{Bounds, Policy, PolicyError};
-pub use state::{Original, RolloutSpec, RolloutState, Strategy, Timing};
+pub use state::{Checkpoint, Original, RolloutSpec, RolloutState, Strategy, Timing};

@@ -271,8 +271,14 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
 
     let live_after = progress.new + progress.old + progress.unknown - to_terminate.len() as u32;
     let in_flight = progress.new - progress.new_healthy + progress.unknown;
-    let launch =
+    let mut launch =
         goal.saturating_sub(progress.new + progress.unknown).min(bounds.max_total.saturating_sub(live_after)).min(batch.saturating_sub(in_flight));
+    // Never past the next checkpoint: instances of unknown version may be new ones.
+    let checkpoint = state.checkpoints.first().copied();
+    if let Some(checkpoint) = checkpoint {
+        launch = launch.min(checkpoint.instances.saturating_sub(progress.new + progress.unknown));
+    }
+    let paused = checkpoint.filter(|c| launch == 0 && to_terminate.is_empty() && in_flight == 0 && progress.new_healthy >= c.instances);
     let desired = live_after + launch;
 
     let desired_after_terminations = snapshot.settings.desired_capacity.saturating_sub(to_terminate.len() as u32);
@@ -286,6 +292,9 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
     if desired != desired_after_terminations {
         actions.push(Action::SetDesiredCapacity { desired_capacity: desired });
+    }
+    if let Some(checkpoint) = paused {
+        return finish(actions, Outcome::Pause(checkpoint));
     }
     // Poll again when the first instance in warm-up is due, if that is sooner than the poll interval.
     let warm_due = health

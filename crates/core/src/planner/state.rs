@@ -70,6 +70,34 @@ pub struct RolloutState {
     /// shows another was changed by someone else.
     #[serde(default)]
     pub expected_desired: Option<u32>,
+    /// Checkpoints still ahead, as the number of target-version instances to pause at
+    /// (ascending, each below the goal), with the percent it came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// A pause in the rollout: at `instances` healthy on the target version, `percent` of the goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The configured share of the goal.
+    pub percent: u32,
+    /// Instances on the target version at the pause: the share rounded up, at least one.
+    pub instances: u32,
+}
+
+impl Checkpoint {
+    /// The checkpoints of `percents` for a group of `goal`: each its share rounded up (at least
+    /// one), dropping any that would not pause before the end or at more than the one before.
+    pub fn for_goal(percents: &[u32], goal: u32) -> Vec<Checkpoint> {
+        let mut out: Vec<Checkpoint> = Vec::new();
+        for &percent in percents {
+            let instances = (u64::from(goal) * u64::from(percent)).div_ceil(100).max(1) as u32;
+            if instances < goal && out.last().is_none_or(|last| instances > last.instances) {
+                out.push(Checkpoint { percent, instances });
+            }
+        }
+        out
+    }
 }
 
 /// Timing settings of a rollout.
@@ -100,6 +128,8 @@ pub struct RolloutSpec {
     pub target_group_arns: Vec<String>,
     /// Deadlines and poll interval.
     pub timing: Timing,
+    /// Percents of the group to pause at (see [`Checkpoint::for_goal`]).
+    pub checkpoints: Vec<u32>,
 }
 
 impl RolloutState {
@@ -126,6 +156,7 @@ impl RolloutState {
             healthy_since: BTreeMap::new(),
             undoing: false,
             expected_desired: None,
+            checkpoints: Checkpoint::for_goal(&spec.checkpoints, snapshot.settings.desired_capacity),
         }
     }
 
@@ -147,6 +178,8 @@ impl RolloutState {
             healthy_since: self.healthy_since.clone(),
             undoing: true,
             expected_desired: None,
+            // A rollback never pauses: it is what a pause would be waiting to decide.
+            checkpoints: Vec::new(),
             ..self.clone()
         })
     }

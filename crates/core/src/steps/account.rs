@@ -2,7 +2,7 @@
 
 use crate::ports::{
     Alarms, CommandRunner, Executions, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules,
-    Parameters, ProcessControl, TargetHealthReader, TargetRegistration,
+    Parameters, ProcessControl, TargetHealthReader, TargetRegistration, TaskAnswers,
 };
 
 /// Everything the deploy steps need from an account.
@@ -21,6 +21,7 @@ pub trait DeployAccount:
     + TargetRegistration
     + Executions
     + Alarms
+    + TaskAnswers
 {
 }
 impl<
@@ -37,7 +38,8 @@ impl<
         + CommandRunner
         + TargetRegistration
         + Executions
-        + Alarms,
+        + Alarms
+        + TaskAnswers,
 > DeployAccount for T
 {
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::account::DeployAccount;
 use super::bake;
+use super::checkpoint;
 use super::command::{command_poll, command_start};
 use super::error::StepError;
 use super::inplace;
@@ -36,7 +37,7 @@ pub enum ConfigSource<'a> {
 
 /// The step Lambdas' names, as in `${Name}FunctionArn`.
 pub const STEP_NAMES: &[&str] =
-    &["prepare", "replace", "rollback", "finish", "maintenance", "command", "processes", "bake", "publish", "prune", "inplace"];
+    &["prepare", "replace", "rollback", "finish", "maintenance", "command", "processes", "bake", "publish", "prune", "inplace", "pause", "relay"];
 
 fn deployment_of(payload: &Value) -> Result<Deployment, StepError> {
     serde_json::from_value(payload["deployment"].clone()).map_err(|e| StepError::input(format!("deployment: not a deployment record: {e}")))
@@ -152,6 +153,17 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
         },
         "processes" => on_job(payload, |job| processes(account, job)).await,
         "inplace" => inplace::handle(account, payload, now).await,
+        "pause" => {
+            let token = payload["task_token"].as_str().unwrap_or_default();
+            checkpoint::pause(account, &deployment_of(payload)?, token, now).await
+        }
+        "relay" => {
+            let (deployment, given) = match config {
+                ConfigSource::Given(config) => (config.deployment.as_str(), Some(config)),
+                ConfigSource::Parameters { deployment } => (deployment, None),
+            };
+            checkpoint::relay_alarm(account, deployment, given, payload).await
+        }
         other => Err(StepError::input(format!("step: {other:?} is not a step; expected one of {}", STEP_NAMES.join(", ")))),
     }
 }

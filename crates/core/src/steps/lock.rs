@@ -1,9 +1,11 @@
 //! The environment's lock: an SSM parameter created atomically, naming
 //! the execution that holds it and the processes it suspended.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::StepError;
+use crate::config::CheckpointApproval;
 use crate::errors;
 use crate::model::Timestamp;
 use crate::ports::{Executions, Parameters, ProcessControl};
@@ -106,6 +108,41 @@ pub struct LockRecord {
     pub since: Option<Timestamp>,
     /// The processes the holder suspended.
     pub suspended: Vec<String>,
+    /// The holder's rollout is paused at a checkpoint.
+    pub pause: Option<PauseRecord>,
+}
+
+/// A paused rollout, as its lock records it: where `stepdeploy status` and `approve` find it, and
+/// the alarm relay too. The token is at most 2,048 characters, so the lock stays within a
+/// standard parameter's 4 KB
+/// (<https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseRecord {
+    /// The `.waitForTaskToken` Task's token: SendTaskSuccess continues, SendTaskFailure rolls back.
+    pub token: String,
+    /// The checkpoint's share of the group.
+    pub percent: u32,
+    /// Instances on the new version at the pause.
+    pub instances: u32,
+    /// Of the rollout's goal.
+    pub goal: u32,
+    /// `manual` or `auto`.
+    pub approval: CheckpointApproval,
+    /// When it paused.
+    pub since: Timestamp,
+    /// When the wait ends: a rejection (`manual`) or the rollout going on (`auto`).
+    pub until: Timestamp,
+}
+
+impl LockRecord {
+    /// The lock parameter's value for this record.
+    pub fn render(&self) -> String {
+        let mut value = serde_json::json!({"execution": self.execution, "since": self.since, "suspended": self.suspended});
+        if let Some(pause) = &self.pause {
+            value["pause"] = serde_json::to_value(pause).unwrap_or(Value::Null);
+        }
+        value.to_string()
+    }
 }
 
 impl LockRecord {
@@ -116,6 +153,7 @@ impl LockRecord {
             execution: holder["execution"].as_str().map(str::to_string),
             since: holder["since"].as_i64(),
             suspended: holder["suspended"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect(),
+            pause: serde_json::from_value(holder["pause"].clone()).ok(),
         }
     }
 }

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::lock::lock_parameter;
-use crate::config::Environment;
+use crate::config::{CheckpointApproval, Environment};
 use crate::model::{LaunchTemplateRef, Timestamp};
 use crate::planner::{InstanceHealth, Progress, RolloutState};
 
 /// What the state machine should do next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextStep {
-    /// `wait`, `done` or `failed`.
+    /// `wait`, `done`, `failed`, or `pause` (at a checkpoint).
     pub next: String,
     /// Seconds to wait before the next reconcile step.
     pub seconds: u64,
@@ -31,6 +31,27 @@ pub struct NextStep {
     /// Seconds of bake left, while baking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake_remaining_seconds: Option<u64>,
+    /// The checkpoint reached, when `next` is `pause`: what the pause waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointWait>,
+}
+
+/// A checkpoint the rollout pauses at: the state machine's `.waitForTaskToken` Task waits
+/// `wait_seconds` (its TimeoutSecondsPath), then goes on (`auto`) or rolls back (`manual`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointWait {
+    /// The configured share of the group.
+    pub percent: u32,
+    /// Instances on the new version, healthy, at the pause.
+    pub instances: u32,
+    /// Of the rollout's goal.
+    pub goal: u32,
+    /// How it continues.
+    pub approval: CheckpointApproval,
+    /// How long it waits.
+    pub wait_seconds: u64,
+    /// When it paused.
+    pub paused_at: Timestamp,
 }
 
 fn is_zero(n: &u32) -> bool {

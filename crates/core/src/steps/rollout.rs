@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::account::DeployAccount;
+use super::checkpoint::{resume, wait_for};
 use super::error::StepError;
 use super::guard::{check_before_start, check_during};
 use super::input::{field_int, field_string, flag, open_input, revision_field};
@@ -172,6 +173,7 @@ pub async fn prepare(
                 warmup_seconds: env.health.warmup_seconds,
                 poll_seconds: env.health.poll_interval_seconds,
             },
+            checkpoints: env.rollout.checkpoints.clone(),
         };
         Ok::<_, StepError>(Deployment {
             job: Job {
@@ -221,6 +223,8 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
         deployment.rollout.started_at = now;
         deployment.rollout.deadline = now.saturating_add(timeout);
     }
+    // Back from a checkpoint's pause (approved, or `auto` with no alarm): on to the next one.
+    resume(account, &mut deployment, now).await?;
     // The alarms first: one firing stops the rollout before this step changes anything. A
     // rollback doesn't read them; it is already what they ask for.
     let alarms_ok = if deployment.rolling_back {
@@ -255,6 +259,7 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
     deployment.rollout.expected_desired = Some(decision.desired_after);
     let bake_seconds = deployment.job.settings.rollout.bake_seconds;
     let mut bake_remaining_seconds = None;
+    let mut checkpoint = None;
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),
         // Replaced and healthy: bake (keep watching the alarms and the group) before finishing.
@@ -273,13 +278,27 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
             bake_remaining_seconds = Some(remaining);
             if remaining == 0 { ("done", 0, None) } else { ("wait", bake_wait(remaining, deployment.rollout.poll_seconds), None) }
         }
+        Outcome::Pause(at) if !deployment.rolling_back => {
+            checkpoint = Some(wait_for(&deployment.job.settings, at.percent, at.instances, deployment.rollout.original.desired_capacity, now));
+            ("pause", 0, None)
+        }
+        // A rollback has no checkpoints; should one come, the rollback goes on.
+        Outcome::Pause(_) => ("wait", deployment.rollout.poll_seconds, None),
         Outcome::Done => ("done", 0, None),
         Outcome::Failed(failure) if deployment.rolling_back => ("failed", 0, Some(rollback_report(&deployment, &failure.describe(), &snapshot))),
         Outcome::Failed(failure) => ("failed", 0, Some(failure.describe())),
     };
     let not_healthy = decision.health.into_iter().filter(|h| !h.healthy).take(NOT_HEALTHY_SHOWN).collect();
-    deployment.step =
-        Some(NextStep { next: next.into(), seconds, reason, progress: decision.progress, not_healthy, alarms_ok, bake_remaining_seconds });
+    deployment.step = Some(NextStep {
+        next: next.into(),
+        seconds,
+        reason,
+        progress: decision.progress,
+        not_healthy,
+        alarms_ok,
+        bake_remaining_seconds,
+        checkpoint,
+    });
     Ok(deployment)
 }
 

@@ -172,4 +172,18 @@ impl Parameters for Sim {
         world.call(SSM, "DeleteParameter", vec![AuthRequest::new("ssm:DeleteParameter", parameter_arn(name))])?;
         Ok(world.parameters.remove(name).is_some())
     }
+
+    async fn parameters_under(&self, path: &str) -> PortResult<Vec<Parameter>> {
+        let mut world = self.lock();
+        // Authorized on the path itself, as a parameter ARN
+        // (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParametersByPath.html).
+        let path = path.trim_end_matches('/');
+        // Each page is one call (at most 10 parameters).
+        let prefix = format!("{path}/");
+        let found: Vec<Parameter> = world.parameters.values().filter(|p| p.name.starts_with(&prefix)).cloned().collect();
+        for _ in 0..found.len().div_ceil(10).max(1) {
+            world.call(SSM, "GetParametersByPath", vec![AuthRequest::new("ssm:GetParametersByPath", parameter_arn(path))])?;
+        }
+        Ok(found)
+    }
 }
