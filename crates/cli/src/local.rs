@@ -114,12 +114,6 @@ fn page_is_up(sim: &Sim, listener: &str) -> bool {
 
 /// Progress of the steps that are not reconcile steps: commands, the page, the lock.
 fn step_progress(sim: Sim, start: i64, approve: Approve) -> StepObserver {
-    let approve_label = match approve {
-        Approve::Auto => "auto".to_string(),
-        Approve::Reject => "reject".to_string(),
-        Approve::Never => "never".to_string(),
-        Approve::After(s) => format!("after:{s}"),
-    };
     Arc::new(move |step: &str, record: &Value| {
         let at = sim.now() - start;
         let line = match step {
@@ -144,7 +138,7 @@ fn step_progress(sim: Sim, start: i64, approve: Approve) -> StepObserver {
             "pause" => Some(format!(
                 "PAUSED at the {} % checkpoint (token in the lock); go on: stepdeploy approve {env}; stop: stepdeploy reject {env} --reason TEXT (here: --approve {})",
                 record["percent"],
-                approve_label,
+                approve,
                 env = record["environment"].as_str().unwrap_or("ENV"),
             )),
             "bake" => Some(match (record["phase"].as_str(), record["failed"].as_bool()) {

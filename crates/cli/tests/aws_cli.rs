@@ -73,6 +73,18 @@ fn stand_in(fails: bool) -> String {
     .to_string()
 }
 
+/// The environment of `web`'s group, target group, listener and template.
+fn on_fleet(web: &common::WebEnv) -> Environment {
+    Environment {
+        region: "us-east-1".into(),
+        auto_scaling_group: web.group.clone(),
+        target_group_arns: vec![web.target_group_arn.clone()],
+        listener_arn: Some(web.listener_arn.clone()),
+        launch_template: Some(web.template_id.clone()),
+        ..Environment::default()
+    }
+}
+
 struct Deployment {
     name: String,
     sfn: aws_sdk_sfn::Client,
@@ -123,6 +135,19 @@ impl Deployment {
 
     async fn executions(&self, machine: &str) -> Vec<aws_sdk_sfn::types::ExecutionListItem> {
         self.sfn.list_executions().state_machine_arn(&self.machines[machine]).send().await.unwrap().executions().to_vec()
+    }
+
+    /// Writes the environment's lock as a holder would.
+    async fn hold_lock(&self, environment: &str, record: &Value) {
+        self.ssm
+            .put_parameter()
+            .name(format!("/stepdeploy/{}/{environment}/lock", self.name))
+            .value(record.to_string())
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
     }
 
     async fn parameter(&self, environment: &str) -> Option<String> {
@@ -296,15 +321,7 @@ async fn stack_outputs_and_a_credential_process_profile_work_as_the_aws_cli_does
 #[tokio::test]
 async fn status_shows_the_fleet_lock_page_and_running_executions() {
     let web = common::web_env(2).await;
-    let env = Environment {
-        region: "us-east-1".into(),
-        auto_scaling_group: web.group.clone(),
-        target_group_arns: vec![web.target_group_arn.clone()],
-        listener_arn: Some(web.listener_arn.clone()),
-        launch_template: Some(web.template_id.clone()),
-        ..Environment::default()
-    };
-    let d = Deployment::new(env).await;
+    let d = Deployment::new(on_fleet(&web)).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     let out = d.run(&["status", "staging", "--output", "json"]);
     assert!(out.status.success(), "{}", common::text(&out));
@@ -317,14 +334,7 @@ async fn status_shows_the_fleet_lock_page_and_running_executions() {
     assert_eq!(status["running_executions"], json!([]));
 
     let lock = json!({"execution": "arn:aws:states:us-east-1:123456789012:execution:x:staging-serial-1", "since": 1, "suspended": []});
-    d.ssm
-        .put_parameter()
-        .name(format!("/stepdeploy/{}/staging/lock", d.name))
-        .value(lock.to_string())
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    d.hold_lock("staging", &lock).await;
     let plain = d.run(&["status", "staging"]);
     let stdout = String::from_utf8_lossy(&plain.stdout);
     assert!(
@@ -526,15 +536,7 @@ async fn history_draws_a_real_executions_timeline_from_its_history() {
 #[tokio::test]
 async fn doctor_checks_a_real_environment_read_only_and_says_what_to_fix() {
     let web = common::web_env(2).await;
-    let env = Environment {
-        region: "us-east-1".into(),
-        auto_scaling_group: web.group.clone(),
-        target_group_arns: vec![web.target_group_arn.clone()],
-        listener_arn: Some(web.listener_arn.clone()),
-        launch_template: Some(web.template_id.clone()),
-        ..Environment::default()
-    };
-    let d = Deployment::new(env).await;
+    let d = Deployment::new(on_fleet(&web)).await;
     // Not pushed yet: that check fails with the command to run; the others read the file's settings.
     let out = d.run(&["doctor", "staging", "--output", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
@@ -552,14 +554,7 @@ async fn doctor_checks_a_real_environment_read_only_and_says_what_to_fix() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ready to deploy"));
     // A held lock fails its check, naming the holder.
     let lock = json!({"execution": "arn:aws:states:us-east-1:123456789012:execution:x:staging-serial-1", "since": 1, "suspended": []});
-    d.ssm
-        .put_parameter()
-        .name(format!("/stepdeploy/{}/staging/lock", d.name))
-        .value(lock.to_string())
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    d.hold_lock("staging", &lock).await;
     let out = d.run(&["doctor", "staging", "--output", "json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(verdict(&common::last_json(&out), "lock")["detail"].as_str().unwrap_or("").contains("staging-serial-1"));
@@ -568,15 +563,7 @@ async fn doctor_checks_a_real_environment_read_only_and_says_what_to_fix() {
 #[tokio::test]
 async fn approve_and_reject_answer_the_paused_rollout_the_lock_records_and_status_shows_how() {
     let web = common::web_env(2).await;
-    let env = Environment {
-        region: "us-east-1".into(),
-        auto_scaling_group: web.group.clone(),
-        target_group_arns: vec![web.target_group_arn.clone()],
-        listener_arn: Some(web.listener_arn.clone()),
-        launch_template: Some(web.template_id.clone()),
-        ..Environment::default()
-    };
-    let d = Deployment::new(env).await;
+    let d = Deployment::new(on_fleet(&web)).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());
     // Nothing runs: nothing to approve, said in one line naming the environment.
     let out = d.run(&["approve", "staging"]);
@@ -586,15 +573,7 @@ async fn approve_and_reject_answer_the_paused_rollout_the_lock_records_and_statu
     let execution = "arn:aws:states:us-east-1:123456789012:execution:x:staging-serial-2";
     let pause = json!({"token": "AQB8AAAAKgAAAAMAAAAAAAAAAdeploy-token", "percent": 50, "instances": 1, "goal": 2, "approval": "manual", "since": 1_800_000_000, "until": 1_800_003_600});
     let lock = json!({"execution": execution, "since": 1_800_000_000, "suspended": [], "pause": pause});
-    d.ssm
-        .put_parameter()
-        .name(format!("/stepdeploy/{}/staging/lock", d.name))
-        .value(lock.to_string())
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .overwrite(true)
-        .send()
-        .await
-        .unwrap();
+    d.hold_lock("staging", &lock).await;
     let stdout = String::from_utf8_lossy(&d.run(&["status", "staging"]).stdout).to_string();
     assert!(stdout.contains("PAUSED at the 50 % checkpoint (1 of 2 on the new version)"), "{stdout}");
     assert!(stdout.contains("approve: stepdeploy approve staging") && stdout.contains("reject:  stepdeploy reject staging --reason"), "{stdout}");

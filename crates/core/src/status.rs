@@ -139,7 +139,6 @@ pub async fn environment_status(
     let lock_name = lock_parameter(deployment, environment);
     let lock = account.get_parameter(&lock_name).await?.map(|held| {
         let record = LockRecord::parse(&held.value);
-        let paused = record.pause.clone();
         let since = record.since.or(held.modified_at);
         let age_seconds = since.map(|s| now.saturating_sub(s));
         LockHolder {
@@ -148,7 +147,7 @@ pub async fn environment_status(
             since,
             age_seconds,
             stale: age_seconds.is_some_and(|age| lock_is_stale(age, env.lock.stale_after_seconds)),
-            paused,
+            paused: record.pause,
         }
     });
 
@@ -236,7 +235,7 @@ impl EnvironmentStatus {
 }
 
 /// A paused rollout, with what to run to go on or stop: our CLI, and the AWS CLI for scripts.
-pub fn pause_text(environment: &str, pause: &PauseRecord) -> String {
+fn pause_text(environment: &str, pause: &PauseRecord) -> String {
     let then = match pause.approval {
         crate::config::CheckpointApproval::Manual => "then it counts as rejected and rolls back",
         crate::config::CheckpointApproval::Auto => "then it goes on by itself unless an alarm fires",
@@ -249,8 +248,8 @@ pub fn pause_text(environment: &str, pause: &PauseRecord) -> String {
         pause.percent,
         pause.instances,
         pause.goal,
-        crate::status::utc(pause.since),
-        crate::status::utc(pause.until),
+        utc(pause.since),
+        utc(pause.until),
         pause.token
     )
 }

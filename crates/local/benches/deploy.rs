@@ -143,6 +143,22 @@ async fn calls_per_poll() -> BTreeMap<u32, usize> {
     out
 }
 
+/// What `with` (a deploy with `what`) adds to `plain`: makespan, transitions and cost.
+fn print_added(what: &str, plain: &Case, with: &Case) {
+    println!(
+        "N={} ({}, {}) with {what}: makespan {} s (+{}), {} transitions (+{}), cost ${:.5} (+${:.5})",
+        with.n,
+        with.min,
+        with.max,
+        with.makespan,
+        with.makespan - plain.makespan,
+        with.transitions,
+        with.transitions - plain.transitions,
+        with.cost_usd,
+        with.cost_usd - plain.cost_usd
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -213,27 +229,11 @@ async fn main() {
     }
     // What a 10-minute bake adds to a 100-instance deploy (#16: under $0.01 in all).
     let (unbaked, baked) = (ours(100, 100, 200, 1, 0, &[]).await, ours(100, 100, 200, 1, 600, &[]).await);
-    println!(
-        "N=100 (100, 200) with a 600 s bake: makespan {} s (+{}), {} transitions (+{}), cost ${:.5} (+${:.5})",
-        baked.makespan,
-        baked.makespan - unbaked.makespan,
-        baked.transitions,
-        baked.transitions - unbaked.transitions,
-        baked.cost_usd,
-        baked.cost_usd - unbaked.cost_usd
-    );
+    print_added("a 600 s bake", &unbaked, &baked);
     // What checkpoints at 10 % and 50 % (each approved at once) add: the pause is a task token, so
     // a pause costs its Task's few events whatever it lasts; the waves split at each share.
     let paused = ours(100, 100, 200, 1, 0, &[10, 50]).await;
-    println!(
-        "N=100 (100, 200) with checkpoints at 10 % and 50 %: makespan {} s (+{}), {} transitions (+{}), cost ${:.5} (+${:.5})",
-        paused.makespan,
-        paused.makespan - unbaked.makespan,
-        paused.transitions,
-        paused.transitions - unbaked.transitions,
-        paused.cost_usd,
-        paused.cost_usd - unbaked.cost_usd
-    );
+    print_added("checkpoints at 10 % and 50 %", &unbaked, &paused);
     let per_poll = calls_per_poll().await;
     println!("AWS calls per reconcile poll by fleet size: {per_poll:?}");
     let constant = per_poll.values().min() == per_poll.values().max();

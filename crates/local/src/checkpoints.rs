@@ -48,6 +48,17 @@ impl FromStr for Approve {
     }
 }
 
+impl std::fmt::Display for Approve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Approve::Auto => f.write_str("auto"),
+            Approve::Reject => f.write_str("reject"),
+            Approve::Never => f.write_str("never"),
+            Approve::After(seconds) => write!(f, "after:{seconds}"),
+        }
+    }
+}
+
 /// Who the local operator is, in the history and the sim's call log.
 pub const OPERATOR: &str = "operator";
 

@@ -101,14 +101,7 @@ pub fn local_tasks(clock: Arc<dyn Clock>, functions: LocalFunctions) -> Result<S
 /// outside the execution meanwhile (EventBridge events, an operator's answer) happens.
 pub struct SimClock {
     sim: Sim,
-    after_advance: Option<checkpoints::AfterAdvance>,
-}
-
-impl SimClock {
-    /// The sim's clock, with nothing outside the execution.
-    pub fn new(sim: Sim) -> SimClock {
-        SimClock { sim, after_advance: None }
-    }
+    after_advance: checkpoints::AfterAdvance,
 }
 
 #[async_trait]
@@ -119,9 +112,7 @@ impl Clock for SimClock {
 
     async fn sleep(&self, duration: Duration) {
         self.sim.advance(duration.as_secs_f64().ceil() as i64);
-        if let Some(after) = &self.after_advance {
-            after().await;
-        }
+        (self.after_advance)().await;
     }
 }
 
@@ -320,7 +311,7 @@ pub async fn run_with(
     observer: Observer,
     step_observer: StepObserver,
 ) -> (Execution, Summary) {
-    run_from(sim, config, definition_text, input, group, observer, step_observer, ConfigFrom::Given, Approve::default()).await
+    run_approving(sim, config, definition_text, input, group, observer, step_observer, Approve::default()).await
 }
 
 /// [`run_with`], checkpoints answered as `approve` says.
@@ -378,7 +369,7 @@ async fn run_from(
     checkpoints::wire_task_answers(sim, &tokens);
     let functions = sim_functions(sim.clone(), config.clone(), observe, from);
     let after_advance = checkpoints::after_advance(sim.clone(), functions.clone(), config, approve);
-    let clock: Arc<dyn Clock> = Arc::new(SimClock { sim: sim.clone(), after_advance: Some(after_advance) });
+    let clock: Arc<dyn Clock> = Arc::new(SimClock { sim: sim.clone(), after_advance });
     let prepared = local_tasks(clock.clone(), functions)
         .map(|tasks| tasks.with_task_tokens(tokens.clone()))
         .and_then(|tasks| Ok((tasks, Definition::parse(definition_text, &substitutions())?)));

@@ -11,15 +11,13 @@ use stepdeploy_core::errors;
 use stepdeploy_core::steps::{Deployment, LockRecord, lock_parameter};
 use stepdeploy_local::{Approve, SERIAL_DEPLOY, Summary, demo, demo_input, run_approving, scenario};
 use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{Dist, SimSettings};
+
+mod common;
+use common::{message, settings};
 
 const INSTANCES: u32 = 6;
 /// The demo's checkpoint, 50 % of 6.
 const AT_CHECKPOINT: u32 = 3;
-
-fn settings() -> SimSettings {
-    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
-}
 
 /// What a run saw: the most new instances live before the pause was passed, the pause as the
 /// lock recorded it, and when the rollout went on.
@@ -65,11 +63,6 @@ fn guarded(config: &Config, approval: CheckpointApproval, wait_seconds: u64) -> 
     env.rollout.checkpoint_approval = approval;
     env.rollout.checkpoint_wait_seconds = wait_seconds;
     config
-}
-
-fn message(summary: &Summary) -> String {
-    let cause = summary.cause.clone().unwrap_or_default();
-    serde_json::from_str::<Value>(&cause).ok().and_then(|doc| doc["errorMessage"].as_str().map(str::to_string)).unwrap_or(cause)
 }
 
 fn assert_rolled_back_and_clean(fleet: &DemoFleet, summary: &Summary) {

@@ -10,12 +10,11 @@ use stepdeploy_core::errors;
 use stepdeploy_core::ports::{FixedResponse, ListenerRules, Parameters, RuleAction, RuleSpec};
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{FULL_DEPLOY, Summary, demo, run};
+use stepdeploy_sim::CommandScript;
 use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{CommandScript, Dist, SimSettings};
 
-fn settings() -> SimSettings {
-    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
-}
+mod common;
+use common::settings;
 
 fn maintenance_rules(fleet: &DemoFleet) -> usize {
     block_on(fleet.sim.describe_rules(&fleet.listener_arn)).unwrap().iter().filter(|r| r.priority.is_some()).count()

@@ -5,38 +5,17 @@
 
 use std::sync::Arc;
 
-use futures::executor::block_on;
-use serde_json::{Value, json};
-use stepdeploy_core::config::Config;
+use serde_json::json;
 use stepdeploy_core::errors;
-use stepdeploy_core::ports::Parameters;
 use stepdeploy_core::steps::lock_parameter;
-use stepdeploy_local::{DEMO_BAKE_SECONDS, SERIAL_DEPLOY, Summary, demo, demo_input, run, scenario};
+use stepdeploy_local::{DEMO_BAKE_SECONDS, Summary, demo, demo_input, scenario};
 use stepdeploy_sim::demo::{DEMO_ALARMS, DemoFleet};
-use stepdeploy_sim::{AlarmTrigger, Dist, ExternalEvent, SimSettings};
+use stepdeploy_sim::{AlarmTrigger, ExternalEvent};
+
+mod common;
+use common::{assert_clean, deploy, message, settings};
 
 const INSTANCES: u32 = 6;
-
-fn settings() -> SimSettings {
-    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
-}
-
-async fn deploy(fleet: &DemoFleet, config: Arc<Config>, input: Value) -> Summary {
-    run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await.1
-}
-
-fn assert_clean(fleet: &DemoFleet) {
-    let lock = block_on(fleet.sim.get_parameter(&lock_parameter("demo", "demo"))).unwrap();
-    assert!(lock.is_none(), "the lock is released");
-    let (_, _, _, suspended) = fleet.sim.group_state(&fleet.group).unwrap();
-    assert!(suspended.is_empty(), "processes are resumed: {suspended:?}");
-}
-
-/// The failed step's message: a Lambda task's Cause is its error document, as on AWS.
-fn message(summary: &Summary) -> String {
-    let cause = summary.cause.clone().unwrap_or_default();
-    serde_json::from_str::<Value>(&cause).ok().and_then(|doc| doc["errorMessage"].as_str().map(str::to_string)).unwrap_or(cause)
-}
 
 /// Every instance back on the old version, all healthy, and the floor (100 % of 6) held throughout.
 fn assert_rolled_back(fleet: &DemoFleet, summary: &Summary) {

@@ -11,11 +11,10 @@ use stepdeploy_core::ports::{Parameters, TargetHealthReader};
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{IN_PLACE_DEPLOY, Summary, demo, run_with};
 use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{CommandScript, Dist, SimSettings};
+use stepdeploy_sim::{CommandScript, SimSettings};
 
-fn settings() -> SimSettings {
-    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
-}
+mod common;
+use common::settings;
 
 /// Runs an in-place deploy; returns the summary and the lowest healthy count seen after any step.
 async fn in_place(fleet: &DemoFleet, config: Arc<Config>, input: Value) -> (Summary, usize) {

@@ -12,11 +12,9 @@ use stepdeploy_core::ports::{Parameters, ProcessControl};
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{IN_PLACE_DEPLOY, SERIAL_DEPLOY, Summary, demo, demo_input, run};
 use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{Dist, SimSettings};
 
-fn settings() -> SimSettings {
-    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
-}
+mod common;
+use common::settings;
 
 fn message(summary: &Summary) -> String {
     let cause: serde_json::Value = serde_json::from_str(summary.cause.as_deref().unwrap_or_default()).unwrap_or_default();

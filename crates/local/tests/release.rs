@@ -12,12 +12,11 @@ use stepdeploy_core::ports::{Images, Parameters};
 use stepdeploy_core::steps::bake::tags;
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{REBAKE, RELEASE, Summary, demo, run};
+use stepdeploy_sim::CommandScript;
 use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{CommandScript, Dist, SimSettings};
 
-fn settings() -> SimSettings {
-    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
-}
+mod common;
+use common::settings;
 
 async fn start(fleet: &DemoFleet, config: Arc<Config>, definition: &str, input: Value) -> Summary {
     run(&fleet.sim, config, definition, input, &fleet.group, Arc::new(|_| {})).await.1

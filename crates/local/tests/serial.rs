@@ -8,24 +8,11 @@ use serde_json::json;
 use stepdeploy_core::errors;
 use stepdeploy_core::ports::Parameters;
 use stepdeploy_core::steps::lock_parameter;
-use stepdeploy_local::{SERIAL_DEPLOY, Summary, demo, demo_input, run};
-use stepdeploy_sim::demo::DemoFleet;
-use stepdeploy_sim::{Dist, ExternalEvent, Fault, SimSettings};
+use stepdeploy_local::{SERIAL_DEPLOY, demo, demo_input, run};
+use stepdeploy_sim::{ExternalEvent, Fault};
 
-fn settings() -> SimSettings {
-    SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() }
-}
-
-async fn deploy(fleet: &DemoFleet, config: Arc<stepdeploy_core::config::Config>, input: serde_json::Value) -> Summary {
-    run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await.1
-}
-
-fn assert_clean(fleet: &DemoFleet) {
-    let lock = block_on(fleet.sim.get_parameter(&lock_parameter("demo", "demo"))).unwrap();
-    assert!(lock.is_none(), "the lock is released");
-    let (_, _, _, suspended) = fleet.sim.group_state(&fleet.group).unwrap();
-    assert!(suspended.is_empty(), "processes are resumed: {suspended:?}");
-}
+mod common;
+use common::{assert_clean, deploy, settings};
 
 #[tokio::test]
 async fn serial_deploys_replace_every_instance_without_dropping_below_the_floor() {

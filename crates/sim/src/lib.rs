@@ -7,9 +7,11 @@
 //! Every port call is recorded (see [`Sim::calls`]) and can be made to fail
 //! with [`Sim::inject_fault`].
 
+mod alarms;
 pub mod demo;
 pub mod iam;
 mod ports;
+mod scaling;
 mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use stepdeploy_core::model::{LaunchTemplateRef, Timestamp};
 use stepdeploy_core::ports::{ErrorKind, Parameter};
 
+pub use alarms::AlarmTrigger;
 pub use ports::cloudwatch::alarm_arn;
 pub use world::{Dist, SimSettings};
 use world::{Group, Inst, SimImage, Template, TemplateVersionData, World};
@@ -43,20 +46,6 @@ pub struct ApiCall {
     /// What AWS authorizes for it, the checks made on the caller's behalf included.
     #[serde(default)]
     pub requests: Vec<iam::AuthRequest>,
-}
-
-/// When an alarm goes into ALARM: as a new image takes traffic (its errors show in the metrics).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlarmTrigger {
-    /// The alarm's name.
-    pub alarm: String,
-    /// The image whose instances set it off.
-    pub image_id: String,
-    /// Once this many of them are healthy in the target groups; `None`: once they are all that
-    /// serves (the rollout complete, during its bake).
-    pub serving_at_least: Option<u32>,
-    /// The StateReason it reports.
-    pub reason: String,
 }
 
 /// An error to inject into calls of one operation.
@@ -502,29 +491,6 @@ impl Sim {
         }
     }
 
-    /// Creates (or resets) a CloudWatch alarm in state OK. Records no API call.
-    pub fn put_alarm(&self, name: &str) {
-        self.set_alarm_state(name, "OK", "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold (5.0).");
-    }
-
-    /// Sets an alarm's state and reason now (SetAlarmState). Records no API call.
-    pub fn set_alarm_state(&self, name: &str, state: &str, reason: &str) {
-        let mut world = self.lock();
-        let updated_at = world.now;
-        world.set_alarm(stepdeploy_core::ports::AlarmState {
-            name: name.to_string(),
-            state: state.to_string(),
-            reason: reason.to_string(),
-            updated_at,
-        });
-    }
-
-    /// The alarm state changes since the last call, oldest first: what EventBridge delivers as
-    /// "CloudWatch Alarm State Change" events.
-    pub fn take_alarm_changes(&self) -> Vec<stepdeploy_core::ports::AlarmState> {
-        std::mem::take(&mut self.lock().alarm_changes)
-    }
-
     /// Sends SendTaskSuccess and SendTaskFailure to `sink` from now on.
     pub fn answer_tasks_with(&self, sink: TaskAnswerSink) {
         *self.task_answers.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink);
@@ -532,32 +498,6 @@ impl Sim {
 
     pub(crate) fn task_answer_sink(&self) -> Option<TaskAnswerSink> {
         self.task_answers.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Every alarm's name.
-    pub fn alarm_names(&self) -> Vec<String> {
-        self.lock().alarms.keys().cloned().collect()
-    }
-
-    /// An alarm's state (`OK`, `ALARM`...), if it exists.
-    pub fn alarm_state(&self, name: &str) -> Option<String> {
-        self.lock().alarms.get(name).map(|a| a.state.clone())
-    }
-
-    /// The alarm goes into ALARM at the first move of the clock after an environment's lock
-    /// records a rollout paused at a checkpoint. Records no API call.
-    pub fn fire_alarm_when_paused(&self, alarm: &str, reason: &str) {
-        self.lock().alarms_at_pause.push((alarm.to_string(), reason.to_string()));
-    }
-
-    /// The alarm goes into ALARM once `trigger` holds, as the clock moves. Records no API call.
-    pub fn fire_alarm_when(&self, trigger: AlarmTrigger) {
-        self.lock().alarm_triggers.push(trigger);
-    }
-
-    /// Instances running `image_id` now healthy in their target groups.
-    pub fn serving(&self, image_id: &str) -> u32 {
-        self.lock().serving(image_id)
     }
 
     /// Auto Scaling's launches of this AMI fail with `message` (a bad AMI, no capacity, a quota),
