@@ -179,6 +179,30 @@ impl GroupWriter for AwsAutoScaling {
             .map_err(|e| port_error(SERVICE, "TerminateInstanceInAutoScalingGroup", e))?;
         Ok(())
     }
+
+    async fn enter_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.client
+            .enter_standby()
+            .auto_scaling_group_name(group)
+            .set_instance_ids(Some(instance_ids.to_vec()))
+            // Without the decrement Auto Scaling would launch a replacement for each.
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "EnterStandby", e))?;
+        Ok(())
+    }
+
+    async fn exit_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.client
+            .exit_standby()
+            .auto_scaling_group_name(group)
+            .set_instance_ids(Some(instance_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "ExitStandby", e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -106,6 +106,12 @@ mod account {
         async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()> {
             self.autoscaling.terminate_instance(instance_id, decrement).await
         }
+        async fn enter_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+            self.autoscaling.enter_standby(group, instance_ids).await
+        }
+        async fn exit_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+            self.autoscaling.exit_standby(group, instance_ids).await
+        }
     }
 
     #[async_trait]

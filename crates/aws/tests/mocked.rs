@@ -228,3 +228,16 @@ async fn an_answer_to_a_pause_that_already_ended_is_not_found_whatever_step_func
     stepdeploy_aws::AwsSfn::new(client).send_task_success("token-1", r#"{"approved_by":"ann"}"#).await.unwrap();
     assert_eq!(ok.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_standby_move_auto_scaling_refuses_is_invalid_with_its_code_and_message() {
+    use aws_sdk_autoscaling::operation::exit_standby::ExitStandbyError;
+    let rule = mock!(aws_sdk_autoscaling::Client::exit_standby).then_error(|| {
+        ExitStandbyError::generic(ErrorMetadata::builder().code("ValidationError").message("The instance i-1 is not in Standby.").build())
+    });
+    let client = mock_client!(aws_sdk_autoscaling, [&rule]);
+    let err = AwsAutoScaling::new(client).exit_standby("web", &["i-1".to_string()]).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(!err.is_retryable());
+    assert_eq!(err.to_string(), "autoscaling:ExitStandby failed with ValidationError: The instance i-1 is not in Standby.");
+}

@@ -57,6 +57,28 @@ async fn autoscaling_reads_and_changes_a_group() {
 }
 
 #[tokio::test]
+async fn autoscaling_moves_instances_to_standby_and_back() {
+    let env = web_env(3).await;
+    let aws = AwsAccount::new(&env.config);
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    let ids: Vec<String> = group.instances.iter().take(2).map(|i| i.id.clone()).collect();
+    // WHEN two instances enter Standby (with the decrement: no replacement is launched)
+    aws.autoscaling.enter_standby(&env.group, &ids).await.unwrap();
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    assert_eq!(group.settings.desired_capacity, 1);
+    assert_eq!(group.instances.len(), 3, "still members of the group");
+    let standby: Vec<&String> = group.instances.iter().filter(|i| i.lifecycle.is_standby()).map(|i| &i.id).collect();
+    assert_eq!(standby, ids.iter().collect::<Vec<_>>());
+    // WHEN they come back: desired capacity rises by one each, and they serve again
+    aws.autoscaling.exit_standby(&env.group, &ids).await.unwrap();
+    let group = aws.autoscaling.describe_group(&env.group).await.unwrap();
+    assert_eq!(group.settings.desired_capacity, 3);
+    assert!(group.instances.iter().all(|i| !i.lifecycle.is_standby()), "{:?}", group.instances);
+    // (moto answers a Standby call on an unknown group with an empty 500: the refusal is
+    // tested on aws-smithy-mocks, in mocked.rs.)
+}
+
+#[tokio::test]
 async fn autoscaling_suspends_and_resumes_only_named_processes() {
     let env = web_env(1).await;
     let aws = AwsAccount::new(&env.config);

@@ -262,8 +262,10 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         // The deadline, once it is near (the last quarter of the rollout's time).
         let (left, timeout) = (d.rollout.deadline - sim_for_progress.now(), d.rollout.deadline - d.rollout.started_at);
         let deadline = if step.next == "wait" && left < timeout / 4 { format!("; {left} s to the deadline") } else { String::new() };
+        // Old instances kept in Standby for an instant rollback: the ceiling counts them.
+        let kept = if p.kept_in_standby > 0 { format!(" + {} old in Standby", p.kept_in_standby) } else { String::new() };
         let line = format!(
-            "{phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {} (ceiling {}){alarms}{waiting}{deadline}; next: {}{}",
+            "{phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {}{kept} (ceiling {}){alarms}{waiting}{deadline}; next: {}{}",
             p.new,
             p.new_healthy,
             p.old,

@@ -117,6 +117,8 @@ pub struct Rollout {
     pub bake_remaining_seconds: Option<u64>,
     /// The live ceiling.
     pub max_total: u32,
+    /// Old instances waiting in Standby for an instant rollback.
+    pub kept_in_standby: u32,
 }
 
 impl Rollout {
@@ -150,6 +152,7 @@ impl Rollout {
             alarms_ok: step["alarms_ok"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
             bake_remaining_seconds: step["bake_remaining_seconds"].as_u64(),
             max_total: count("max_total").unwrap_or(0),
+            kept_in_standby: count("kept_in_standby").unwrap_or(0),
         })
     }
 
@@ -162,6 +165,9 @@ impl Rollout {
         );
         if self.alarms_ok > 0 {
             line.push_str(&format!(", {} alarm(s) OK", self.alarms_ok));
+        }
+        if self.kept_in_standby > 0 {
+            line.push_str(&format!(", {} old in Standby", self.kept_in_standby));
         }
         if let Some(left) = self.bake_remaining_seconds {
             line.push_str(&format!(", baking: {left} s left"));
@@ -528,5 +534,13 @@ mod tests {
         assert_eq!(direct.waiting_on, ["i-1: draining"]);
         assert_eq!(Rollout::from_payload(&json!({"a": {"b": record}})), None, "two levels down is someone else's data");
         assert_eq!(Rollout::from_payload(&json!({"step": {"progress": {"new": 1}}})), None, "partial counts are not shown");
+    }
+
+    #[test]
+    fn old_instances_waiting_in_standby_show_beside_the_bake() {
+        let record = json!({"step": {"next": "wait", "bake_remaining_seconds": 45, "progress": {"new": 4, "new_healthy": 4, "old": 0, "old_healthy": 0,
+                      "standby": 4, "kept_in_standby": 4, "goal": 4, "min_healthy": 4, "max_total": 8}, "not_healthy": []}});
+        let rollout = Rollout::from_payload(&record).unwrap();
+        assert_eq!(rollout.summary(), "4/4 replaced, 4 healthy (floor 4), old 0, new 4, 4 old in Standby, baking: 45 s left");
     }
 }

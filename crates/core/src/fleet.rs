@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use crate::model::Lifecycle;
 use crate::model::{GroupSnapshot, Instance, LaunchTemplateRef, Timestamp};
 use crate::planner::Action;
-use crate::ports::{Decrement, ErrorKind, GroupReader, GroupUpdate, GroupWriter, InstanceReader, PortError, PortResult, TargetHealthReader};
+use crate::ports::{
+    Decrement, ErrorKind, GroupReader, GroupUpdate, GroupWriter, InstanceReader, MAX_STANDBY_PER_CALL, PortError, PortResult, TargetHealthReader,
+};
 
 /// The EC2 tag that carries an instance's (or image's) git revision.
 pub const REVISION_TAG: &str = "stepdeploy:revision";
@@ -93,12 +95,39 @@ pub async fn apply(
                     }
                 }
             }
+            Action::EnterStandby { instance_ids } => {
+                for ids in instance_ids.chunks(MAX_STANDBY_PER_CALL) {
+                    writer.enter_standby(group_name, ids).await?;
+                }
+            }
+            Action::ExitStandby { instance_ids } => {
+                for ids in instance_ids.chunks(MAX_STANDBY_PER_CALL) {
+                    writer.exit_standby(group_name, ids).await?;
+                }
+            }
+            Action::TerminateStandby { instance_ids } => {
+                // Outside desired capacity already: decrementing would take a live instance's place.
+                for id in instance_ids {
+                    match writer.terminate_instance(id, Decrement(false)).await {
+                        Ok(()) => {}
+                        // Already leaving (or gone): what was wanted is happening.
+                        Err(e) if e.kind == ErrorKind::Invalid && !still_in_standby(reader, group_name, id).await? => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             Action::SetDesiredCapacity { desired_capacity } => {
                 writer.set_desired_capacity(group_name, *desired_capacity).await?;
             }
         }
     }
     Ok(())
+}
+
+/// Whether `id` is still a Standby member of the group.
+async fn still_in_standby(reader: &dyn GroupReader, group_name: &str, id: &str) -> PortResult<bool> {
+    let group = reader.describe_group(group_name).await?;
+    Ok(group.instances.iter().any(|m| m.id == id && m.lifecycle.is_standby()))
 }
 
 /// After Auto Scaling rejected terminating `id`: done if it is already

@@ -17,7 +17,10 @@ pub enum Lifecycle {
     InService,
     /// `Terminating*` and `Terminated`: on its way out.
     Terminating,
-    /// `EnteringStandby`, `Standby`: kept by the group but out of service.
+    /// `EnteringStandby`: leaving its target groups (draining) on the way to Standby; it can't
+    /// be brought back until it is in Standby.
+    EnteringStandby,
+    /// `Standby`: kept by the group, running, out of service and outside desired capacity.
     Standby,
     /// `Detaching`, `Detached`: leaving the group.
     Detaching,
@@ -37,6 +40,7 @@ impl From<Lifecycle> for String {
             Lifecycle::Pending => "Pending".into(),
             Lifecycle::InService => "InService".into(),
             Lifecycle::Terminating => "Terminating".into(),
+            Lifecycle::EnteringStandby => "EnteringStandby".into(),
             Lifecycle::Standby => "Standby".into(),
             Lifecycle::Detaching => "Detaching".into(),
             Lifecycle::Other(s) => s,
@@ -51,7 +55,8 @@ impl Lifecycle {
             "Pending" | "Pending:Wait" | "Pending:Proceed" => Lifecycle::Pending,
             "InService" => Lifecycle::InService,
             "Terminating" | "Terminating:Wait" | "Terminating:Proceed" | "Terminated" => Lifecycle::Terminating,
-            "EnteringStandby" | "Standby" => Lifecycle::Standby,
+            "EnteringStandby" => Lifecycle::EnteringStandby,
+            "Standby" => Lifecycle::Standby,
             "Detaching" | "Detached" => Lifecycle::Detaching,
             other => Lifecycle::Other(other.to_string()),
         }
@@ -60,6 +65,11 @@ impl Lifecycle {
     /// Booting or serving: the instances a rollout counts and replaces.
     pub fn is_live(&self) -> bool {
         matches!(self, Lifecycle::Pending | Lifecycle::InService)
+    }
+
+    /// In Standby or on its way there: out of service, outside desired capacity.
+    pub fn is_standby(&self) -> bool {
+        matches!(self, Lifecycle::EnteringStandby | Lifecycle::Standby)
     }
 }
 

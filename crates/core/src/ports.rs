@@ -147,7 +147,17 @@ pub trait GroupWriter: Send + Sync {
     async fn set_desired_capacity(&self, name: &str, desired: u32) -> PortResult<()>;
     /// TerminateInstanceInAutoScalingGroup.
     async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()>;
+    /// EnterStandby, decrementing desired capacity (no replacement is launched): the instances
+    /// leave their target groups and keep running. At most [`MAX_STANDBY_PER_CALL`] ids.
+    async fn enter_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()>;
+    /// ExitStandby: the instances go back through Pending, are registered in the target groups
+    /// and health-checked again; desired capacity rises by one each. At most [`MAX_STANDBY_PER_CALL`] ids.
+    async fn exit_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()>;
 }
+
+/// Instance ids per EnterStandby or ExitStandby call
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_EnterStandby.html>).
+pub const MAX_STANDBY_PER_CALL: usize = 20;
 
 /// Suspends and resumes Auto Scaling processes.
 ///

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::Environment;
 use crate::fleet::read_snapshot;
-use crate::model::{Lifecycle, Timestamp};
+use crate::model::Timestamp;
 use crate::planner::assess;
 use crate::steps::{DeployAccount, LockRecord, PauseRecord, StepError, lock_is_stale, lock_parameter, maintenance_rules};
 
@@ -106,7 +106,7 @@ pub async fn environment_status(
     let mut versions: BTreeMap<(Option<String>, Option<String>), VersionCount> = BTreeMap::new();
     for instance in &snapshot.instances {
         let (healthy, reason, _) = assess(instance, &env.target_group_arns, None, 0, true, now);
-        if instance.lifecycle.is_live() || instance.lifecycle == Lifecycle::Standby {
+        if instance.lifecycle.is_live() || instance.lifecycle.is_standby() {
             let entry = versions.entry((instance.image_id.clone(), instance.revision.clone())).or_insert_with(|| VersionCount {
                 image_id: instance.image_id.clone(),
                 revision: instance.revision.clone(),

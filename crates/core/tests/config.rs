@@ -350,3 +350,26 @@ fn checkpoints_are_ascending_shares_with_a_bounded_wait_each_problem_named() {
     assert_eq!((rollout.checkpoints.clone(), rollout.checkpoint_wait_seconds), (vec![10, 50], 900));
     assert_eq!(rollout.checkpoint_approval, stepdeploy_core::config::CheckpointApproval::Auto);
 }
+
+#[test]
+fn instant_rollback_needs_a_bake_and_names_the_field() {
+    let yaml = VALID.replace("domains:", "rollout: {instant_rollback: true}\n    domains:");
+    let found: Vec<String> = problems(&yaml).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "environments.staging.rollout.instant_rollback: true needs a bake: set rollout.bake_seconds (the old instances wait in Standby for its length)"
+        ]
+    );
+    let ok = VALID.replace("domains:", "rollout: {instant_rollback: true, bake_seconds: 300}\n    domains:");
+    let env = Config::from_yaml_str(&ok).unwrap().environment("staging").unwrap().clone();
+    assert!(env.rollout.instant_rollback);
+    // AZRebalance must stay suspended while instances wait in Standby.
+    let rebalancing =
+        VALID.replace("domains:", "rollout: {instant_rollback: true, bake_seconds: 300, suspend_processes: [ScheduledActions]}\n    domains:");
+    let found: Vec<String> = problems(&rebalancing).iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("environments.staging.rollout.suspend_processes: needs AZRebalance"), "{found:?}");
+    // Off unless asked for.
+    assert!(!Config::from_yaml_str(VALID).unwrap().environment("staging").unwrap().rollout.instant_rollback);
+}

@@ -79,6 +79,7 @@ impl Fleet {
             target_group_arns: vec![TG.into()],
             timing: Timing { rollout_timeout_seconds: 3600, instance_timeout_seconds: 600, warmup_seconds: 30, poll_seconds: 15 },
             checkpoints: Vec::new(),
+            instant_rollback: false,
         };
         RolloutState::begin(&self.snapshot(), spec, START)
     }

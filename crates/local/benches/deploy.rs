@@ -68,6 +68,8 @@ async fn ours(n: u32, min: i64, max: i64, seed: u64, bake_seconds: u64, checkpoi
     let mut config = (*demo_config).clone();
     config.environments["demo"].rollout.bake_seconds = bake_seconds;
     config.environments["demo"].rollout.checkpoints = checkpoints.to_vec();
+    // Measured without instant rollback: its Standby instances are what `rollback_time` measures.
+    config.environments["demo"].rollout.instant_rollback = false;
     let config = Arc::new(config);
     let input = json!({"environment": "demo", "launch_template_version": "2", "min_healthy_percent": min, "max_healthy_percent": max});
     let (execution, summary) = run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await;
@@ -141,6 +143,34 @@ async fn calls_per_poll() -> BTreeMap<u32, usize> {
         out.insert(n, fleet.sim.calls().len() - before);
     }
     out
+}
+
+/// Target group health checks for the rollback comparison: both paths pay them (an instance
+/// back from Standby is registered and checked again, like a new one): a 10 s interval and a
+/// healthy threshold of 2.
+const HEALTH_CHECKS: f64 = 20.0;
+
+/// A serial deploy of `n` whose bake sees an alarm (the `alarm-during-bake` fault), with or
+/// without instant rollback: seconds of virtual time from the alarm to the original version's
+/// full capacity serving again (exact, from the sim's instances, not rounded to a poll), and
+/// the instances launched from the alarm on.
+async fn rollback_time(n: u32, seed: u64, instant: bool) -> (i64, usize) {
+    let settings = SimSettings { health_seconds: Dist::Fixed(HEALTH_CHECKS), ..settings() };
+    let (fleet, demo_config) = demo(seed, n, settings);
+    let mut config = (*demo_config).clone();
+    config.environments["demo"].rollout.bake_seconds = 600;
+    config.environments["demo"].rollout.checkpoints = Vec::new();
+    config.environments["demo"].rollout.instant_rollback = instant;
+    stepdeploy_local::scenario::inject("alarm-during-bake", "serial", &fleet).unwrap_or_else(|e| panic!("{e}"));
+    let input = json!({"environment": "demo", "launch_template_version": "2"});
+    let (_, summary) = run(&fleet.sim, Arc::new(config), SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await;
+    assert_eq!(summary.status, "FAILED", "the alarm rolls it back: {summary:?}");
+    let alarms = fleet.sim.describe_alarms(&fleet.sim.alarm_names()).await.unwrap_or_else(|e| panic!("{e}"));
+    let fired_at = alarms.iter().filter(|a| a.firing()).map(|a| a.updated_at).min().unwrap_or_else(|| panic!("no alarm fired"));
+    let serving = fleet.sim.serving_since(&fleet.group, &fleet.old.image_id);
+    assert_eq!(serving.len() as u32, n, "full old capacity at the end");
+    let restored_at = serving.iter().copied().max().unwrap_or(fired_at);
+    (restored_at - fired_at, fleet.sim.launches_since(&fleet.group, fired_at))
 }
 
 /// What `with` (a deploy with `what`) adds to `plain`: makespan, transitions and cost.
@@ -234,6 +264,21 @@ async fn main() {
     // a pause costs its Task's few events whatever it lasts; the waves split at each share.
     let paused = ours(100, 100, 200, 1, 0, &[10, 50]).await;
     print_added("checkpoints at 10 % and 50 %", &unbaked, &paused);
+    // Rollback during the bake: relaunching the old version against bringing it back from Standby,
+    // on the same seeds (#16: at least 5x faster).
+    let mut rollback_ratio_min = f64::INFINITY;
+    println!("Rollback during a bake, seconds from the alarm to full old capacity in service (health checks {HEALTH_CHECKS} s on both paths):");
+    println!("| N | seed | relaunch | launches | instant (Standby) | launches | speed-up |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for n in [6u32, 20, 100] {
+        for seed in 1..=seeds.min(3) {
+            let (relaunch, relaunched) = rollback_time(n, seed, false).await;
+            let (instant, launched) = rollback_time(n, seed, true).await;
+            let ratio = relaunch as f64 / instant.max(1) as f64;
+            rollback_ratio_min = rollback_ratio_min.min(ratio);
+            println!("| {n} | {seed} | {relaunch} s | {relaunched} | {instant} s | {launched} | {ratio:.1}x |");
+        }
+    }
     let per_poll = calls_per_poll().await;
     println!("AWS calls per reconcile poll by fleet size: {per_poll:?}");
     let constant = per_poll.values().min() == per_poll.values().max();
@@ -250,6 +295,7 @@ async fn main() {
             "bake_600_extra_transitions_n100": baked.transitions - unbaked.transitions,
             "checkpoints_10_50_extra_transitions_n100": paused.transitions - unbaked.transitions,
             "checkpoints_10_50_extra_cost_usd_n100": ((paused.cost_usd - unbaked.cost_usd) * 1e5).round() / 1e5,
+            "instant_rollback_speedup_min": (rollback_ratio_min * 10.0).round() / 10.0,
         })
     );
 }

@@ -253,6 +253,8 @@ pub fn demo_config(fleet: &DemoFleet) -> Config {
     // Guarded: the rollout watches two alarms, and keeps watching them a minute after the last wave.
     env.alarms = stepdeploy_sim::demo::DEMO_ALARMS.map(String::from).to_vec();
     env.rollout.bake_seconds = DEMO_BAKE_SECONDS;
+    // The old instances wait out the bake in Standby: an alarm then brings them back without a boot.
+    env.rollout.instant_rollback = true;
     // And pauses at half the group for an operator's approval (`--approve`, at once by default).
     env.rollout.checkpoints = vec![DEMO_CHECKPOINT_PERCENT];
     Config { deployment: "demo".into(), environments: [("demo".to_string(), env)].into_iter().collect() }

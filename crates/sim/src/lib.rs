@@ -12,6 +12,7 @@ pub mod demo;
 pub mod iam;
 mod ports;
 mod scaling;
+mod standby;
 mod world;
 
 use std::collections::{BTreeMap, BTreeSet};

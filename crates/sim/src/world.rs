@@ -185,7 +185,8 @@ impl Inst {
         } else if let Some(since) = self.terminating_since {
             if now < since + self.hook_seconds { "Terminating:Wait" } else { "Terminating" }
         } else if self.standby {
-            "Standby"
+            // Draining out of its target groups first.
+            if self.deregistered_at.is_some_and(|at| now < at + self.drain_seconds) { "EnteringStandby" } else { "Standby" }
         } else if now >= self.in_service_at {
             "InService"
         } else if now >= self.in_service_at - self.hook_seconds {
@@ -209,8 +210,11 @@ impl Inst {
 
     /// The instance's state in its group's target groups; `None` when not registered.
     pub fn target_state(&self, now: Timestamp, grace: i64) -> Option<TargetState> {
-        if self.is_terminated(now) || self.standby || now < self.in_service_at {
+        if self.is_terminated(now) || now < self.in_service_at {
             return None;
+        }
+        if self.standby {
+            return self.deregistered_at.is_some_and(|at| now < at + self.drain_seconds).then_some(TargetState::Draining);
         }
         if self.terminating_since.is_some() {
             return Some(TargetState::Draining);

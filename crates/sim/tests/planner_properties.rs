@@ -34,6 +34,8 @@ struct Case {
     ec2_lag: i64,
     /// Percents of the group to pause at (none but in the checkpoint property).
     checkpoints: Vec<u32>,
+    /// Keep replaced instances in Standby (only in the instant-rollback properties).
+    instant_rollback: bool,
 }
 
 fn case() -> impl proptest::strategy::Strategy<Value = Case> {
@@ -63,6 +65,7 @@ fn case() -> impl proptest::strategy::Strategy<Value = Case> {
             poll,
             ec2_lag,
             checkpoints: Vec::new(),
+            instant_rollback: false,
         })
 }
 
@@ -77,6 +80,9 @@ struct Run {
     violations: Vec<String>,
     /// Each pause: the checkpoint, and the live instances on the target version then.
     pauses: Vec<(Checkpoint, u32)>,
+    /// Original instances moved to Standby, and terminated.
+    entered_standby: Vec<String>,
+    terminated_old: Vec<String>,
 }
 
 fn settings(case: &Case) -> SimSettings {
@@ -107,6 +113,7 @@ fn begin(fleet: &DemoFleet, case: &Case, rollout_timeout: u64, instance_timeout:
             poll_seconds: case.poll,
         },
         checkpoints: case.checkpoints.clone(),
+        instant_rollback: case.instant_rollback,
     };
     RolloutState::begin(&snapshot, spec, fleet.sim.now())
 }
@@ -126,7 +133,8 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
     let mut run = Run { min_healthy_seen: u32::MAX, ..Run::default() };
     let observe = |run: &mut Run, when: &str| {
         let healthy = sim.healthy_in_group(&fleet.group).len() as u32;
-        let live = sim.live_in_group(&fleet.group).len() as u32;
+        // The ceiling counts the instances the rollout keeps in Standby (an instant rollback's).
+        let live = sim.live_in_group(&fleet.group).len() as u32 + sim.standby_in_group(&fleet.group).len() as u32;
         run.min_healthy_seen = run.min_healthy_seen.min(healthy);
         run.max_live_seen = run.max_live_seen.max(live);
         if run.violations.len() >= 5 {
@@ -158,7 +166,11 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
             .count() as u32;
         let live_old = snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).count() as u32 - live_new;
         for action in &decision.actions {
+            if let Action::EnterStandby { instance_ids } = action {
+                run.entered_standby.extend(instance_ids.iter().cloned());
+            }
             if let Action::Terminate { instance_ids } = action {
+                run.terminated_old.extend(instance_ids.iter().filter(|id| state.is_original(id)).cloned());
                 // Trimming capacity beyond the goal once every old instance is gone is allowed;
                 // terminating a new instance otherwise is not.
                 let trimming_surplus = live_old == 0 && live_new >= state.original.desired_capacity + instance_ids.len() as u32;
@@ -204,6 +216,16 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
     run
 }
 
+/// The floor and ceiling a case's rollout keeps: its policy's, or a full deploy's surge.
+fn bounds_of(case: &Case) -> stepdeploy_core::planner::Bounds {
+    match case.strategy {
+        Strategy::Rolling => case.policy.bounds(case.size.desired),
+        Strategy::AllAtOnce => {
+            stepdeploy_core::planner::Bounds { min_healthy: case.size.desired, max_total: 2 * case.size.desired, wave: case.size.desired }
+        }
+    }
+}
+
 fn all_on(fleet: &DemoFleet, image: &str) -> bool {
     fleet.sim.live_in_group(&fleet.group).iter().all(|(_, ami)| ami == image)
 }
@@ -220,10 +242,7 @@ proptest! {
             fleet.sim.make_image_unhealthy(&fleet.new.image_id);
         }
         let mut state = begin(&fleet, &case, 4 * 3600, 900);
-        let bounds = match case.strategy {
-            Strategy::Rolling => case.policy.bounds(case.size.desired),
-            Strategy::AllAtOnce => stepdeploy_core::planner::Bounds { min_healthy: case.size.desired, max_total: 2 * case.size.desired, wave: case.size.desired },
-        };
+        let bounds = bounds_of(&case);
         let run = drive(&fleet, &mut state, Some(bounds.min_healthy), bounds.max_total);
         prop_assert!(run.violations.is_empty(), "{:?}", run.violations);
         prop_assert!(run.terminated_new.is_empty(), "terminated new instances {:?}", run.terminated_new);
@@ -311,10 +330,7 @@ proptest! {
         let case = Case { checkpoints: percents.iter().copied().collect(), ..case };
         let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
         let mut state = begin(&fleet, &case, 4 * 3600, 900);
-        let bounds = match case.strategy {
-            Strategy::Rolling => case.policy.bounds(case.size.desired),
-            Strategy::AllAtOnce => stepdeploy_core::planner::Bounds { min_healthy: case.size.desired, max_total: 2 * case.size.desired, wave: case.size.desired },
-        };
+        let bounds = bounds_of(&case);
         // Expected independently: each percent's share rounded up, kept when below the group and above the last.
         let goal = case.size.desired;
         let mut expected: Vec<u32> = Vec::new();
@@ -368,6 +384,7 @@ fn a_group_at_its_max_size_surges_within_policy_and_restores_max() {
         poll: 15,
         ec2_lag: 30,
         checkpoints: Vec::new(),
+        instant_rollback: false,
     };
     let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
     let mut state = begin(&fleet, &case, 3600, 600);
@@ -391,4 +408,83 @@ fn a_poll_costs_the_same_calls_whatever_the_fleet_size() {
         per_poll.push(fleet.sim.calls().len() - before);
     }
     assert_eq!(per_poll, [3, 3, 3]);
+}
+
+fn instant_case() -> impl proptest::strategy::Strategy<Value = Case> {
+    // Half the cases at a 200 % ceiling, where every old instance can wait in Standby.
+    (case(), any::<bool>()).prop_map(|(case, full)| {
+        let max = if full { 200 } else { i64::from(case.policy.max_healthy_percent) };
+        Case {
+            policy: Policy::new(i64::from(case.policy.min_healthy_percent), max, case.policy.batch_size.map(i64::from)).unwrap(),
+            instant_rollback: true,
+            ..case
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES / 2))]
+
+    /// With instant rollback, a healthy rollout keeps as many healthy old instances in Standby as
+    /// the ceiling has room for beyond the group (every one at 200 %), holds the floor and the
+    /// ceiling counting them, and once the bake is over (the flag cleared) terminates them and
+    /// finishes with none left in Standby.
+    #[test]
+    fn instant_rollback_keeps_the_old_instances_in_standby_until_the_bake_ends(case in instant_case()) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        let mut state = begin(&fleet, &case, 4 * 3600, 900);
+        let bounds = bounds_of(&case);
+        let run = drive(&fleet, &mut state, Some(bounds.min_healthy), bounds.max_total);
+        prop_assert!(run.violations.is_empty(), "{:?}", run.violations);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        // As many originals wait as the ceiling leaves room for beyond the group (all of them at 200 %).
+        let goal = case.size.desired;
+        let room = bounds.max_total.saturating_sub(goal).min(goal) as usize;
+        let originals: BTreeSet<String> = state.original.instance_ids.iter().cloned().collect();
+        let standby: BTreeSet<String> = fleet.sim.standby_in_group(&fleet.group).into_iter().collect();
+        prop_assert!(standby.is_subset(&originals), "only originals wait: {:?}", standby);
+        prop_assert!(standby.len() <= room, "{} of {} originals wait in Standby, room for {}", standby.len(), goal, room);
+        if bounds.max_total >= 2 * goal {
+            prop_assert_eq!(&standby, &originals, "at a 200 % ceiling every original waits");
+            prop_assert!(run.terminated_old.is_empty(), "terminated {:?}", run.terminated_old);
+        }
+        // The bake ends.
+        state.keep_old_in_standby = false;
+        let run = drive(&fleet, &mut state, Some(case.size.desired), u32::MAX);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        prop_assert!(fleet.sim.standby_in_group(&fleet.group).is_empty());
+        prop_assert!(all_on(&fleet, &fleet.new.image_id));
+        let (min, max, desired, _) = fleet.sim.group_state(&fleet.group).unwrap();
+        prop_assert_eq!((min, max, desired), (case.size.min, case.size.max, case.size.desired));
+    }
+
+    /// With instant rollback, a rollout stopped at any step rolls back by bringing the originals
+    /// back from Standby: the floor holds, the ceiling (Standby counted) holds, no instance is
+    /// launched once the last original has left, and the group ends on the old version at full
+    /// capacity with its original bounds.
+    #[test]
+    fn an_instant_rollback_brings_the_originals_back_without_launching(case in instant_case(), stop in 0usize..40) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        let mut state = begin(&fleet, &case, 4 * 3600, 900);
+        let bounds = bounds_of(&case);
+        let run = drive_for(&fleet, &mut state, Some(bounds.min_healthy), bounds.max_total, stop);
+        prop_assert!(run.violations.is_empty(), "before the stop: {:?}", run.violations);
+        let all_in_standby = fleet.sim.live_in_group(&fleet.group).iter().all(|(_, ami)| *ami == fleet.new.image_id);
+        fleet.sim.advance(1);
+        let launched_before: BTreeSet<String> = fleet.sim.launched_in_group(&fleet.group).into_iter().collect();
+        let mut back = state.rollback(fleet.sim.now(), 4 * 3600).unwrap();
+        let run = drive(&fleet, &mut back, Some(case.policy.bounds(case.size.desired).min_healthy.min(bounds.min_healthy)), bounds.max_total);
+        prop_assert!(run.violations.is_empty(), "stopped after {} steps, then: {:?}", stop, run.violations);
+        prop_assert_eq!(run.outcome, Some(Outcome::Done));
+        prop_assert!(all_on(&fleet, &fleet.old.image_id));
+        prop_assert!(fleet.sim.standby_in_group(&fleet.group).is_empty());
+        prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
+        if all_in_standby && bounds.max_total >= 2 * case.size.desired {
+            // Every original was in Standby: the rollback launched nothing.
+            let launched: BTreeSet<String> = fleet.sim.launched_in_group(&fleet.group).into_iter().collect();
+            prop_assert_eq!(launched, launched_before);
+        }
+        let (min, max, desired, _) = fleet.sim.group_state(&fleet.group).unwrap();
+        prop_assert_eq!((min, max, desired), (case.size.min, case.size.max, case.size.desired));
+    }
 }

@@ -51,6 +51,12 @@ impl GroupWriter for MotoAccount {
     async fn terminate_instance(&self, instance_id: &str, decrement: Decrement) -> PortResult<()> {
         self.0.autoscaling.terminate_instance(instance_id, decrement).await
     }
+    async fn enter_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.0.autoscaling.enter_standby(group, instance_ids).await
+    }
+    async fn exit_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+        self.0.autoscaling.exit_standby(group, instance_ids).await
+    }
 }
 
 #[async_trait]

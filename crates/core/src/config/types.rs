@@ -155,6 +155,11 @@ pub struct Rollout {
     /// After the last instance is replaced and healthy, keep watching the alarms (and the
     /// group) this long before the deploy finishes; an alarm then still rolls back.
     pub bake_seconds: u64,
+    /// Move replaced healthy instances to Standby (still running, out of the target groups)
+    /// instead of terminating them, until the bake ends: an alarm then brings them back in the
+    /// time of a health check instead of a boot. Needs a bake. The ceiling counts them, so as
+    /// many wait as `max_healthy_percent` leaves room for beyond the group (all of them at 200).
+    pub instant_rollback: bool,
     /// Pause the rollout once this share of the group (percent, ascending) runs the new version
     /// and is healthy. Each pause continues as `checkpoint_approval` says.
     pub checkpoints: Vec<u32>,
@@ -292,6 +297,7 @@ impl Default for Rollout {
             timeout_seconds: 3600,
             suspend_processes: ["AZRebalance", "AlarmNotification", "ScheduledActions"].map(String::from).to_vec(),
             bake_seconds: 0,
+            instant_rollback: false,
             checkpoints: Vec::new(),
             checkpoint_approval: CheckpointApproval::Manual,
             checkpoint_wait_seconds: 3600,

@@ -257,6 +257,18 @@ impl Environment {
                 format!("{} is not in 0..={MAX_BAKE_SECONDS} (a day); expected a soak time in seconds", self.rollout.bake_seconds),
             );
         }
+        if self.rollout.instant_rollback && self.rollout.bake_seconds == 0 {
+            push("rollout.instant_rollback", "true needs a bake: set rollout.bake_seconds (the old instances wait in Standby for its length)".into());
+        }
+        // Standby leaves the zones unbalanced, which AZRebalance would "fix" by launching and
+        // terminating with no health gate
+        // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html).
+        if self.rollout.instant_rollback && !self.rollout.suspend_processes.iter().any(|p| p == "AZRebalance") {
+            push(
+                "rollout.suspend_processes",
+                "needs AZRebalance with rollout.instant_rollback: instances in Standby unbalance the zones, and rebalancing would replace them unchecked".into(),
+            );
+        }
         self.validate_checkpoints(&mut push);
         if self.lock.wait_seconds > MAX_LOCK_WAIT_SECONDS {
             push(

@@ -28,6 +28,22 @@ pub enum Action {
         /// Instance ids.
         instance_ids: Vec<String>,
     },
+    /// Move these healthy old instances to Standby, decrementing desired capacity: out of the
+    /// target groups, still running, ready for an instant rollback.
+    EnterStandby {
+        /// Instance ids.
+        instance_ids: Vec<String>,
+    },
+    /// Bring these Standby instances back into service (desired capacity rises by one each).
+    ExitStandby {
+        /// Instance ids.
+        instance_ids: Vec<String>,
+    },
+    /// Terminate these Standby instances: they are outside desired capacity, so without decrement.
+    TerminateStandby {
+        /// Instance ids.
+        instance_ids: Vec<String>,
+    },
     /// Set desired capacity (absolute, so a retry is harmless).
     SetDesiredCapacity {
         /// The capacity.
@@ -123,8 +139,12 @@ pub struct Progress {
     pub unknown: u32,
     /// Of those, healthy.
     pub old_healthy: u32,
-    /// Instances in Standby (left alone).
+    /// Instances in Standby (or entering it), the rollout's own included.
     pub standby: u32,
+    /// Of those, the original instances this rollout keeps in Standby for an instant rollback:
+    /// counted by the ceiling.
+    #[serde(default)]
+    pub kept_in_standby: u32,
     /// The rollout's goal: live instances at the end.
     pub goal: u32,
     /// Healthy floor.

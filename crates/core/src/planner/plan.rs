@@ -108,6 +108,8 @@ fn failing_activities(snapshot: &GroupSnapshot, state: &RolloutState) -> Option<
 fn desired_after(desired: u32, actions: &[Action]) -> u32 {
     actions.iter().fold(desired, |d, action| match action {
         Action::Terminate { instance_ids } => d.saturating_sub(instance_ids.len() as u32),
+        Action::EnterStandby { instance_ids } => d.saturating_sub(instance_ids.len() as u32),
+        Action::ExitStandby { instance_ids } => d.saturating_add(instance_ids.len() as u32),
         Action::SetDesiredCapacity { desired_capacity } => *desired_capacity,
         _ => d,
     })
@@ -127,8 +129,12 @@ fn short_arn(arn: &str) -> &str {
 
 /// Decides the next step of a rollout.
 pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> Plan {
-    let standby = snapshot.instances.iter().filter(|i| i.lifecycle == Lifecycle::Standby).count() as u32;
-    // Standby instances are outside desired capacity (as on AWS): left alone, not counted.
+    let standby = snapshot.instances.iter().filter(|i| i.lifecycle.is_standby()).count() as u32;
+    // Standby instances are outside desired capacity (as on AWS) and left alone, but for the
+    // originals this rollout moved there (an operator's were never live originals): the ceiling
+    // counts them, and a rollback brings them back.
+    let kept: Vec<&Instance> = snapshot.instances.iter().filter(|i| i.lifecycle.is_standby() && state.is_original(&i.id)).collect();
+    let kept_ready: Vec<String> = kept.iter().filter(|i| i.lifecycle == Lifecycle::Standby).map(|i| i.id.clone()).collect();
     let goal = state.original.desired_capacity;
     let bounds = match state.strategy {
         Strategy::Rolling => state.policy.bounds(goal),
@@ -168,6 +174,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         old_healthy: count(VersionMatch::Other, Some(true)),
         unknown: count(VersionMatch::Unknown, None),
         standby,
+        kept_in_standby: kept.len() as u32,
         goal,
         min_healthy: bounds.min_healthy,
         max_total: bounds.max_total,
@@ -190,7 +197,28 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         actions.push(Action::SetLaunchTemplateVersion { version: version.clone() });
     }
 
+    if state.undoing && !kept.is_empty() {
+        // Instant rollback: the originals come back from Standby before anything else changes
+        // (those still entering it can't yet: https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html).
+        if !kept_ready.is_empty() {
+            // ExitStandby raises desired capacity by one each: the maximum must allow it first.
+            let desired = snapshot.settings.desired_capacity.saturating_add(kept_ready.len() as u32);
+            if desired > snapshot.settings.max_size {
+                actions.push(Action::SetSizeBounds { min_size: snapshot.settings.min_size, max_size: desired });
+            }
+            actions.push(Action::ExitStandby { instance_ids: kept_ready });
+        }
+        return finish(actions, Outcome::Wait { seconds: state.poll_seconds });
+    }
+
     if progress.old == 0 && progress.unknown == 0 && progress.new_healthy >= goal {
+        if !state.undoing && !state.keep_old_in_standby && !kept.is_empty() {
+            // The bake is over: the old instances kept for an instant rollback go (once in Standby).
+            if !kept_ready.is_empty() {
+                actions.push(Action::TerminateStandby { instance_ids: kept_ready });
+            }
+            return finish(actions, Outcome::Wait { seconds: state.poll_seconds });
+        }
         if surplus_is_ours && progress.new > goal {
             // A rollback with more on target than the goal (the rollout's surge, launched at the
             // version it goes back to): trim the surplus, unhealthy and newest first, originals last.
@@ -267,21 +295,42 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         Strategy::AllAtOnce => 0,
     };
     let live: Vec<&Instance> = snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).collect();
-    let to_terminate = pick_balanced(&old, terminate_count as usize, &live);
+    let to_remove = pick_balanced(&old, terminate_count as usize, &live);
+    // For an instant rollback, healthy old instances wait in Standby instead (a rollback has
+    // nothing to keep); an unhealthy one is no use to come back to.
+    // The ceiling counts them: at the end the goal is live, so at most `max_total - goal` wait
+    // (all of them at a 200 % ceiling); the rest are terminated as usual.
+    let mut standby_room =
+        if state.keep_old_in_standby && !state.undoing { bounds.max_total.saturating_sub(goal).saturating_sub(progress.kept_in_standby) } else { 0 };
+    let (mut to_standby, mut to_terminate) = (Vec::new(), Vec::new());
+    for id in to_remove {
+        if standby_room > 0 && old.iter().any(|(i, healthy)| *healthy && i.id == id) {
+            standby_room -= 1;
+            to_standby.push(id);
+        } else {
+            to_terminate.push(id);
+        }
+    }
+    let removed = (to_terminate.len() + to_standby.len()) as u32;
 
-    let live_after = progress.new + progress.old + progress.unknown - to_terminate.len() as u32;
+    let live_after = progress.new + progress.old + progress.unknown - removed;
+    let kept_after = progress.kept_in_standby + to_standby.len() as u32;
     let in_flight = progress.new - progress.new_healthy + progress.unknown;
-    let mut launch =
-        goal.saturating_sub(progress.new + progress.unknown).min(bounds.max_total.saturating_sub(live_after)).min(batch.saturating_sub(in_flight));
+    let mut wanted = goal.saturating_sub(progress.new + progress.unknown).min(batch.saturating_sub(in_flight));
     // Never past the next checkpoint: instances of unknown version may be new ones.
     let checkpoint = state.checkpoints.first().copied();
     if let Some(checkpoint) = checkpoint {
-        launch = launch.min(checkpoint.instances.saturating_sub(progress.new + progress.unknown));
+        wanted = wanted.min(checkpoint.instances.saturating_sub(progress.new + progress.unknown));
     }
-    let paused = checkpoint.filter(|c| launch == 0 && to_terminate.is_empty() && in_flight == 0 && progress.new_healthy >= c.instances);
+    let launch = wanted.min(bounds.max_total.saturating_sub(live_after + kept_after));
+    // Below a 200 % ceiling the instances kept in Standby can fill the surge room the rollout
+    // still needs (a floor at 100 % can only replace by launching first): let enough of them go.
+    let release: Vec<String> = if launch == 0 && removed == 0 { kept_ready.iter().take(wanted as usize).cloned().collect() } else { Vec::new() };
+    let paused = checkpoint.filter(|c| launch == 0 && removed == 0 && in_flight == 0 && progress.new_healthy >= c.instances);
     let desired = live_after + launch;
 
-    let desired_after_terminations = snapshot.settings.desired_capacity.saturating_sub(to_terminate.len() as u32);
+    // Both a termination and a move to Standby decrement desired capacity.
+    let desired_after_terminations = snapshot.settings.desired_capacity.saturating_sub(removed);
     let min_size = snapshot.settings.min_size.min(desired_after_terminations).min(desired);
     let max_size = snapshot.settings.max_size.max(desired);
     if (min_size, max_size) != (snapshot.settings.min_size, snapshot.settings.max_size) {
@@ -289,6 +338,12 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
     if !to_terminate.is_empty() {
         actions.push(Action::Terminate { instance_ids: to_terminate });
+    }
+    if !to_standby.is_empty() {
+        actions.push(Action::EnterStandby { instance_ids: to_standby });
+    }
+    if !release.is_empty() {
+        actions.push(Action::TerminateStandby { instance_ids: release });
     }
     if desired != desired_after_terminations {
         actions.push(Action::SetDesiredCapacity { desired_capacity: desired });

@@ -74,6 +74,11 @@ pub struct RolloutState {
     /// (ascending, each below the goal), with the percent it came from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpoints: Vec<Checkpoint>,
+    /// Move healthy old instances to Standby instead of terminating them, so that a rollback
+    /// brings them back in the time of a health check. Cleared when the bake ends: the planner
+    /// then terminates them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_old_in_standby: bool,
 }
 
 /// A pause in the rollout: at `instances` healthy on the target version, `percent` of the goal.
@@ -130,6 +135,8 @@ pub struct RolloutSpec {
     pub timing: Timing,
     /// Percents of the group to pause at (see [`Checkpoint::for_goal`]).
     pub checkpoints: Vec<u32>,
+    /// Keep replaced healthy instances in Standby until the bake ends (instant rollback).
+    pub instant_rollback: bool,
 }
 
 impl RolloutState {
@@ -157,6 +164,7 @@ impl RolloutState {
             undoing: false,
             expected_desired: None,
             checkpoints: Checkpoint::for_goal(&spec.checkpoints, snapshot.settings.desired_capacity),
+            keep_old_in_standby: spec.instant_rollback,
         }
     }
 
@@ -180,6 +188,8 @@ impl RolloutState {
             expected_desired: None,
             // A rollback never pauses: it is what a pause would be waiting to decide.
             checkpoints: Vec::new(),
+            // A rollback brings the originals back from Standby and terminates what it replaces.
+            keep_old_in_standby: false,
             ..self.clone()
         })
     }
@@ -189,7 +199,8 @@ impl RolloutState {
         if self.keep_instance_ids.contains(&instance.id) { VersionMatch::Target } else { self.target.compare(instance) }
     }
 
-    pub(super) fn is_original(&self, id: &str) -> bool {
+    /// Whether the instance was live in the group when the rollout began.
+    pub fn is_original(&self, id: &str) -> bool {
         self.original.instance_ids.iter().any(|o| o == id)
     }
 }

@@ -174,6 +174,7 @@ pub async fn prepare(
                 poll_seconds: env.health.poll_interval_seconds,
             },
             checkpoints: env.rollout.checkpoints.clone(),
+            instant_rollback: env.rollout.instant_rollback,
         };
         Ok::<_, StepError>(Deployment {
             job: Job {
@@ -258,7 +259,8 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
     deployment.rollout.healthy_since = decision.healthy_since;
     deployment.rollout.expected_desired = Some(decision.desired_after);
     let bake_seconds = deployment.job.settings.rollout.bake_seconds;
-    let mut bake_remaining_seconds = None;
+    // While baking, every step says how much is left (the step that lets the Standby instances go too).
+    let mut bake_remaining_seconds = deployment.bake_until.filter(|_| !deployment.rolling_back).map(|until| until.saturating_sub(now).max(0) as u64);
     let mut checkpoint = None;
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),
@@ -276,7 +278,21 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
             };
             let remaining = until.saturating_sub(now).max(0) as u64;
             bake_remaining_seconds = Some(remaining);
-            if remaining == 0 { ("done", 0, None) } else { ("wait", bake_wait(remaining, deployment.rollout.poll_seconds), None) }
+            if remaining > 0 {
+                ("wait", bake_wait(remaining, deployment.rollout.poll_seconds), None)
+            } else if deployment.rollout.keep_old_in_standby || decision.progress.kept_in_standby > 0 {
+                // A clean bake: the old instances kept in Standby are no longer needed; the next
+                // step terminates them (and the one after finds nothing left, and finishes).
+                deployment.rollout.keep_old_in_standby = false;
+                ("wait", 1, None)
+            } else {
+                ("done", 0, None)
+            }
+        }
+        // No bake (or it is over): the instances kept in Standby go before the deploy finishes.
+        Outcome::Done if !deployment.rolling_back && (deployment.rollout.keep_old_in_standby || decision.progress.kept_in_standby > 0) => {
+            deployment.rollout.keep_old_in_standby = false;
+            ("wait", 1, None)
         }
         Outcome::Pause(at) if !deployment.rolling_back => {
             checkpoint = Some(wait_for(&deployment.job.settings, at.percent, at.instances, deployment.rollout.original.desired_capacity, now));

@@ -189,6 +189,22 @@ impl GroupWriter for Sim {
         world.reconcile_group(&group_name);
         Ok(())
     }
+
+    async fn enter_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+        let mut world = self.lock();
+        let requests = on_group(&world, "autoscaling:EnterStandby", group);
+        world.call(ASG, "EnterStandby", requests)?;
+        world.enter_standby(group, instance_ids)?;
+        world.respond(ASG, "EnterStandby")
+    }
+
+    async fn exit_standby(&self, group: &str, instance_ids: &[String]) -> PortResult<()> {
+        let mut world = self.lock();
+        let requests = on_group(&world, "autoscaling:ExitStandby", group);
+        world.call(ASG, "ExitStandby", requests)?;
+        world.exit_standby(group, instance_ids)?;
+        world.respond(ASG, "ExitStandby")
+    }
 }
 
 #[async_trait]

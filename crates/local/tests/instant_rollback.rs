@@ -1,0 +1,97 @@
+//! Instant rollback (#16), end to end on the sim: with `rollout.instant_rollback` the replaced
+//! instances wait out the bake in Standby (running, out of the target groups); an alarm brings
+//! them back with no launch, and a clean bake terminates them at its end.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use stepdeploy_core::errors;
+use stepdeploy_core::ports::ErrorKind;
+use stepdeploy_local::{SERIAL_DEPLOY, Summary, demo, demo_input, run, scenario};
+use stepdeploy_sim::Fault;
+use stepdeploy_sim::demo::DemoFleet;
+
+mod common;
+use common::{assert_clean, message, settings};
+
+const INSTANCES: u32 = 6;
+
+/// A serial deploy of the demo, with the most instances seen kept in Standby at once.
+async fn deploy_watching_standby(fleet: &DemoFleet, config: Arc<stepdeploy_core::config::Config>) -> (Summary, u32) {
+    let most_kept = Arc::new(Mutex::new(0u32));
+    let seen = most_kept.clone();
+    let observer = Arc::new(move |deployment: &stepdeploy_core::steps::Deployment| {
+        if let Some(step) = &deployment.step {
+            let mut most = seen.lock().unwrap_or_else(|p| p.into_inner());
+            *most = (*most).max(step.progress.kept_in_standby);
+        }
+    });
+    let summary = run(&fleet.sim, config, SERIAL_DEPLOY, demo_input(), &fleet.group, observer).await.1;
+    let most = *most_kept.lock().unwrap_or_else(|p| p.into_inner());
+    (summary, most)
+}
+
+fn live_ids(fleet: &DemoFleet) -> BTreeSet<String> {
+    fleet.sim.live_in_group(&fleet.group).into_iter().map(|(id, _)| id).collect()
+}
+
+#[tokio::test]
+async fn an_alarm_during_the_bake_brings_the_old_instances_back_without_a_launch() {
+    let (fleet, config) = demo(21, INSTANCES, settings());
+    assert!(config.environments["demo"].rollout.instant_rollback, "the demo keeps old instances in Standby");
+    let originals = live_ids(&fleet);
+    let sizes_before = fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2));
+    scenario::inject("alarm-during-bake", "serial", &fleet).unwrap();
+    let (summary, most_kept) = deploy_watching_standby(&fleet, config).await;
+    assert_eq!((summary.status, summary.error.as_deref()), ("FAILED", Some(errors::ALARM_FIRED)), "{summary:?}");
+    assert!(message(&summary).contains("during the bake"), "{:?}", summary.cause);
+    assert_eq!(most_kept, INSTANCES, "every old instance waited in Standby");
+    // The very instances that served before serve again: nothing of the old version was launched.
+    assert_eq!(live_ids(&fleet), originals);
+    assert_eq!(fleet.sim.launched_in_group(&fleet.group).len() as u32, 2 * INSTANCES, "the originals and the rollout's own, no more");
+    assert_eq!(summary.fleet.by_image.get(&fleet.old.image_id), Some(&(INSTANCES as usize)));
+    assert_eq!(summary.fleet.healthy, INSTANCES as usize);
+    assert!(summary.min_healthy_observed.unwrap_or(0) >= INSTANCES, "the floor held: {:?}", summary.min_healthy_observed);
+    assert!(fleet.sim.standby_in_group(&fleet.group).is_empty());
+    let calls = |op: &str| summary.api_calls.get(op).copied().unwrap_or(0);
+    assert!(calls("EnterStandby") >= 1 && calls("ExitStandby") >= 1, "{:?}", summary.api_calls);
+    assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| (g.0, g.1, g.2)), sizes_before, "min, max and desired as they were");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn a_clean_bake_terminates_the_old_instances_kept_in_standby_at_its_end() {
+    let (fleet, config) = demo(22, INSTANCES, settings());
+    let originals = live_ids(&fleet);
+    let (summary, most_kept) = deploy_watching_standby(&fleet, config).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    assert_eq!(most_kept, INSTANCES, "every old instance waited out the bake in Standby");
+    assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&(INSTANCES as usize)));
+    assert!(fleet.sim.standby_in_group(&fleet.group).is_empty(), "none left in Standby");
+    let ended: BTreeSet<String> = fleet.sim.ended_in_group(&fleet.group).into_iter().collect();
+    assert!(originals.is_subset(&ended), "every original terminated: {:?}", originals.difference(&ended).collect::<Vec<_>>());
+    assert_eq!(fleet.sim.group_state(&fleet.group).map(|g| g.2), Some(INSTANCES), "desired capacity back at the group's size");
+    assert_clean(&fleet);
+}
+
+#[tokio::test]
+async fn an_exit_standby_that_fails_once_is_tried_again_and_the_rollback_completes() {
+    let (fleet, config) = demo(23, INSTANCES, settings());
+    let originals = live_ids(&fleet);
+    scenario::inject("alarm-during-bake", "serial", &fleet).unwrap();
+    // Refused once for good reason (not retryable): the rollback records it and plans again.
+    fleet.sim.inject_fault(Fault {
+        operation: "ExitStandby".into(),
+        kind: ErrorKind::Invalid,
+        code: "ValidationError".into(),
+        remaining: 1,
+        lost_response: false,
+        skip: 0,
+    });
+    let (summary, _) = deploy_watching_standby(&fleet, config).await;
+    assert_eq!(summary.error.as_deref(), Some(errors::ALARM_FIRED), "{summary:?}");
+    assert_eq!(live_ids(&fleet), originals);
+    assert_eq!(summary.api_calls.get("ExitStandby").copied(), Some(2), "tried again: {:?}", summary.api_calls);
+    assert!(summary.min_healthy_observed.unwrap_or(0) >= INSTANCES);
+    assert_clean(&fleet);
+}
