@@ -12,6 +12,7 @@ mod ec2;
 mod elbv2;
 mod error;
 mod sfn;
+mod sns;
 mod ssm;
 
 pub use autoscaling::AwsAutoScaling;
@@ -19,6 +20,7 @@ pub use cloudwatch::AwsCloudWatch;
 pub use ec2::AwsEc2;
 pub use elbv2::AwsElbv2;
 pub use sfn::AwsSfn;
+pub use sns::AwsSns;
 pub use ssm::AwsSsm;
 
 use aws_config::retry::RetryConfig;
@@ -51,6 +53,8 @@ pub struct AwsAccount {
     pub sfn: AwsSfn,
     /// CloudWatch.
     pub cloudwatch: AwsCloudWatch,
+    /// SNS.
+    pub sns: AwsSns,
 }
 
 impl AwsAccount {
@@ -63,6 +67,7 @@ impl AwsAccount {
             ssm: AwsSsm::new(aws_sdk_ssm::Client::new(config)),
             sfn: AwsSfn::new(aws_sdk_sfn::Client::new(config)),
             cloudwatch: AwsCloudWatch::new(aws_sdk_cloudwatch::Client::new(config)),
+            sns: AwsSns::new(aws_sdk_sns::Client::new(config)),
         }
     }
 }
@@ -264,6 +269,13 @@ mod account {
         }
         async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> PortResult<()> {
             self.sfn.send_task_failure(token, error, cause).await
+        }
+    }
+
+    #[async_trait]
+    impl Notifications for AwsAccount {
+        async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> PortResult<String> {
+            self.sns.publish(topic_arn, subject, message).await
         }
     }
 

@@ -10,7 +10,7 @@ use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_sdk_ssm::types::error::InvocationDoesNotExist;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use stepdeploy_aws::{AwsAutoScaling, AwsSsm};
-use stepdeploy_core::ports::{CommandRunner, CommandStatus, ErrorKind, GroupWriter, Parameters};
+use stepdeploy_core::ports::{CommandRunner, CommandStatus, ErrorKind, GroupWriter, Notifications, Parameters};
 
 fn throttling() -> SetDesiredCapacityError {
     SetDesiredCapacityError::generic(ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build())
@@ -240,4 +240,15 @@ async fn a_standby_move_auto_scaling_refuses_is_invalid_with_its_code_and_messag
     assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(!err.is_retryable());
     assert_eq!(err.to_string(), "autoscaling:ExitStandby failed with ValidationError: The instance i-1 is not in Standby.");
+}
+
+#[tokio::test]
+async fn a_publish_sns_throttles_is_retryable_and_keeps_the_code() {
+    use aws_sdk_sns::operation::publish::PublishError;
+    let rule = mock!(aws_sdk_sns::Client::publish)
+        .then_error(|| PublishError::generic(aws_sdk_sns::error::ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build()));
+    let client = mock_client!(aws_sdk_sns, [&rule]);
+    let err = stepdeploy_aws::AwsSns::new(client).publish("arn:aws:sns:us-east-1:1:t", "s", "m").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Throttled);
+    assert_eq!(err.to_string(), "sns:Publish failed with Throttling: Rate exceeded");
 }

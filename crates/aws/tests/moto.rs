@@ -414,3 +414,16 @@ async fn cloudwatch_reads_alarm_states_with_their_reasons_in_one_call() {
     assert!(by_name(&firing).updated_at > 1_700_000_000, "StateUpdatedTimestamp is read: {}", by_name(&firing).updated_at);
     assert!(aws.cloudwatch.describe_alarms(&[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn sns_publishes_a_pause_notification_and_refuses_a_missing_topic() {
+    let config = common::sdk_config().await;
+    let aws = AwsAccount::new(&config);
+    let sns = aws_sdk_sns::Client::new(&config);
+    let topic = sns.create_topic().name(unique("stepdeploy-notifications")).send().await.unwrap().topic_arn.unwrap();
+    let id = aws.sns.publish(&topic, "stepdeploy: staging paused at its 50 % checkpoint", "To go on:\n  stepdeploy approve staging\n").await.unwrap();
+    assert!(!id.is_empty(), "SNS returns the message id");
+    let missing = topic.rsplit_once(':').map(|(head, _)| format!("{head}:{}", unique("no-such-topic"))).unwrap();
+    let refused = aws.sns.publish(&missing, "subject", "body").await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::NotFound, "{refused}");
+}

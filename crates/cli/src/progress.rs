@@ -214,6 +214,9 @@ pub struct Follow {
     pub cause: Option<String>,
     /// The last event applied.
     pub last_event_id: i64,
+    /// The execution input's environment (for the commands a pause prints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 impl Default for Follow {
@@ -229,6 +232,7 @@ impl Default for Follow {
             error: None,
             cause: None,
             last_event_id: 0,
+            environment: None,
         }
     }
 }
@@ -254,6 +258,7 @@ impl Follow {
         match kind {
             "ExecutionStarted" => {
                 self.started_at = Some(event.timestamp);
+                self.environment = payload().and_then(|input| input["environment"].as_str().map(str::to_string));
                 Some(Update::Started)
             }
             "ExecutionSucceeded" | "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted" => {
@@ -304,6 +309,13 @@ impl Follow {
         let stamp = format!("[{:02}:{:02}]", elapsed / 60, elapsed % 60);
         Some(match update {
             Update::Started => format!("{stamp} started"),
+            // A checkpoint's pause: what to run, as `status` and the notification say.
+            Update::Entered(state) if state == "Checkpoint" => {
+                let env = self.environment.as_deref().unwrap_or("ENV");
+                format!(
+                    "{stamp} Checkpoint: paused; go on: stepdeploy approve {env}; stop: stepdeploy reject {env} --reason TEXT (`stepdeploy status {env}` shows the token for the AWS CLI)"
+                )
+            }
             Update::Entered(state) => format!("{stamp} {state}"),
             Update::Rollout(rollout) => {
                 let mut line = format!("{stamp}   {}", rollout.summary());
@@ -431,6 +443,8 @@ mod tests {
         assert!(text.contains("waiting on i-"), "a waiting step names what it waits for: {text}");
         assert!(lines.last().unwrap().contains("SUCCEEDED"), "{text}");
         assert_eq!(follow.error, None);
+        // The demo pauses at 50 %: the line says what to run, for the input's environment.
+        assert!(text.contains("] Checkpoint: paused; go on: stepdeploy approve demo; stop: stepdeploy reject demo --reason TEXT"), "{text}");
     }
 
     #[test]

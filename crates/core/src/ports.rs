@@ -556,3 +556,15 @@ pub trait Alarms: Send + Sync {
     /// [`MAX_ALARMS_PER_CALL`]: one call); names that don't exist are simply absent.
     async fn describe_alarms(&self, names: &[String]) -> PortResult<Vec<AlarmState>>;
 }
+
+/// SNS's limit on a message's subject: 100 printable ASCII characters, no line break
+/// (<https://docs.aws.amazon.com/sns/latest/api/API_Publish.html>).
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+/// Operator notifications.
+#[async_trait]
+pub trait Notifications: Send + Sync {
+    /// SNS Publish of `message` under `subject` (at most [`MAX_SUBJECT_CHARS`] printable ASCII
+    /// characters) to `topic_arn`; returns the message id.
+    async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> PortResult<String>;
+}

@@ -255,6 +255,6 @@ fn pause_text(environment: &str, pause: &PauseRecord) -> String {
 }
 
 /// Epoch seconds as a UTC time.
-fn utc(t: Timestamp) -> String {
+pub(crate) fn utc(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }

@@ -227,7 +227,9 @@ pub fn substitutions() -> HashMap<String, String> {
     let machines = STATE_MACHINES.iter().map(|(name, _)| (state_machine_arn_key(name), state_machine_arn(name)));
     // The nested-execution integration (template.yaml builds it with the stack's partition).
     let partition = std::iter::once(("StartExecutionSync".to_string(), "arn:aws:states:::states:startExecution.sync:2".to_string()));
-    functions.chain(machines).chain(partition).collect()
+    // The stack's SNS topic (the sim's demo account has it).
+    let topic = std::iter::once(("NotificationTopicArn".to_string(), stepdeploy_sim::demo::DEMO_TOPIC_ARN.to_string()));
+    functions.chain(machines).chain(partition).chain(topic).collect()
 }
 
 /// The demo's bake: how long a deploy keeps watching the alarms after the last wave is healthy.

@@ -177,3 +177,47 @@ fn approve_reads_auto_reject_never_and_after_seconds_and_names_a_bad_one() {
     let bad = "after:soon".parse::<Approve>().unwrap_err();
     assert!(bad.contains("\"after:soon\"") && bad.contains("after:SECONDS"), "{bad}");
 }
+
+#[tokio::test]
+async fn a_pause_is_published_once_with_what_to_run_to_go_on_or_stop() {
+    use stepdeploy_sim::demo::DEMO_TOPIC_ARN;
+    let (fleet, config) = demo(17, INSTANCES, settings());
+    let (summary, seen) = deploy(&fleet, guarded(&config, CheckpointApproval::Manual, 3600), Approve::After(120)).await;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let (_, held) = seen.paused.as_ref().expect("the rollout paused");
+    let token = held.pause.as_ref().map(|p| p.token.clone()).expect("the lock records the token");
+    let published = fleet.sim.published(DEMO_TOPIC_ARN);
+    assert_eq!(published.len(), 1, "one notification for one pause: {published:?}");
+    let note = &published[0];
+    assert_eq!(note.subject, "stepdeploy: demo paused at its 50 % checkpoint");
+    for expected in [
+        "is paused at its 50 % checkpoint: 3 of 6 instances run the new version",
+        "no answer by then rolls it back",
+        "stepdeploy approve demo",
+        "stepdeploy reject demo --reason",
+        &format!("aws stepfunctions send-task-success --task-output '{{}}' --task-token '{token}'"),
+        &format!("aws stepfunctions send-task-failure --error {} --cause \"...\" --task-token '{token}'", errors::CHECKPOINT_REJECTED),
+    ] {
+        assert!(note.message.contains(expected), "{expected:?} missing from:\n{}", note.message);
+    }
+}
+
+#[tokio::test]
+async fn a_notification_that_cannot_be_sent_does_not_stop_the_rollout() {
+    use stepdeploy_core::ports::ErrorKind;
+    use stepdeploy_sim::Fault;
+    let (fleet, config) = demo(18, INSTANCES, settings());
+    fleet.sim.inject_fault(Fault {
+        operation: "Publish".into(),
+        kind: ErrorKind::AccessDenied,
+        code: "AuthorizationError".into(),
+        remaining: 1,
+        lost_response: false,
+        skip: 0,
+    });
+    let (summary, seen) = deploy(&fleet, guarded(&config, CheckpointApproval::Manual, 3600), Approve::After(120)).await;
+    assert_eq!(summary.status, "SUCCEEDED", "the pause still waits for its answer: {summary:?}");
+    assert!(seen.paused.is_some());
+    assert!(fleet.sim.published(stepdeploy_sim::demo::DEMO_TOPIC_ARN).is_empty());
+    assert_eq!(summary.api_calls.get("Publish"), Some(&1), "not retried in a loop: {:?}", summary.api_calls);
+}

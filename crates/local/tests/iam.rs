@@ -429,7 +429,8 @@ fn for_other_deployment(mut request: Request) -> Request {
         .replace(":parameter/stepdeploy/demo", ":parameter/stepdeploy/other")
         .replace("document/stepdeploy-demo-command", "document/stepdeploy-other-command")
         .replace("role/demo-web-instance", "role/other-web-instance")
-        .replace(":execution:stepdeploy-demo-", ":execution:stepdeploy-other-");
+        .replace(":execution:stepdeploy-demo-", ":execution:stepdeploy-other-")
+        .replace(":stepdeploy-demo-notifications", ":stepdeploy-other-notifications");
     for (key, values) in request.auth.context.iter_mut() {
         if key.ends_with("/stepdeploy:deployment") {
             *values = vec!["other".to_string()];

@@ -91,6 +91,16 @@ fn state_machines_are_wired_to_existing_definitions_and_granted_functions() {
         let startable = start_execution_grants(props);
         for (var, value) in props["DefinitionSubstitutions"].as_mapping().unwrap() {
             let var = var.as_str().unwrap_or_default();
+            if var == "NotificationTopicArn" {
+                // The stack's topic when it has one (a pause is published there), "" when not.
+                let Value::Tagged(t) = value else { panic!("{name}: {var:?} is not an !If") };
+                assert_eq!(t.tag.to_string(), "!If", "{name}: {var:?}");
+                let branches = t.value.as_sequence().cloned().unwrap_or_default();
+                assert_eq!(branches.first().and_then(Value::as_str), Some("HasNotificationEmail"), "{name}: {var:?}");
+                assert_eq!(branches.get(1).and_then(tagged), Some(("!Ref".to_string(), "NotificationTopic".to_string())), "{name}: {var:?}");
+                assert_eq!(branches.get(2).and_then(Value::as_str), Some(""), "{name}: {var:?}");
+                continue;
+            }
             let (tag, target) = tagged(value).unwrap_or_else(|| panic!("{name}: {var:?} is not a !GetAtt, !Ref or !Sub"));
             if tag == "!Sub" {
                 // A service integration, in the stack's partition.

@@ -13,6 +13,9 @@ use crate::{GroupSpec, Sim, SimSettings};
 /// The demo's CloudWatch alarms (OK until a fault sets one off): the site's 5xx rate and latency.
 pub const DEMO_ALARMS: [&str; 2] = ["demo-web-5xx", "demo-web-latency"];
 
+/// The demo stack's SNS topic (its `NotificationEmail` made one).
+pub const DEMO_TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:stepdeploy-demo-notifications";
+
 /// Handles to the demo environment's resources.
 #[derive(Clone)]
 pub struct DemoFleet {
@@ -61,6 +64,7 @@ impl DemoFleet {
         for alarm in DEMO_ALARMS {
             sim.put_alarm(alarm);
         }
+        sim.create_topic(DEMO_TOPIC_ARN);
         let target_group_arn = sim.create_target_group("demo-web");
         let listener_arn = sim.create_listener("demo-alb");
         let template_id = sim.create_launch_template("demo-web", &old_image, BTreeMap::from([(REVISION_TAG.to_string(), "1111111".to_string())]));

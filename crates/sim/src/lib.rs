@@ -24,6 +24,7 @@ use stepdeploy_core::ports::{ErrorKind, Parameter};
 
 pub use alarms::AlarmTrigger;
 pub use ports::cloudwatch::alarm_arn;
+pub use ports::sns::Published;
 pub use world::{Dist, SimSettings};
 use world::{Group, Inst, SimImage, Template, TemplateVersionData, World};
 
@@ -142,6 +143,14 @@ pub enum ExternalEvent {
     ImpairOne {
         /// Group name.
         group: String,
+    },
+    /// A CloudWatch alarm goes into ALARM at this moment (CloudWatch evaluates on its own
+    /// period, not when a rollout polls).
+    AlarmFires {
+        /// The alarm's name.
+        alarm: String,
+        /// Its StateReason.
+        reason: String,
     },
 }
 

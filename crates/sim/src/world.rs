@@ -333,6 +333,8 @@ pub(crate) struct World {
     pub alarms_at_pause: Vec<(String, String)>,
     /// Alarm state changes not yet delivered (EventBridge's alarm state change events).
     pub alarm_changes: Vec<stepdeploy_core::ports::AlarmState>,
+    /// SNS topics by ARN, with what was published to each.
+    pub topics: BTreeMap<String, Vec<crate::ports::sns::Published>>,
     pub counter: u64,
 }
 
@@ -386,6 +388,7 @@ impl World {
             alarm_triggers: Vec::new(),
             alarm_changes: Vec::new(),
             alarms_at_pause: Vec::new(),
+            topics: BTreeMap::new(),
             counter: 0,
         }
     }
@@ -521,6 +524,10 @@ impl World {
             ExternalEvent::ExecutionEnds { execution, lock_parameter } => {
                 self.running_executions.remove(&execution);
                 self.parameters.remove(&lock_parameter);
+            }
+            ExternalEvent::AlarmFires { alarm, reason } => {
+                let now = self.now;
+                self.set_alarm(stepdeploy_core::ports::AlarmState { name: alarm, state: "ALARM".into(), reason, updated_at: now });
             }
             ExternalEvent::TerminateOne { group } => {
                 let now = self.now;

@@ -213,6 +213,13 @@ impl TaskAnswers for MotoAccount {
 }
 
 #[async_trait]
+impl Notifications for MotoAccount {
+    async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> PortResult<String> {
+        self.0.sns.publish(topic_arn, subject, message).await
+    }
+}
+
+#[async_trait]
 impl Alarms for MotoAccount {
     async fn describe_alarms(&self, names: &[String]) -> PortResult<Vec<AlarmState>> {
         self.0.cloudwatch.describe_alarms(names).await

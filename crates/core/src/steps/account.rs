@@ -2,7 +2,7 @@
 
 use crate::ports::{
     Alarms, CommandRunner, Executions, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules,
-    Parameters, ProcessControl, TargetHealthReader, TargetRegistration, TaskAnswers,
+    Notifications, Parameters, ProcessControl, TargetHealthReader, TargetRegistration, TaskAnswers,
 };
 
 /// Everything the deploy steps need from an account.
@@ -22,6 +22,7 @@ pub trait DeployAccount:
     + Executions
     + Alarms
     + TaskAnswers
+    + Notifications
 {
 }
 impl<
@@ -39,7 +40,8 @@ impl<
         + TargetRegistration
         + Executions
         + Alarms
-        + TaskAnswers,
+        + TaskAnswers
+        + Notifications,
 > DeployAccount for T
 {
 }

@@ -16,6 +16,7 @@ use super::account::DeployAccount;
 use super::error::StepError;
 use super::guard::check_during;
 use super::lock::{LockRecord, PauseRecord, lock_parameter};
+use super::notify::notify_pause;
 use super::record::{CheckpointWait, Deployment};
 use crate::config::{Config, Environment};
 use crate::errors;
@@ -30,7 +31,16 @@ pub(crate) fn paused_at(deployment: &Deployment) -> Option<&CheckpointWait> {
 /// **pause**: the `.waitForTaskToken` Task's function. Records the token in the lock, then reads
 /// the alarms: one already in ALARM fails the pause (and the rollout rolls back), since it won't
 /// change state again to reach the relay.
-pub async fn pause(account: &dyn DeployAccount, deployment: &Deployment, token: &str, now: Timestamp) -> Result<Value, StepError> {
+///
+/// With a `topic` (the stack's SNS topic, when it has one), a new pause is also published there
+/// with what to run; a retried step that finds the pause recorded already doesn't send it again.
+pub async fn pause(
+    account: &dyn DeployAccount,
+    deployment: &Deployment,
+    token: &str,
+    topic: Option<&str>,
+    now: Timestamp,
+) -> Result<Value, StepError> {
     if token.is_empty() || token.chars().count() > MAX_TASK_TOKEN_CHARS {
         return Err(StepError::input(format!(
             "task_token: {} characters; expected the Task's token ($$.Task.Token), 1 to {MAX_TASK_TOKEN_CHARS} characters",
@@ -61,9 +71,14 @@ pub async fn pause(account: &dyn DeployAccount, deployment: &Deployment, token: 
         since: checkpoint.paused_at,
         until: checkpoint.paused_at.saturating_add(checkpoint.wait_seconds as i64),
     };
-    if held.pause.as_ref() != Some(&pause) {
+    let recorded_before = held.pause.as_ref() == Some(&pause);
+    if !recorded_before {
         account.put_parameter(&job.lock_parameter, &LockRecord { pause: Some(pause.clone()), ..held }.render()).await?;
     }
+    let notified = match topic.filter(|t| !t.is_empty() && !recorded_before) {
+        Some(topic) => Some(notify_pause(account, topic, job, &pause).await),
+        None => None,
+    };
     // After the token is where the relay finds it: an alarm firing from now on reaches it.
     check_during(account, &job.settings.alarms, &deployment.alarms_ignored, "checkpoint pause").await?;
     tracing::info!(
@@ -76,7 +91,13 @@ pub async fn pause(account: &dyn DeployAccount, deployment: &Deployment, token: 
         reject = %format!("stepdeploy reject {} --reason TEXT", job.environment),
         "paused at a checkpoint"
     );
-    Ok(json!({"environment": job.environment, "paused": true, "percent": pause.percent, "until": pause.until, "at": now}))
+    let mut result = json!({"environment": job.environment, "paused": true, "percent": pause.percent, "until": pause.until, "at": now});
+    match notified {
+        Some(Ok(message_id)) => result["notified"] = json!(message_id),
+        Some(Err(why)) => result["notification_error"] = json!(why),
+        None => {}
+    }
+    Ok(result)
 }
 
 /// After a pause ended in the rollout going on (approved, or `auto` with no alarm): the checkpoint

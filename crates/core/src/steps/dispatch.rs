@@ -155,7 +155,9 @@ pub async fn handle(name: &str, account: &dyn DeployAccount, config: ConfigSourc
         "inplace" => inplace::handle(account, payload, now).await,
         "pause" => {
             let token = payload["task_token"].as_str().unwrap_or_default();
-            checkpoint::pause(account, &deployment_of(payload)?, token, now).await
+            // The stack's SNS topic ("" when it has none).
+            let topic = payload["notification_topic"].as_str();
+            checkpoint::pause(account, &deployment_of(payload)?, token, topic, now).await
         }
         "relay" => {
             let (deployment, given) = match config {

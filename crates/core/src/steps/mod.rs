@@ -24,6 +24,7 @@ mod input;
 mod jobs;
 mod lock;
 mod maintenance;
+pub mod notify;
 pub mod preflight;
 mod record;
 pub mod release;

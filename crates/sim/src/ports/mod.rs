@@ -6,4 +6,5 @@ mod common;
 mod ec2;
 mod elbv2;
 mod sfn;
+pub mod sns;
 mod ssm;
