@@ -262,6 +262,10 @@ pub(crate) enum Command {
         /// auto (approve at once), reject, never (let the pause time out) or after:SECONDS.
         #[arg(long, default_value = "auto", value_parser = parse_approve)]
         approve: stepdeploy_local::Approve,
+        /// Also start a serial deploy of this launch template version (1 or 2) at the same moment
+        /// (serial and full): it waits in the lock queue (up to an hour) and runs once this one is done.
+        #[arg(long, value_name = "VERSION")]
+        queued_deploy: Option<String>,
     },
 }
 

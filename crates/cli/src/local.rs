@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use stepdeploy_core::config::Config;
 use stepdeploy_core::ports::{ListenerRules, RuleAction};
 use stepdeploy_core::steps::Deployment;
+use stepdeploy_local::concurrent::{Run, run_together};
 use stepdeploy_local::{Approve, StepObserver, demo_sized, run_approving, scenario};
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{Dist, Sim, SimSettings};
@@ -35,6 +36,8 @@ pub struct LocalArgs {
     pub timeline: Option<PathBuf>,
     /// How checkpoints are answered.
     pub approve: Approve,
+    /// A second serial deploy (of this version) started at the same moment, queued behind the first.
+    pub queued_deploy: Option<String>,
 }
 
 /// The config file `--config` names, and the environment of it to rehearse.
@@ -186,9 +189,40 @@ fn list(ids: &Value) -> String {
     ids.as_array().map(|ids| ids.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
 }
 
+/// The queued second deploy's input: a serial deploy of `version` that waits up to an hour for the lock.
+fn queued_deploy(workflow: &str, environment: &str, version: &str) -> Result<Value> {
+    if !matches!(workflow, "serial" | "full") {
+        bail!("--queued-deploy: {workflow} takes no lock queue here; expected the serial or full workflow");
+    }
+    if !matches!(version, "1" | "2") {
+        bail!("--queued-deploy: {version:?} is not a version of the simulated launch template; expected 1 or 2");
+    }
+    Ok(json!({"environment": environment, "launch_template_version": version, "lock_wait_seconds": 3600}))
+}
+
+/// Prints the queued deploy's progress: each kind of step the first time it runs.
+fn queued_progress(sim: Sim, start: i64, version: String) -> StepObserver {
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    Arc::new(move |step: &str, _: &Value| {
+        if seen.lock().unwrap_or_else(|p| p.into_inner()).insert(step.to_string()) {
+            let what = match step {
+                "prepare" => "took the lock, after waiting in the queue",
+                "replace" => "is replacing instances",
+                "pause" => "paused at its checkpoint (answered as --approve says)",
+                "finish" => "released the lock",
+                other => other,
+            };
+            eprintln!("[{:>6}s] the queued deploy of version {version} {what}", sim.now() - start);
+        }
+    })
+}
+
 /// Runs a workflow locally; exit 0 only on success.
 pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     scenario::definition_and_input(&args.workflow, "demo")?;
+    if let Some(version) = &args.queued_deploy {
+        queued_deploy(&args.workflow, "demo", version)?; // refused before anything runs
+    }
     let given = read_config(&args)?;
     let size = fleet_size(&args, given.as_ref())?;
     let settings = SimSettings { boot_seconds: Dist::around(90.0, 0.2), health_seconds: Dist::around(20.0, 0.2), ..SimSettings::default() };
@@ -293,7 +327,25 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         }
         print_step(step, record);
     });
-    let (_, summary) = run_approving(&sim, config, definition, input, &fleet.group, progress, steps, args.approve).await;
+    let summary = match &args.queued_deploy {
+        None => run_approving(&sim, config, definition, input, &fleet.group, progress, steps, args.approve).await.1,
+        Some(version) => {
+            let queued = queued_deploy(&args.workflow, &environment, version)?;
+            let print_queued = queued_progress(sim.clone(), start, version.clone());
+            eprintln!("[{:>6}s] a serial deploy of version {version} started too: it waits in the lock queue", 0);
+            let runs = vec![
+                Run { definition, input, steps, observer: Some(progress) },
+                Run { definition: stepdeploy_local::SERIAL_DEPLOY, input: queued, steps: print_queued, observer: None },
+            ];
+            let mut done = run_together(&sim, config, runs, &fleet.group, args.approve).await.into_iter().map(|(_, summary)| summary);
+            let (first, second) = (done.next(), done.next());
+            if let Some(second) = &second {
+                let error = second.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+                eprintln!("[{:>6}s] the queued deploy of version {version} ended {}{error}", sim.now() - start, second.status);
+            }
+            first.context("the first deploy left no summary")?
+        }
+    };
     if let Some(path) = &args.timeline {
         let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let markers = markers.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -315,8 +367,9 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
     };
     let instances = summary.fleet.by_image.iter().map(|(image, n)| format!("{n} on {}", label(image))).collect::<Vec<_>>().join(", ");
     eprintln!(
-        "{} after {} virtual s: {}, {} healthy; maintenance page {}; {} state transitions, {} AWS calls{}",
+        "{}{} after {} virtual s: {}, {} healthy; maintenance page {}; {} state transitions, {} AWS calls{}",
         summary.status,
+        if args.queued_deploy.is_some() { " (the first deploy; the fleet after both)" } else { "" },
         summary.virtual_seconds,
         if instances.is_empty() { "no instance".to_string() } else { instances },
         summary.fleet.healthy,

@@ -106,7 +106,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", stepdeploy_asl::graph::draw(&value, format));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Local { workflow, config, env, instances, faults, seed, output, timeline, approve } => {
+        Command::Local { workflow, config, env, instances, faults, seed, output, timeline, approve, queued_deploy } => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(local::run_local(local::LocalArgs {
                 workflow,
@@ -118,6 +118,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 json: output == OutputFormat::Json,
                 timeline,
                 approve,
+                queued_deploy,
             }))
         }
         Command::Config(ConfigCommand::Import { fabulaws_yml, deployment, production_fixes, output }) => {

@@ -308,3 +308,20 @@ fn the_last_quarter_before_the_deadline_shows_the_time_left() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_queued_second_deploy_waits_for_the_first_then_runs() {
+    let (code, summary, progress) = local(&["serial", "--instances", "4", "--queued-deploy", "1", "--output", "json"]);
+    assert_eq!(code, Some(0), "{progress}");
+    // The second (back to version 1) ran after the first released the lock, and both succeeded.
+    assert_eq!(summary["fleet"]["version_1"], 4, "{summary}");
+    let released = progress.find("] lock released").expect("the first released the lock");
+    let took = progress.find("the queued deploy of version 1 took the lock").expect("the second took it");
+    assert!(took > released, "{progress}");
+    assert!(progress.contains("the queued deploy of version 1 ended SUCCEEDED"), "{progress}");
+    // Refused before anything runs: a version the sim has not, a workflow with no queue.
+    let (code, _, stderr) = local(&["serial", "--queued-deploy", "7"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--queued-deploy: \"7\" is not a version of the simulated launch template; expected 1 or 2"), "{stderr}");
+    assert!(!stderr.contains("deploying:"), "nothing ran: {stderr}");
+}

@@ -22,6 +22,7 @@ use stepdeploy_sim::Sim;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 
 pub mod checkpoints;
+pub mod concurrent;
 pub mod scenario;
 
 pub use checkpoints::Approve;
@@ -382,21 +383,41 @@ async fn run_from(
             let engine = Engine::new(clock, Arc::new(tasks)).with_name(state_machine_name(definition_text)).with_task_tokens(tokens);
             engine.run(&definition, input, &format!("local-{}", sim.now())).await
         }
-        Err(e) => Execution {
-            status: Status::Failed,
-            output: None,
-            error: Some("InvalidDefinition".into()),
-            cause: Some(e.to_string()),
-            transitions: 0,
-            history: Vec::new(),
-        },
+        Err(e) => failed_to_start(e.to_string()),
     };
+    let low = *min_healthy.lock().unwrap_or_else(|p| p.into_inner());
+    let summary = summarize(sim, group, &execution, started, &calls_before, low);
+    (execution, summary)
+}
+
+/// An execution that could not start: its definition didn't parse.
+fn failed_to_start(cause: String) -> Execution {
+    Execution {
+        status: Status::Failed,
+        output: None,
+        error: Some("InvalidDefinition".into()),
+        cause: Some(cause),
+        transitions: 0,
+        history: Vec::new(),
+    }
+}
+
+/// What a run did: its outcome, the fleet at the end, and what it cost, from `started` and the
+/// call counts then.
+fn summarize(
+    sim: &Sim,
+    group: &str,
+    execution: &Execution,
+    started: i64,
+    calls_before: &BTreeMap<String, usize>,
+    min_healthy_observed: Option<u32>,
+) -> Summary {
     let status = match execution.status {
         Status::Succeeded => "SUCCEEDED",
         Status::Failed => "FAILED",
         Status::TimedOut => "TIMED_OUT",
     };
-    let summary = Summary {
+    Summary {
         status,
         error: execution.error.clone(),
         cause: execution.cause.clone(),
@@ -410,11 +431,10 @@ async fn run_from(
             .filter(|(_, n)| *n > 0)
             .collect(),
         virtual_seconds: sim.now() - started,
-        min_healthy_observed: *min_healthy.lock().unwrap_or_else(|p| p.into_inner()),
+        min_healthy_observed,
         max_payload_bytes: execution.max_payload_bytes(),
         history_events: execution.history.len(),
-    };
-    (execution, summary)
+    }
 }
 
 /// A demo fleet of `instances`, ready for a serial deploy of version 2.

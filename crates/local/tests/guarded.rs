@@ -179,3 +179,43 @@ async fn a_queue_wait_that_runs_out_fails_as_locked_and_touches_nothing() {
     assert_eq!(summary.error.as_deref(), Some(errors::INVALID_INPUT));
     assert!(message(&summary).contains("lock_wait_seconds: 20000 is not in 0..=14400"), "{:?}", summary.cause);
 }
+
+#[tokio::test]
+async fn two_deploys_of_one_environment_run_one_after_the_other_and_neither_fails() {
+    use std::sync::Mutex;
+    use stepdeploy_local::concurrent::{Run, run_together};
+    let (fleet, config) = demo(9, INSTANCES, settings());
+    // Each run's steps, with when they ran.
+    let seen: Arc<Mutex<Vec<(usize, String, i64)>>> = Arc::default();
+    let observer = |run: usize| {
+        let (seen, sim) = (seen.clone(), fleet.sim.clone());
+        Arc::new(move |step: &str, _: &serde_json::Value| seen.lock().unwrap().push((run, step.to_string(), sim.now())))
+    };
+    // The first ships version 2; the second, started at the same moment, waits for the lock and
+    // then takes the group back to version 1.
+    let mut second = json!({"environment": "demo", "launch_template_version": "1"});
+    second["lock_wait_seconds"] = json!(3_600);
+    let runs = vec![
+        Run { definition: stepdeploy_local::SERIAL_DEPLOY, input: demo_input(), steps: observer(1), observer: None },
+        Run { definition: stepdeploy_local::SERIAL_DEPLOY, input: second, steps: observer(2), observer: None },
+    ];
+    let done = run_together(&fleet.sim, config, runs, &fleet.group, stepdeploy_local::Approve::default()).await;
+    for (execution, summary) in &done {
+        assert_eq!(summary.status, "SUCCEEDED", "{:?} {:?}", execution.error, execution.cause);
+    }
+    let seen = seen.lock().unwrap().clone();
+    let at = |run: usize, step: &str, last: bool| {
+        let times = seen.iter().filter(|(r, s, _)| *r == run && s == step).map(|(_, _, t)| *t);
+        if last { times.max() } else { times.min() }
+    };
+    let first_finished = at(1, "finish", true).expect("the first finished");
+    let second_began = at(2, "replace", false).expect("the second replaced instances");
+    assert!(second_began >= first_finished, "the second began at {second_began}, the first finished at {first_finished}");
+    // It waited in the queue: its prepare was refused as queued, and tried again.
+    let queued = done[1].0.history.iter().filter(|e| e.details.to_string().contains(errors::QUEUED)).count();
+    assert!(queued >= 1, "the second waited in the lock queue");
+    // The second's version is what runs now, at full capacity; the lock is free.
+    assert_eq!(fleet.sim.live_in_group(&fleet.group).iter().filter(|(_, ami)| *ami == fleet.old.image_id).count(), INSTANCES as usize);
+    assert!(done.iter().all(|(_, s)| s.min_healthy_observed.unwrap_or(0) >= INSTANCES), "the floor held throughout");
+    assert_clean(&fleet);
+}
