@@ -7,10 +7,12 @@ mod local;
 // Without the `aws` feature only the local commands use anything.
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod progress;
+mod queue;
 #[cfg(feature = "aws")]
 mod remote;
 #[cfg(feature = "aws")]
 mod session;
+mod sfn_events;
 mod timeline;
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod workflows;

@@ -16,8 +16,10 @@ use stepdeploy_core::config::{Environment, parameter_name};
 use stepdeploy_core::ports::Parameters;
 
 use crate::progress::{ExecutionStatus, Follow, HistoryEvent, Update, readable_cause};
+use crate::queue::{Running, positions};
 pub use crate::session::AwsOptions;
 use crate::session::{DEFAULT_CONFIG, Session, aws_error, read_local_config, sdk_config, stack_outputs};
+use crate::sfn_events::{convert, timestamp};
 use crate::workflows::{StartRequest, console_url, execution_name, machines};
 
 /// How a started execution is watched.
@@ -161,47 +163,6 @@ async fn new_events(sfn: &aws_sdk_sfn::Client, execution_arn: &str, after: i64) 
     Ok(events)
 }
 
-fn timestamp(t: &aws_sdk_sfn::primitives::DateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
-}
-
-/// The SDK's event as the follower's.
-fn convert(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
-    let mut converted = HistoryEvent {
-        id: event.id(),
-        kind: event.r#type().as_str().to_string(),
-        timestamp: timestamp(event.timestamp()),
-        state: None,
-        payload: None,
-        error: None,
-        cause: None,
-    };
-    if let Some(d) = event.state_entered_event_details() {
-        converted.state = Some(d.name().to_string());
-        converted.payload = d.input().map(str::to_string);
-    }
-    if let Some(d) = event.state_exited_event_details() {
-        converted.state = Some(d.name().to_string());
-        converted.payload = d.output().map(str::to_string);
-    }
-    if let Some(d) = event.execution_succeeded_event_details() {
-        converted.payload = d.output().map(str::to_string);
-    }
-    if let Some(d) = event.task_submitted_event_details() {
-        converted.payload = d.output().map(str::to_string);
-    }
-    let failures = [
-        event.execution_failed_event_details().map(|d| (d.error(), d.cause())),
-        event.execution_timed_out_event_details().map(|d| (d.error(), d.cause())),
-        event.execution_aborted_event_details().map(|d| (d.error(), d.cause())),
-    ];
-    if let Some((error, cause)) = failures.into_iter().flatten().next() {
-        converted.error = error.map(str::to_string);
-        converted.cause = cause.map(str::to_string);
-    }
-    converted
-}
-
 /// Progress on the terminal: a bar on a TTY, plain lines otherwise; with
 /// `--output json` the lines go to stderr and stdout gets the summary.
 enum Display {
@@ -282,9 +243,18 @@ pub async fn status(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
     let running = executions(&session, environment, Some(SfnStatus::Running), 50).await?;
     // The newest finished execution: a failed rollback's cause says what it left the group with.
     let last = executions(&session, environment, None, running.len() + 1).await?.into_iter().find(|e| e.status != "RUNNING");
+    let holder = report.lock.as_ref().map(|l| l.execution.as_str());
+    let listed: Vec<Running> = running
+        .iter()
+        .map(|r| Running { execution_arn: &r.execution_arn, state_machine: &r.state_machine, started_at: r.started_at.timestamp() })
+        .collect();
+    let queued = positions(&listed, holder);
+    let place = |arn: &str| queued.iter().find(|(queued, _)| *queued == arn).map(|(_, place)| *place);
     if aws.json {
         let mut value = serde_json::to_value(&report)?;
         value["running_executions"] = serde_json::to_value(&running)?;
+        value["lock_queue"] =
+            json!(queued.iter().map(|(arn, place)| json!({"execution_arn": arn, "position": place, "behind": holder})).collect::<Vec<_>>());
         value["last_finished_execution"] = serde_json::to_value(&last)?;
         println!("{value}");
     } else {
@@ -293,7 +263,9 @@ pub async fn status(environment: &str, aws: &AwsOptions) -> Result<ExitCode> {
             println!("  running executions: none");
         }
         for run in &running {
-            println!("  running: {} ({}, since {})", run.name, run.state_machine, run.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
+            let waits =
+                place(&run.execution_arn).map(|n| format!("; queued for the lock, {n} in line behind {}", holder.unwrap_or("?"))).unwrap_or_default();
+            println!("  running: {} ({}, since {}{waits})", run.name, run.state_machine, run.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
         }
         if let Some(last) = &last {
             let when = last.stopped_at.unwrap_or(last.started_at).format("%Y-%m-%d %H:%M:%S UTC");
