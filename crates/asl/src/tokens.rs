@@ -61,9 +61,23 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct TaskTokens {
     inner: Arc<Mutex<Inner>>,
+    /// The longest wait between two looks at a pending token (`None`: the engine's own).
+    look_every: Option<f64>,
 }
 
 impl TaskTokens {
+    /// The same tokens, a pending one looked at at least every `seconds` of the engine's clock:
+    /// an answer sent meanwhile (a relayed alarm, on a simulated account whose clock moves in
+    /// jumps) is taken at most that late. AWS delivers it in seconds.
+    pub fn looking_every(self, seconds: f64) -> TaskTokens {
+        TaskTokens { look_every: Some(seconds.max(0.001)), ..self }
+    }
+
+    /// The longest wait between two looks at a pending token, if set.
+    pub fn look_every(&self) -> Option<f64> {
+        self.look_every
+    }
+
     /// Tokens answered only by sends.
     pub fn new() -> TaskTokens {
         TaskTokens::default()

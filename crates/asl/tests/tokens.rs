@@ -136,3 +136,33 @@ async fn jsonata_tasks_see_the_token_in_states_context() {
     assert!(token.starts_with("local-token-"), "{token}");
     assert_eq!(execution.output, Some(json!({"ok": token})));
 }
+
+#[tokio::test]
+async fn a_token_answered_before_its_function_returns_is_honoured_as_on_aws() {
+    // The function hands the token on, and the answer comes back before the function returns.
+    let tokens = TaskTokens::new();
+    let answering = tokens.clone();
+    let functions = LocalFunctions::default().with(
+        "notify",
+        Arc::new(move |payload: Value| {
+            let answering = answering.clone();
+            async move {
+                let token = payload["token"].as_str().unwrap_or_default().to_string();
+                answering.send_success(&token, json!({"approved": "at once"})).map_err(|e| stepdeploy_asl::invoke::FunctionError {
+                    error_type: "Refused".into(),
+                    error_message: e.to_string(),
+                    document: None,
+                })?;
+                Ok(json!({"sent": true}))
+            }
+            .boxed()
+        }),
+    );
+    let clock = Arc::new(VirtualClock::starting_at(start()));
+    let engine = Engine::new(clock.clone(), Arc::new(LambdaTasks::new(functions))).with_task_tokens(tokens);
+    let definition = Definition::from_value(&approval(json!({"TimeoutSeconds": 3600}))).unwrap_or_else(|e| panic!("{e}"));
+    let execution = engine.run(&definition, json!({"step": "checkpoint 50%"}), "deploy-1").await;
+    assert_eq!(execution.status, Status::Succeeded, "{:?} {:?}", execution.error, execution.cause);
+    assert_eq!(execution.output.as_ref().map(|o| o["approval"].clone()), Some(json!({"approved": "at once"})));
+    assert_eq!((clock.now() - start()).num_seconds(), 0, "no wait: the answer was already there");
+}

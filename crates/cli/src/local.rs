@@ -138,6 +138,11 @@ fn step_progress(sim: Sim, start: i64, approve: Approve) -> StepObserver {
             "maintenance" if record["hold_maintenance"] == true => Some("maintenance page held (migrations failed)".into()),
             "maintenance" => Some("maintenance page down".into()),
             "rollback" => Some("rolling back to the original version".into()),
+            "pause" if record["bake"] == true => Some(format!(
+                "BAKING for {} s (token in the lock): an alarm rolls it back at once; stop now: stepdeploy reject {} --reason TEXT",
+                record["until"].as_i64().unwrap_or(0) - record["at"].as_i64().unwrap_or(0),
+                record["environment"].as_str().unwrap_or("ENV"),
+            )),
             "pause" => Some(format!(
                 "PAUSED at the {} % checkpoint (token in the lock); go on: stepdeploy approve {env}; stop: stepdeploy reject {env} --reason TEXT (here: --approve {})",
                 record["percent"],

@@ -7,11 +7,13 @@ mod local;
 // Without the `aws` feature only the local commands use anything.
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod progress;
+#[cfg(feature = "aws")]
 mod queue;
 #[cfg(feature = "aws")]
 mod remote;
 #[cfg(feature = "aws")]
 mod session;
+#[cfg(feature = "aws")]
 mod sfn_events;
 mod timeline;
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]

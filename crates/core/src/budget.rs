@@ -40,16 +40,12 @@ pub fn command_polls(timeout_seconds: u64, poll_seconds: u64) -> u64 {
     polls
 }
 
-/// The shortest wait between two polls of a bake: alarms are evaluated per period (a minute,
-/// usually), so polling faster only spends history events and transitions.
+/// One poll every this many seconds: the bake's budget.
 pub const BAKE_POLL_SECONDS: u64 = 30;
 
-/// The wait before the next poll of a bake with `remaining` seconds to go.
-pub fn bake_wait(remaining: u64, poll_seconds: u64) -> u64 {
-    remaining.clamp(1, poll_seconds.max(BAKE_POLL_SECONDS))
-}
-
-/// The most polls a bake of `bake_seconds` takes.
+/// What a bake of `bake_seconds` is budgeted, in polls. A bake waits on a task token (a few
+/// events however long), but a group that changes during it (an instance replaced) is
+/// reconciled by polling until it settles: budgeted as one poll every 30 s throughout.
 pub fn bake_polls(bake_seconds: u64, poll_seconds: u64) -> u64 {
     if bake_seconds == 0 { 0 } else { bake_seconds.div_ceil(poll_seconds.max(BAKE_POLL_SECONDS)) + 1 }
 }

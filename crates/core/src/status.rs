@@ -236,6 +236,14 @@ impl EnvironmentStatus {
 
 /// A paused rollout, with what to run to go on or stop: our CLI, and the AWS CLI for scripts.
 fn pause_text(environment: &str, pause: &PauseRecord) -> String {
+    if pause.bake {
+        return format!(
+            "  BAKING since {}, until {}: an alarm rolls it back at once; then it finishes\n    \
+             stop now: stepdeploy reject {environment} --reason \"...\"\n",
+            utc(pause.since),
+            utc(pause.until)
+        );
+    }
     let then = match pause.approval {
         crate::config::CheckpointApproval::Manual => "then it counts as rejected and rolls back",
         crate::config::CheckpointApproval::Auto => "then it goes on by itself unless an alarm fires",

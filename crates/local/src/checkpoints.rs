@@ -112,6 +112,10 @@ pub fn after_advance(sim: Sim, functions: LocalFunctions, config: Arc<Config>, a
 async fn answer_pause(sim: &Sim, deployment: &str, environment: &str, approve: Approve, answered: &Mutex<BTreeSet<String>>) {
     // Looked at without an API call: only the answer is the operator's call.
     let Some(pause) = sim.parameter_value(&lock_parameter(deployment, environment)).and_then(|v| LockRecord::parse(&v).pause) else { return };
+    // `--approve` answers checkpoints; a bake ends by itself (or with an alarm).
+    if pause.bake {
+        return;
+    }
     if answered.lock().unwrap_or_else(|p| p.into_inner()).contains(&pause.token) {
         return;
     }

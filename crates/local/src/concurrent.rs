@@ -64,7 +64,7 @@ pub async fn run_together(sim: &Sim, config: Arc<Config>, runs: Vec<Run<'_>>, gr
     let started = sim.now();
     let shared = SharedVirtualClock::starting_at(DateTime::from_timestamp(started, 0).unwrap_or_default());
     // One token space for all of them: an answer reaches whichever execution paused.
-    let tokens = TaskTokens::new();
+    let tokens = TaskTokens::new().looking_every(crate::TOKEN_LOOK_SECONDS);
     checkpoints::wire_task_answers(sim, &tokens);
     let calls_before = sim.call_counts();
     let mut prepared = Vec::new();

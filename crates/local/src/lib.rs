@@ -233,6 +233,10 @@ pub fn substitutions() -> HashMap<String, String> {
     functions.chain(machines).chain(partition).chain(topic).collect()
 }
 
+/// How often, at most, a local run looks at a pending task token: an alarm relayed to a pause or
+/// a bake is taken within this many virtual seconds (on AWS, EventBridge delivers it in seconds).
+pub const TOKEN_LOOK_SECONDS: f64 = 5.0;
+
 /// The demo's bake: how long a deploy keeps watching the alarms after the last wave is healthy.
 pub const DEMO_BAKE_SECONDS: u64 = 60;
 
@@ -370,7 +374,7 @@ async fn run_from(
     });
     let started = sim.now();
     let calls_before = sim.call_counts();
-    let tokens = TaskTokens::new();
+    let tokens = TaskTokens::new().looking_every(TOKEN_LOOK_SECONDS);
     checkpoints::wire_task_answers(sim, &tokens);
     let functions = sim_functions(sim.clone(), config.clone(), observe, from);
     let after_advance = checkpoints::after_advance(sim.clone(), functions.clone(), config, approve);

@@ -35,7 +35,8 @@ async fn deploy(fleet: &DemoFleet, config: Config, approve: Approve) -> (Summary
     let steps = Arc::new(move |name: &str, record: &Value| {
         let mut seen = watch.lock().unwrap();
         match name {
-            "pause" => {
+            // The checkpoint's pause (the bake's wait runs the same step later).
+            "pause" if seen.paused.is_none() => {
                 let held = sim.parameter_value(&lock).map(|v| LockRecord::parse(&v)).unwrap_or_default();
                 seen.paused = Some((sim.now(), held));
             }

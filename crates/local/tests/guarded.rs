@@ -125,10 +125,10 @@ async fn alarms_cost_one_call_per_poll_whatever_the_fleet_size() {
         let summary = deploy(&fleet, config, demo_input()).await;
         assert_eq!(summary.status, "SUCCEEDED", "N={n}: {summary:?}");
         let calls = |op: &str| summary.api_calls.get(op).copied().unwrap_or(0);
-        // One DescribeAlarms at prepare, one per reconcile step (as DescribeScalingActivities), and
-        // one as the rollout pauses at the demo's checkpoint.
+        // One DescribeAlarms at prepare, one per reconcile step (as DescribeScalingActivities), one
+        // as the rollout pauses at the demo's checkpoint, and one as its bake's wait begins.
         assert_eq!(calls("SendTaskSuccess"), 1, "N={n}: one checkpoint, approved");
-        assert_eq!(calls("DescribeAlarms"), calls("DescribeScalingActivities") + 2, "N={n}: {:?}", summary.api_calls);
+        assert_eq!(calls("DescribeAlarms"), calls("DescribeScalingActivities") + 3, "N={n}: {:?}", summary.api_calls);
     }
 }
 

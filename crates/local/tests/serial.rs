@@ -215,6 +215,15 @@ async fn a_step_that_runs_twice_after_a_crash_reaches_the_same_end_state() {
                 handle("pause", sim, source, &pause, sim.now()).await.unwrap();
                 assert_eq!(sim.calls().iter().filter(|c| c.operation == "PutParameter").count(), puts, "the retry wrote nothing");
             }
+            // The bake: waited out on a token (recorded once however often the step runs), then its time is up.
+            Some("bake") => {
+                let bake = json!({"deployment": deployment, "task_token": "token-bake"});
+                handle("pause", sim, source, &bake, sim.now()).await.unwrap();
+                let puts = sim.calls().iter().filter(|c| c.operation == "PutParameter").count();
+                handle("pause", sim, source, &bake, sim.now()).await.unwrap();
+                assert_eq!(sim.calls().iter().filter(|c| c.operation == "PutParameter").count(), puts, "the retry wrote nothing");
+                sim.advance(deployment["step"]["seconds"].as_i64().unwrap());
+            }
             Some("done") => break,
             other => panic!("unexpected {other:?}: {deployment}"),
         }

@@ -38,14 +38,31 @@ pub(crate) async fn invoke(
     run.event("TaskStarted", json!({"resource": spec.resource}));
     let started = run.clock.now();
     let resource = token.map_or(spec.resource.as_str(), |_| spec.resource.trim_end_matches(WAIT_FOR_TASK_TOKEN));
-    let mut outcome = run.invoker.invoke_state(state, resource, parameters.clone()).await;
-    if let (Some(token), Ok(submitted)) = (token, &outcome) {
-        run.event("TaskSubmitted", json!({"resource": spec.resource, "output": submitted}));
-        let task = PendingTask { token: token.to_string(), state: state.to_string(), resource: resource.to_string(), parameters, issued_at: started };
-        outcome = match wait_for_token(run, task, limits).await {
-            Some(answer) => answer,
-            None => return Err(timed_out(run, spec, limits, started)),
-        };
+    // The token can be answered from the moment the task is scheduled, as on AWS: the function
+    // it is handed to (or whoever it passes it on to) may answer before returning.
+    if let Some(token) = token {
+        let parameters = parameters.clone();
+        run.tokens.wait(PendingTask {
+            token: token.to_string(),
+            state: state.to_string(),
+            resource: resource.to_string(),
+            parameters,
+            issued_at: started,
+        });
+    }
+    let mut outcome = run.invoker.invoke_state(state, resource, parameters).await;
+    if let Some(token) = token {
+        match &outcome {
+            Ok(submitted) => {
+                run.event("TaskSubmitted", json!({"resource": spec.resource, "output": submitted}));
+                outcome = match wait_for_token(run, token, started, limits).await {
+                    Some(answer) => answer,
+                    None => return Err(timed_out(run, spec, limits, started)),
+                };
+            }
+            // The task failed to start: its token is no one's to answer.
+            Err(_) => run.tokens.forget(token),
+        }
     }
     let elapsed = (run.clock.now() - started).num_milliseconds() as f64 / 1000.0;
     if limits.timeout.is_some_and(|t| elapsed > t) {
@@ -79,28 +96,26 @@ const MAX_TOKEN_CHECK_SECONDS: f64 = 60.0;
 /// Waits for the token's answer on the engine's clock, checking at growing intervals (a wait of
 /// a year costs about half a million checks, not thirty million). `None`: TimeoutSeconds or
 /// HeartbeatSeconds passed first.
-async fn wait_for_token(run: &Run, task: PendingTask, limits: TaskLimits) -> Option<TokenAnswer> {
-    let (token, started) = (task.token.clone(), task.issued_at);
-    run.tokens.wait(task);
+async fn wait_for_token(run: &Run, token: &str, started: DateTime<Utc>, limits: TaskLimits) -> Option<TokenAnswer> {
     let mut step = 1.0f64;
     loop {
         let now = run.clock.now();
-        if let Some(answer) = run.tokens.take_answer(&token, now) {
+        if let Some(answer) = run.tokens.take_answer(token, now) {
             return Some(answer);
         }
         let since = |t: DateTime<Utc>| (now - t).num_milliseconds() as f64 / 1000.0;
-        let heartbeat_from = run.tokens.last_heartbeat(&token).unwrap_or(started);
+        let heartbeat_from = run.tokens.last_heartbeat(token).unwrap_or(started);
         let timeout_left = limits.timeout.map(|t| t - since(started));
         let heartbeat_left = limits.heartbeat.map(|h| h - since(heartbeat_from));
         if timeout_left.is_some_and(|left| left <= 0.0) || heartbeat_left.is_some_and(|left| left <= 0.0) {
-            run.tokens.forget(&token);
+            run.tokens.forget(token);
             return None;
         }
         let wait = [Some(step), timeout_left, heartbeat_left].into_iter().flatten().fold(f64::INFINITY, f64::min).max(0.001);
         run.clock.sleep(std::time::Duration::from_secs_f64(wait)).await;
         // On virtual time the sleep returns at once: let whoever answers (another task) run.
         tokio::task::yield_now().await;
-        step = (step * 2.0).min(MAX_TOKEN_CHECK_SECONDS);
+        step = (step * 2.0).min(run.tokens.look_every().unwrap_or(MAX_TOKEN_CHECK_SECONDS));
     }
 }
 

@@ -47,8 +47,31 @@ pub async fn pause(
             token.chars().count()
         )));
     }
-    let Some(checkpoint) = paused_at(deployment) else {
-        return Err(StepError::input("deployment: not paused at a checkpoint (step.next is not \"pause\")".into()));
+    let pause = match (paused_at(deployment), baking_until(deployment)) {
+        (Some(checkpoint), _) => PauseRecord {
+            token: token.to_string(),
+            percent: checkpoint.percent,
+            instances: checkpoint.instances,
+            goal: checkpoint.goal,
+            approval: checkpoint.approval,
+            since: checkpoint.paused_at,
+            until: checkpoint.paused_at.saturating_add(checkpoint.wait_seconds as i64),
+            bake: false,
+        },
+        // The bake: the whole rollout is done; only an alarm (or a rejection) stops it now.
+        (None, Some(until)) => PauseRecord {
+            token: token.to_string(),
+            percent: 100,
+            instances: deployment.step.as_ref().map_or(0, |s| s.progress.new_healthy),
+            goal: deployment.rollout.original.desired_capacity,
+            approval: crate::config::CheckpointApproval::Auto,
+            since: until.saturating_sub(deployment.job.settings.rollout.bake_seconds as i64),
+            until,
+            bake: true,
+        },
+        (None, None) => {
+            return Err(StepError::input("deployment: neither paused at a checkpoint nor baking (step.next is not \"pause\" or \"bake\")".into()));
+        }
     };
     let job = &deployment.job;
     let held = account.get_parameter(&job.lock_parameter).await?.map(|p| LockRecord::parse(&p.value)).unwrap_or_default();
@@ -62,25 +85,17 @@ pub async fn pause(
             ),
         });
     }
-    let pause = PauseRecord {
-        token: token.to_string(),
-        percent: checkpoint.percent,
-        instances: checkpoint.instances,
-        goal: checkpoint.goal,
-        approval: checkpoint.approval,
-        since: checkpoint.paused_at,
-        until: checkpoint.paused_at.saturating_add(checkpoint.wait_seconds as i64),
-    };
     let recorded_before = held.pause.as_ref() == Some(&pause);
     if !recorded_before {
         account.put_parameter(&job.lock_parameter, &LockRecord { pause: Some(pause.clone()), ..held }.render()).await?;
     }
-    let notified = match topic.filter(|t| !t.is_empty() && !recorded_before) {
+    // A bake is no one's to answer: it ends by itself (or with an alarm), so nobody is told.
+    let notified = match topic.filter(|t| !t.is_empty() && !recorded_before && !pause.bake) {
         Some(topic) => Some(notify_pause(account, topic, job, &pause).await),
         None => None,
     };
     // After the token is where the relay finds it: an alarm firing from now on reaches it.
-    check_during(account, &job.settings.alarms, &deployment.alarms_ignored, "checkpoint pause").await?;
+    check_during(account, &job.settings.alarms, &deployment.alarms_ignored, if pause.bake { "bake" } else { "checkpoint pause" }).await?;
     tracing::info!(
         environment = %job.environment,
         percent = pause.percent,
@@ -91,7 +106,8 @@ pub async fn pause(
         reject = %format!("stepdeploy reject {} --reason TEXT", job.environment),
         "paused at a checkpoint"
     );
-    let mut result = json!({"environment": job.environment, "paused": true, "percent": pause.percent, "until": pause.until, "at": now});
+    let mut result =
+        json!({"environment": job.environment, "paused": true, "percent": pause.percent, "until": pause.until, "at": now, "bake": pause.bake});
     match notified {
         Some(Ok(message_id)) => result["notified"] = json!(message_id),
         Some(Err(why)) => result["notification_error"] = json!(why),
@@ -100,16 +116,30 @@ pub async fn pause(
     Ok(result)
 }
 
+/// When the bake a replace step began ends, if the deployment waits it out now.
+pub(crate) fn baking_until(deployment: &Deployment) -> Option<Timestamp> {
+    deployment.bake_until.filter(|_| !deployment.rolling_back && deployment.step.as_ref().is_some_and(|s| s.next == "bake"))
+}
+
 /// After a pause ended in the rollout going on (approved, or `auto` with no alarm): the checkpoint
 /// is passed, the time paused is added to the rollout's deadline, and the lock no longer shows a
 /// pause. Safe to run twice (a retried step sees the same record).
 pub(crate) async fn resume(account: &dyn DeployAccount, deployment: &mut Deployment, now: Timestamp) -> Result<(), StepError> {
+    if baking_until(deployment).is_some() {
+        // The bake's wait ended (its time is up, or an operator approved): the lock no longer shows it.
+        return clear_pause(account, deployment).await;
+    }
     let Some(checkpoint) = paused_at(deployment).cloned() else { return Ok(()) };
     if deployment.rollout.checkpoints.first().is_some_and(|c| c.instances == checkpoint.instances) {
         deployment.rollout.checkpoints.remove(0);
     }
     let paused_for = now.saturating_sub(checkpoint.paused_at).max(0);
     deployment.rollout.deadline = deployment.rollout.deadline.saturating_add(paused_for);
+    clear_pause(account, deployment).await
+}
+
+/// The lock no longer records a pause (safe to run twice).
+async fn clear_pause(account: &dyn DeployAccount, deployment: &Deployment) -> Result<(), StepError> {
     let job = &deployment.job;
     if let Some(held) = account.get_parameter(&job.lock_parameter).await? {
         let held = LockRecord::parse(&held.value);
@@ -168,6 +198,19 @@ pub async fn answer(
         return Err(StepError { name: errors::INVALID_INPUT, message: format!("{execution} holds {environment} but is not paused at a checkpoint") });
     };
     let sent = match answer {
+        Answer::Approve { .. } if pause.bake => {
+            return Err(StepError {
+                name: errors::INVALID_INPUT,
+                message: format!(
+                    "{execution} is baking until {}: it finishes by itself then; `stepdeploy reject {environment} --reason ...` rolls it back now",
+                    crate::status::utc(pause.until)
+                ),
+            });
+        }
+        Answer::Reject { by, reason } if pause.bake => {
+            let cause = format!("{by} rejected the rollout during its bake: {reason}");
+            tasks.send_task_failure(&pause.token, errors::CHECKPOINT_REJECTED, &cause).await
+        }
         Answer::Approve { by } => tasks.send_task_success(&pause.token, &json!({"approved_by": by}).to_string()).await,
         Answer::Reject { by, reason } => {
             let cause = format!("{by} rejected the rollout at its {} % checkpoint: {reason}", pause.percent);
@@ -216,8 +259,11 @@ pub async fn relay_alarm(account: &dyn DeployAccount, deployment: &str, given: O
         if !watched {
             continue;
         }
-        let cause =
-            format!("alarm {alarm:?} is in ALARM ({reason}) while the rollout was paused at its {} % checkpoint; rolling back", pause.percent);
+        let cause = if pause.bake {
+            format!("alarm {alarm:?} is in ALARM ({reason}) during the bake; rolling back")
+        } else {
+            format!("alarm {alarm:?} is in ALARM ({reason}) while the rollout was paused at its {} % checkpoint; rolling back", pause.percent)
+        };
         match account.send_task_failure(&pause.token, errors::ALARM_FIRED, &cause).await {
             Ok(()) => stopped.push(environment.to_string()),
             // The pause ended already (answered, timed out): nothing to stop.

@@ -132,6 +132,10 @@ pub struct PauseRecord {
     pub since: Timestamp,
     /// When the wait ends: a rejection (`manual`) or the rollout going on (`auto`).
     pub until: Timestamp,
+    /// Not a checkpoint but the bake: the rollout is complete and waits out `rollout.bake_seconds`
+    /// for an alarm; the wait's end is the bake's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bake: bool,
 }
 
 impl LockRecord {

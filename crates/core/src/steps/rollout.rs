@@ -14,7 +14,6 @@ use super::lock::{LockRecord, give_back_after_failed_start, lock_parameter, lock
 use super::maintenance::{MaintenanceMode, maintenance};
 use super::preflight::{Checks, NEEDED_BY_ROLLOUT, group_problems, refused};
 use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep, ROLLBACK_PROBLEMS_KEPT};
-use crate::budget::bake_wait;
 use crate::config::{Config, Environment, MAX_LOCK_WAIT_SECONDS};
 use crate::errors;
 use crate::fleet::{apply, read_snapshot};
@@ -279,7 +278,10 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
             let remaining = until.saturating_sub(now).max(0) as u64;
             bake_remaining_seconds = Some(remaining);
             if remaining > 0 {
-                ("wait", bake_wait(remaining, deployment.rollout.poll_seconds), None)
+                // Waited out on a task token, not by polling: an alarm reaches it through the
+                // alarm-state rule at once (as a checkpoint's pause), and the wait costs a few
+                // history events however long it is.
+                ("bake", remaining, None)
             } else if deployment.rollout.keep_old_in_standby || decision.progress.kept_in_standby > 0 {
                 // A clean bake: the old instances kept in Standby are no longer needed; the next
                 // step terminates them (and the one after finds nothing left, and finishes).
