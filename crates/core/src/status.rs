@@ -10,6 +10,7 @@ use crate::config::Environment;
 use crate::fleet::read_snapshot;
 use crate::model::Timestamp;
 use crate::planner::assess;
+use crate::ports::AlarmState;
 use crate::steps::{DeployAccount, LockRecord, PauseRecord, StepError, lock_is_stale, lock_parameter, maintenance_rules};
 
 /// What `stepdeploy status ENV` shows.
@@ -37,6 +38,9 @@ pub struct EnvironmentStatus {
     pub lock: Option<LockHolder>,
     /// Whether the maintenance page is up (`None`: no listener configured).
     pub maintenance_on: Option<bool>,
+    /// The alarms that guard its deploys (`alarms`), as CloudWatch reports them now; one
+    /// CloudWatch doesn't know is listed as `MISSING`.
+    pub alarms: Vec<AlarmState>,
 }
 
 /// Instances running one image.
@@ -176,7 +180,27 @@ pub async fn environment_status(
         suspended_processes: snapshot.settings.suspended_processes.clone(),
         lock,
         maintenance_on,
+        alarms: alarm_states(account, &env.alarms).await?,
     })
+}
+
+/// The environment's alarms in config order, in one DescribeAlarms call.
+async fn alarm_states(account: &dyn DeployAccount, names: &[String]) -> Result<Vec<AlarmState>, StepError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let read = account.describe_alarms(names).await?;
+    Ok(names
+        .iter()
+        .map(|name| {
+            read.iter().find(|a| &a.name == name).cloned().unwrap_or_else(|| AlarmState {
+                name: name.clone(),
+                state: "MISSING".into(),
+                reason: "CloudWatch has no alarm of that name".into(),
+                updated_at: 0,
+            })
+        })
+        .collect())
 }
 
 impl EnvironmentStatus {
@@ -225,6 +249,10 @@ impl EnvironmentStatus {
         } else {
             format!("  suspended processes: {}\n", self.suspended_processes.join(", "))
         };
+        for alarm in &self.alarms {
+            let reason = if alarm.state == "OK" { String::new() } else { format!(" ({})", alarm.reason) };
+            out += &format!("  alarm {}: {}{reason}\n", alarm.name, alarm.state);
+        }
         out += match self.maintenance_on {
             Some(true) => "  maintenance page: ON\n",
             Some(false) => "  maintenance page: off\n",

@@ -303,7 +303,9 @@ async fn main() {
     // Rollback during the bake: relaunching the old version against bringing it back from Standby,
     // on the same seeds and alarm times (#16: at least 5x faster).
     let (mut ratio_from_alarm, mut ratio_from_rollback) = (f64::INFINITY, f64::INFINITY);
-    println!("Rollback during a 600 s bake (waited out on a task token), to full old capacity in service; health checks {HEALTH_CHECKS} s on both paths:");
+    println!(
+        "Rollback during a 600 s bake (waited out on a task token), to full old capacity in service; health checks {HEALTH_CHECKS} s on both paths:"
+    );
     println!(
         "| N | seed | alarm at | relaunch: from alarm | from rollback | launches | Standby: from alarm | from rollback | launches | speed-up from alarm | from rollback |"
     );

@@ -81,3 +81,21 @@ async fn it_reports_the_lock_holder_suspended_processes_and_the_maintenance_page
     let text = status.to_text();
     assert!(text.contains("maintenance page: ON") && text.contains("AZRebalance") && text.contains("7300 s, stale"), "{text}");
 }
+
+#[test]
+fn the_guarding_alarms_show_in_config_order_with_why_one_fires_and_a_missing_one_named() {
+    let (fleet, config) = demo(7, 2, SimSettings::default());
+    let mut config = (*config).clone();
+    config.environments["demo"].alarms.push("demo-never-created".into());
+    let reason = "Threshold Crossed: 1 datapoint [9.0] was greater than the threshold (5.0).";
+    fleet.sim.set_alarm_state(stepdeploy_sim::demo::DEMO_ALARMS[1], "ALARM", reason);
+    let status = status_of(&fleet, &config);
+    let states: Vec<(&str, &str)> = status.alarms.iter().map(|a| (a.name.as_str(), a.state.as_str())).collect();
+    assert_eq!(states, [("demo-web-5xx", "OK"), ("demo-web-latency", "ALARM"), ("demo-never-created", "MISSING")]);
+    let text = status.to_text();
+    assert!(text.contains("alarm demo-web-5xx: OK\n"), "{text}");
+    assert!(text.contains(&format!("alarm demo-web-latency: ALARM ({reason})")), "{text}");
+    assert!(text.contains("alarm demo-never-created: MISSING (CloudWatch has no alarm of that name)"), "{text}");
+    // One DescribeAlarms for all of them.
+    assert_eq!(fleet.sim.call_counts().get("DescribeAlarms"), Some(&1));
+}
