@@ -134,9 +134,12 @@ async fn during_the_bake_status_shows_it_approve_is_refused_and_reject_rolls_bac
     let (sim, cfg, said) = (fleet.sim.clone(), config.clone(), Arc::new(Mutex::new(Vec::<String>::new())));
     let said_seen = said.clone();
     // As the bake's wait begins (its token in the lock), an operator looks and answers.
-    let steps = Arc::new(move |step: &str, _: &serde_json::Value| {
+    let steps = Arc::new(move |step: &str, record: &serde_json::Value| {
         let held = sim.parameter_value(&stepdeploy_core::steps::lock_parameter("demo", "demo"));
         let baking = held.map(|v| stepdeploy_core::steps::LockRecord::parse(&v)).and_then(|l| l.pause).is_some_and(|p| p.bake);
+        if step == "replace" && record["rolling_back"] == true && baking {
+            said_seen.lock().unwrap_or_else(|p| p.into_inner()).push("the lock still shows the bake during the rollback".into());
+        }
         if step != "pause" || !baking || !said_seen.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
             return;
         }

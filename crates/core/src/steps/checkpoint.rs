@@ -125,8 +125,9 @@ pub(crate) fn baking_until(deployment: &Deployment) -> Option<Timestamp> {
 /// is passed, the time paused is added to the rollout's deadline, and the lock no longer shows a
 /// pause. Safe to run twice (a retried step sees the same record).
 pub(crate) async fn resume(account: &dyn DeployAccount, deployment: &mut Deployment, now: Timestamp) -> Result<(), StepError> {
-    if baking_until(deployment).is_some() {
-        // The bake's wait ended (its time is up, or an operator approved): the lock no longer shows it.
+    // The bake's wait ended (its time is up), or a pause or bake ended in a rollback (rejected, an
+    // alarm): the lock no longer shows it.
+    if baking_until(deployment).is_some() || (deployment.rolling_back && deployment.step.is_none()) {
         return clear_pause(account, deployment).await;
     }
     let Some(checkpoint) = paused_at(deployment).cloned() else { return Ok(()) };
