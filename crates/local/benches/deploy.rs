@@ -17,6 +17,9 @@ use stepdeploy_core::ports::{Alarms, Decrement, GroupReader, GroupUpdate, GroupW
 use stepdeploy_local::{SERIAL_DEPLOY, demo, run};
 use stepdeploy_sim::{Dist, SimSettings};
 
+#[path = "deploy/instance_refresh.rs"]
+mod instance_refresh;
+
 /// Boot-to-healthy, drawn per instance.
 const BOOT_MEAN: f64 = 90.0;
 /// Target group deregistration delay.
@@ -125,6 +128,31 @@ async fn fabulaws(n: u32, seed: u64) -> (i64, u32) {
         }
     }
     (sim.now() - started, lowest)
+}
+
+/// The demo's warm-up, which both stepdeploy and Instance Refresh wait out after an instance is healthy.
+const WARMUP: i64 = 20;
+
+/// Instance Refresh on the demo fleet of `n` under (min, max): its makespan and lowest healthy count.
+async fn instance_refresh_run(n: u32, seed: u64, policy: (u32, u32)) -> instance_refresh::Refresh {
+    let (fleet, _) = demo(seed, n, settings());
+    let to = LaunchTemplateRef { version: Some("2".into()), ..fleet.template.clone() };
+    instance_refresh::refresh(&fleet.sim, &fleet.group, &to, &fleet.new.image_id, n, policy, WARMUP).await
+}
+
+/// Instance Refresh's rollback: after a refresh to version 2 completes, an alarm, and the refresh
+/// back to version 1 by the same algorithm (its auto-rollback); seconds from the alarm to full
+/// old capacity serving (exact, from the sim's instances).
+async fn instance_refresh_rollback(n: u32, seed: u64, policy: (u32, u32)) -> i64 {
+    let settings = SimSettings { health_seconds: Dist::Fixed(HEALTH_CHECKS), ..settings() };
+    let (fleet, _) = demo(seed, n, settings);
+    let forward = LaunchTemplateRef { version: Some("2".into()), ..fleet.template.clone() };
+    instance_refresh::refresh(&fleet.sim, &fleet.group, &forward, &fleet.new.image_id, n, policy, WARMUP).await;
+    let alarm_at = fleet.sim.now();
+    let back = LaunchTemplateRef { version: Some("1".into()), ..fleet.template.clone() };
+    instance_refresh::refresh(&fleet.sim, &fleet.group, &back, &fleet.old.image_id, n, policy, WARMUP).await;
+    let serving = fleet.sim.serving_since(&fleet.group, &fleet.old.image_id);
+    serving.iter().copied().max().unwrap_or(alarm_at) - alarm_at
 }
 
 /// AWS calls of one reconcile poll, for fleets of different sizes: what replace reads (the
@@ -326,6 +354,55 @@ async fn main() {
             );
         }
     }
+    // Instance Refresh, the peer a user would pick instead, at the same settings and seeds.
+    println!(
+        "Instance Refresh (modelled from AWS's documentation; see benches/deploy/instance_refresh.rs) against stepdeploy, worst seed of {seeds}:"
+    );
+    println!(
+        "| N | policy (min, max) | stepdeploy makespan | lowest healthy | Instance Refresh makespan | lowest healthy | floor | IR / stepdeploy |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let (mut ir_ratio_min, mut ir_floor_violations, mut ours_floor_violations) = (f64::INFINITY, 0u32, 0u32);
+    for n in [5u32, 20, 100] {
+        for (min, max) in policies {
+            let mut worst: Option<(i64, u32, i64, u32)> = None;
+            for seed in 1..=seeds {
+                let ours_case = ours(n, min, max, seed, 0, &[]).await;
+                let ir = instance_refresh_run(n, seed, (min as u32, max as u32)).await;
+                let floor = Policy::new(min, max, None).map(|p| p.bounds(n).min_healthy).unwrap_or(0);
+                ir_floor_violations += u32::from(ir.lowest_healthy < floor);
+                ours_floor_violations += u32::from(ours_case.min_healthy < floor);
+                let ratio = ir.seconds as f64 / ours_case.makespan as f64;
+                if worst.is_none_or(|(o, _, i, _)| ratio < i as f64 / o as f64) {
+                    worst = Some((ours_case.makespan, ours_case.min_healthy, ir.seconds, ir.lowest_healthy));
+                }
+            }
+            let Some((o, o_low, i, i_low)) = worst else { continue };
+            let floor = Policy::new(min, max, None).map(|p| p.bounds(n).min_healthy).unwrap_or(0);
+            let ratio = i as f64 / o as f64;
+            ir_ratio_min = ir_ratio_min.min(ratio);
+            println!("| {n} | ({min}, {max}) | {o} s | {o_low} | {i} s | {i_low} | {floor} | {ratio:.2} |");
+        }
+    }
+    println!("floor violations: stepdeploy {ours_floor_violations}, Instance Refresh {ir_floor_violations}");
+    // Rollback after an alarm, once the new version serves everywhere: Instance Refresh relaunches
+    // the previous configuration; stepdeploy's instant rollback brings the old instances back.
+    let mut rollback_vs_ir = f64::INFINITY;
+    println!(
+        "Rollback from the alarm to full old capacity (health checks {HEALTH_CHECKS} s): Instance Refresh's auto-rollback at its defaults (90, 100) and at (100, 200), against stepdeploy's instant rollback:"
+    );
+    println!("| N | seed | Instance Refresh (90, 100) | Instance Refresh (100, 200) | stepdeploy (Standby) | speed-up against (100, 200) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for n in [6u32, 20, 100] {
+        for seed in 1..=seeds.min(3) {
+            let defaults = instance_refresh_rollback(n, seed, (90, 100)).await;
+            let surge = instance_refresh_rollback(n, seed, (100, 200)).await;
+            let instant = rollback_time(n, seed, true, 60 + (seed as i64 * 13) % 30).await.from_alarm;
+            let speedup = surge as f64 / instant.max(1) as f64;
+            rollback_vs_ir = rollback_vs_ir.min(speedup);
+            println!("| {n} | {seed} | {defaults} s | {surge} s | {instant} s | {speedup:.1}x |");
+        }
+    }
     let per_poll = calls_per_poll().await;
     println!("AWS calls per reconcile poll by fleet size: {per_poll:?}");
     let constant = per_poll.values().min() == per_poll.values().max();
@@ -344,6 +421,9 @@ async fn main() {
             "checkpoints_10_50_extra_cost_usd_n100": ((paused.cost_usd - unbaked.cost_usd) * 1e5).round() / 1e5,
             "instant_rollback_speedup_from_alarm_min": (ratio_from_alarm * 10.0).round() / 10.0,
             "instant_rollback_speedup_from_rollback_min": (ratio_from_rollback * 10.0).round() / 10.0,
+            "ir_makespan_ratio_min": (ir_ratio_min * 100.0).round() / 100.0,
+            "ir_floor_violations": ir_floor_violations,
+            "rollback_speedup_vs_ir": (rollback_vs_ir * 10.0).round() / 10.0,
         })
     );
 }
