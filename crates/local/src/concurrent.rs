@@ -3,7 +3,7 @@
 //! participant of a [`SharedVirtualClock`]; time moves only when all of them wait, and the sim
 //! follows it, so each sees the other's effects at the virtual moment they happen.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,14 +12,12 @@ use futures::FutureExt;
 use futures::future::{LocalBoxFuture, join_all};
 use serde_json::Value;
 use stepdeploy_asl::tokens::TaskTokens;
-use stepdeploy_asl::{Clock, Definition, Engine, Execution, SharedVirtualClock};
+use stepdeploy_asl::{Clock, Execution, SharedVirtualClock};
 use stepdeploy_core::config::Config;
 use stepdeploy_sim::Sim;
 
 use crate::checkpoints::{self, AfterAdvance, Approve};
-use stepdeploy_core::steps::Deployment;
-
-use crate::{ConfigFrom, Observer, StepObserver, Summary, failed_to_start, local_tasks, sim_functions, state_machine_name, substitutions, summarize};
+use crate::{ConfigFrom, Observer, StepObserver, Summary, engine_for, failed_to_start, sim_functions, summarize, watching};
 
 /// The shared clock as one execution sees it: a wait parks until every execution waits, then
 /// the sim moves to the new time (and alarms and answers are delivered, as [`crate::SimClock`] does).
@@ -69,31 +67,11 @@ pub async fn run_together(sim: &Sim, config: Arc<Config>, runs: Vec<Run<'_>>, gr
     let calls_before = sim.call_counts();
     let mut prepared = Vec::new();
     for (i, run) in runs.into_iter().enumerate() {
-        let min_healthy = Arc::new(Mutex::new(None::<u32>));
-        let (watch, sim_for_watch, group_name, steps, observer) =
-            (min_healthy.clone(), sim.clone(), group.to_string(), run.steps.clone(), run.observer.clone());
-        let observe: StepObserver = Arc::new(move |name: &str, record: &Value| {
-            let healthy = sim_for_watch.healthy_in_group(&group_name).len() as u32;
-            let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
-            *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
-            drop(low);
-            if let Some(observer) = observer.as_ref().filter(|_| name == "replace")
-                && let Ok(deployment) = serde_json::from_value::<Deployment>(record.clone())
-            {
-                observer(&deployment);
-            }
-            steps(name, record);
-        });
+        let (observe, min_healthy) = watching(sim, group, run.observer, run.steps);
         let functions = sim_functions(sim.clone(), config.clone(), observe, ConfigFrom::Given);
         let after_advance = checkpoints::after_advance(sim.clone(), functions.clone(), config.clone(), approve);
         let clock: Arc<dyn Clock> = Arc::new(SharedSimClock { shared: shared.clone(), sim: sim.clone(), after_advance });
-        let ready = local_tasks(clock.clone(), functions)
-            .map(|tasks| tasks.with_task_tokens(tokens.clone()))
-            .and_then(|tasks| Ok((tasks, Definition::parse(run.definition, &substitutions())?)));
-        let engine = ready.map(|(tasks, definition)| {
-            let engine = Engine::new(clock, Arc::new(tasks)).with_name(state_machine_name(run.definition)).with_task_tokens(tokens.clone());
-            (engine, definition)
-        });
+        let engine = engine_for(clock, functions, &tokens, run.definition);
         // Each its own name: the lock tells executions apart by it.
         prepared.push((engine, run.input, format!("local-{started}-{}", i + 1), min_healthy));
     }

@@ -356,22 +356,7 @@ async fn run_from(
     from: ConfigFrom,
     approve: Approve,
 ) -> (Execution, Summary) {
-    let min_healthy = Arc::new(Mutex::new(None::<u32>));
-    let (watch, sim_for_watch, group_name) = (min_healthy.clone(), sim.clone(), group.to_string());
-    let observe: StepObserver = Arc::new(move |name: &str, record: &Value| {
-        // Sampled after every step of every workflow: in-place deploys take instances out too.
-        let healthy = sim_for_watch.healthy_in_group(&group_name).len() as u32;
-        {
-            let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
-            *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
-        }
-        if name == "replace"
-            && let Ok(deployment) = serde_json::from_value::<Deployment>(record.clone())
-        {
-            observer(&deployment);
-        }
-        step_observer(name, record);
-    });
+    let (observe, min_healthy) = watching(sim, group, Some(observer), step_observer);
     let started = sim.now();
     let calls_before = sim.call_counts();
     let tokens = TaskTokens::new().looking_every(TOKEN_LOOK_SECONDS);
@@ -379,19 +364,49 @@ async fn run_from(
     let functions = sim_functions(sim.clone(), config.clone(), observe, from);
     let after_advance = checkpoints::after_advance(sim.clone(), functions.clone(), config, approve);
     let clock: Arc<dyn Clock> = Arc::new(SimClock { sim: sim.clone(), after_advance });
-    let prepared = local_tasks(clock.clone(), functions)
-        .map(|tasks| tasks.with_task_tokens(tokens.clone()))
-        .and_then(|tasks| Ok((tasks, Definition::parse(definition_text, &substitutions())?)));
-    let execution = match prepared {
-        Ok((tasks, definition)) => {
-            let engine = Engine::new(clock, Arc::new(tasks)).with_name(state_machine_name(definition_text)).with_task_tokens(tokens);
-            engine.run(&definition, input, &format!("local-{}", sim.now())).await
-        }
+    let execution = match engine_for(clock, functions, &tokens, definition_text) {
+        Ok((engine, definition)) => engine.run(&definition, input, &format!("local-{}", sim.now())).await,
         Err(e) => failed_to_start(e.to_string()),
     };
     let low = *min_healthy.lock().unwrap_or_else(|p| p.into_inner());
     let summary = summarize(sim, group, &execution, started, &calls_before, low);
     (execution, summary)
+}
+
+/// The lowest healthy count of `group`, sampled after every step of every workflow (in-place
+/// deploys take instances out too), around the observers: `observer` sees each reconcile step's
+/// deployment record, `step_observer` every step.
+fn watching(sim: &Sim, group: &str, observer: Option<Observer>, step_observer: StepObserver) -> (StepObserver, Arc<Mutex<Option<u32>>>) {
+    let min_healthy = Arc::new(Mutex::new(None::<u32>));
+    let (watch, sim, group) = (min_healthy.clone(), sim.clone(), group.to_string());
+    let observe: StepObserver = Arc::new(move |name: &str, record: &Value| {
+        let healthy = sim.healthy_in_group(&group).len() as u32;
+        {
+            let mut low = watch.lock().unwrap_or_else(|p| p.into_inner());
+            *low = Some(low.map_or(healthy, |l: u32| l.min(healthy)));
+        }
+        if let Some(observer) = observer.as_ref().filter(|_| name == "replace")
+            && let Ok(deployment) = serde_json::from_value::<Deployment>(record.clone())
+        {
+            observer(&deployment);
+        }
+        step_observer(name, record);
+    });
+    (observe, min_healthy)
+}
+
+/// The engine that runs `definition_text` with `functions` on `clock`, answering its tasks'
+/// tokens through `tokens`.
+fn engine_for(
+    clock: Arc<dyn Clock>,
+    functions: LocalFunctions,
+    tokens: &TaskTokens,
+    definition_text: &str,
+) -> Result<(Engine, Definition), stepdeploy_asl::DefinitionError> {
+    let tasks = local_tasks(clock.clone(), functions)?.with_task_tokens(tokens.clone());
+    let definition = Definition::parse(definition_text, &substitutions())?;
+    let engine = Engine::new(clock, Arc::new(tasks)).with_name(state_machine_name(definition_text)).with_task_tokens(tokens.clone());
+    Ok((engine, definition))
 }
 
 /// An execution that could not start: its definition didn't parse.

@@ -9,6 +9,7 @@
 
 mod alarms;
 pub mod demo;
+mod events;
 pub mod iam;
 mod ports;
 mod scaling;
@@ -23,6 +24,7 @@ use stepdeploy_core::model::{LaunchTemplateRef, Timestamp};
 use stepdeploy_core::ports::{ErrorKind, Parameter};
 
 pub use alarms::AlarmTrigger;
+pub use events::ExternalEvent;
 pub use ports::cloudwatch::alarm_arn;
 pub use ports::sns::Published;
 pub use world::{Dist, SimSettings};
@@ -106,52 +108,6 @@ impl Fault {
             skip: 0,
         }
     }
-}
-
-/// Something done to the account by someone other than stepdeploy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExternalEvent {
-    /// An operator lowers desired capacity; the group scales in.
-    ScaleIn {
-        /// Group name.
-        group: String,
-        /// By how many.
-        count: u32,
-    },
-    /// An operator raises desired capacity (and max, if needed).
-    ScaleOut {
-        /// Group name.
-        group: String,
-        /// By how many.
-        count: u32,
-    },
-    /// Another execution (holding an environment's lock) finishes: it stops running and its
-    /// lock parameter is deleted, as its finish step would.
-    ExecutionEnds {
-        /// Its ARN.
-        execution: String,
-        /// The lock parameter it held.
-        lock_parameter: String,
-    },
-    /// An instance dies (EC2 terminate); the group replaces it.
-    TerminateOne {
-        /// Group name.
-        group: String,
-    },
-    /// A random live instance of the group fails its EC2 status checks: Auto Scaling marks it
-    /// Unhealthy and, unless ReplaceUnhealthy is suspended, replaces it.
-    ImpairOne {
-        /// Group name.
-        group: String,
-    },
-    /// A CloudWatch alarm goes into ALARM at this moment (CloudWatch evaluates on its own
-    /// period, not when a rollout polls).
-    AlarmFires {
-        /// The alarm's name.
-        alarm: String,
-        /// Its StateReason.
-        reason: String,
-    },
 }
 
 /// What a scripted SSM command does.
@@ -304,13 +260,6 @@ impl Sim {
 
     pub fn inject_fault(&self, fault: Fault) {
         self.lock().faults.push(fault);
-    }
-
-    /// Schedules an external event at virtual time `at`.
-    pub fn schedule(&self, at: Timestamp, event: ExternalEvent) {
-        let mut world = self.lock();
-        world.events.push((at, event));
-        world.events.sort_by_key(|(at, _)| *at);
     }
 
     /// Scripts the outcome of matching SSM commands (the last match wins).

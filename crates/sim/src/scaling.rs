@@ -95,13 +95,11 @@ impl World {
                         asg_unhealthy: false,
                     },
                 );
-                self.activities.entry(name.to_string()).or_default().push(ScalingActivity {
-                    started_at: now,
-                    status: "Successful".into(),
-                    description: format!("Launching a new EC2 instance: {id}"),
-                    cause: format!("At {now} an instance was started in response to a difference between desired and actual capacity."),
-                    message: None,
-                });
+                self.record_activity(
+                    name,
+                    format!("Launching a new EC2 instance: {id}"),
+                    format!("At {now} an instance was started in response to a difference between desired and actual capacity."),
+                );
                 launched.push(id);
             }
         } else if live_count > group.desired_capacity && !group.suspended.contains("Terminate") {
@@ -116,6 +114,13 @@ impl World {
             }
         }
         launched
+    }
+
+    /// Records a successful activity of `group` now, as DescribeScalingActivities lists it.
+    pub(crate) fn record_activity(&mut self, group: &str, description: String, cause: String) {
+        let started_at = self.now;
+        let activity = ScalingActivity { started_at, status: "Successful".into(), description, cause, message: None };
+        self.activities.entry(group.to_string()).or_default().push(activity);
     }
 
     /// The group's zone with the fewest live instances (the first such, in the group's order).
@@ -143,13 +148,11 @@ impl World {
             .collect();
         for id in unhealthy {
             self.begin_termination(&id);
-            self.activities.entry(group.to_string()).or_default().push(ScalingActivity {
-                started_at: now,
-                status: "Successful".into(),
-                description: format!("Terminating EC2 instance: {id}"),
-                cause: format!("At {now} an instance was taken out of service in response to an ELB system health check failure."),
-                message: None,
-            });
+            self.record_activity(
+                group,
+                format!("Terminating EC2 instance: {id}"),
+                format!("At {now} an instance was taken out of service in response to an ELB system health check failure."),
+            );
         }
     }
 }

@@ -6,7 +6,7 @@
 //! health-checks them as the target group does a new instance, and raises desired capacity.
 //! At most 20 instances a call, each call checked against the group's size bounds.
 
-use stepdeploy_core::model::{ScalingActivity, TargetState, Timestamp};
+use stepdeploy_core::model::{TargetState, Timestamp};
 use stepdeploy_core::ports::{MAX_STANDBY_PER_CALL, PortError};
 
 use crate::Sim;
@@ -62,13 +62,11 @@ impl World {
                 inst.standby = true;
                 inst.deregistered_at = Some(now);
             }
-            self.activities.entry(group.to_string()).or_default().push(ScalingActivity {
-                started_at: now,
-                status: "Successful".into(),
-                description: format!("Moving EC2 instance to Standby: {id}"),
-                cause: format!("At {now} instance {id} was moved to standby in response to a user request, shrinking the capacity."),
-                message: None,
-            });
+            self.record_activity(
+                group,
+                format!("Moving EC2 instance to Standby: {id}"),
+                format!("At {now} instance {id} was moved to standby in response to a user request, shrinking the capacity."),
+            );
         }
         self.reconcile_group(group);
         Ok(())
@@ -99,13 +97,11 @@ impl World {
                 inst.in_service_at = now + hook_seconds;
                 inst.healthy_at = inst.healthy_at.map(|_| now + hook_seconds + checks);
             }
-            self.activities.entry(group.to_string()).or_default().push(ScalingActivity {
-                started_at: now,
-                status: "Successful".into(),
-                description: format!("Moving EC2 instance out of Standby: {id}"),
-                cause: format!("At {now} instance {id} was moved out of standby in response to a user request, increasing the capacity."),
-                message: None,
-            });
+            self.record_activity(
+                group,
+                format!("Moving EC2 instance out of Standby: {id}"),
+                format!("At {now} instance {id} was moved out of standby in response to a user request, increasing the capacity."),
+            );
         }
         self.reconcile_group(group);
         Ok(())

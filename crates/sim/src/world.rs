@@ -496,51 +496,6 @@ impl World {
         self.fire_alarms();
     }
 
-    fn apply_event(&mut self, event: ExternalEvent) {
-        match event {
-            ExternalEvent::ScaleIn { group, count } => {
-                if let Some(g) = self.groups.get_mut(&group) {
-                    g.desired_capacity = g.desired_capacity.saturating_sub(count).max(g.min_size);
-                }
-            }
-            ExternalEvent::ScaleOut { group, count } => {
-                if let Some(g) = self.groups.get_mut(&group) {
-                    g.desired_capacity += count;
-                    g.max_size = g.max_size.max(g.desired_capacity);
-                }
-            }
-            ExternalEvent::ImpairOne { group } => {
-                let now = self.now;
-                let mut live: Vec<String> =
-                    self.instances.values().filter(|i| i.group.as_deref() == Some(group.as_str()) && i.is_live(now)).map(|i| i.id.clone()).collect();
-                live.sort();
-                if !live.is_empty() {
-                    let pick = self.rng.random_range(0..live.len());
-                    if let Some(inst) = self.instances.get_mut(&live[pick]) {
-                        inst.asg_unhealthy = true;
-                    }
-                }
-            }
-            ExternalEvent::ExecutionEnds { execution, lock_parameter } => {
-                self.running_executions.remove(&execution);
-                self.parameters.remove(&lock_parameter);
-            }
-            ExternalEvent::AlarmFires { alarm, reason } => {
-                let now = self.now;
-                self.set_alarm(stepdeploy_core::ports::AlarmState { name: alarm, state: "ALARM".into(), reason, updated_at: now });
-            }
-            ExternalEvent::TerminateOne { group } => {
-                let now = self.now;
-                let live: Vec<String> =
-                    self.instances.values().filter(|i| i.group.as_deref() == Some(group.as_str()) && i.is_live(now)).map(|i| i.id.clone()).collect();
-                if !live.is_empty() {
-                    let pick = self.rng.random_range(0..live.len());
-                    self.begin_termination(&live[pick]);
-                }
-            }
-        }
-    }
-
     pub fn begin_termination(&mut self, id: &str) {
         let now = self.now;
         let delay = self.settings.deregistration_delay_seconds;

@@ -258,40 +258,26 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
     deployment.rollout.healthy_since = decision.healthy_since;
     deployment.rollout.expected_desired = Some(decision.desired_after);
     let bake_seconds = deployment.job.settings.rollout.bake_seconds;
+    // Replaced and healthy: the bake (watching the alarms) begins before the deploy finishes.
+    if matches!(decision.outcome, Outcome::Done) && !deployment.rolling_back && bake_seconds > 0 && deployment.bake_until.is_none() {
+        let until = now.saturating_add(bake_seconds as i64);
+        deployment.bake_until = Some(until);
+        // The bake is not the rollout's to time out.
+        deployment.rollout.deadline = deployment.rollout.deadline.max(until.saturating_add(deployment.rollout.poll_seconds as i64));
+    }
     // While baking, every step says how much is left (the step that lets the Standby instances go too).
-    let mut bake_remaining_seconds = deployment.bake_until.filter(|_| !deployment.rolling_back).map(|until| until.saturating_sub(now).max(0) as u64);
+    let bake_remaining_seconds = deployment.bake_until.filter(|_| !deployment.rolling_back).map(|until| until.saturating_sub(now).max(0) as u64);
     let mut checkpoint = None;
     let (next, seconds, reason) = match decision.outcome {
         Outcome::Wait { seconds } => ("wait", seconds, None),
-        // Replaced and healthy: bake (keep watching the alarms and the group) before finishing.
-        Outcome::Done if !deployment.rolling_back && bake_seconds > 0 => {
-            let until = match deployment.bake_until {
-                Some(until) => until,
-                None => {
-                    let until = now.saturating_add(bake_seconds as i64);
-                    deployment.bake_until = Some(until);
-                    // The bake is not the rollout's to time out.
-                    deployment.rollout.deadline = deployment.rollout.deadline.max(until.saturating_add(deployment.rollout.poll_seconds as i64));
-                    until
-                }
-            };
-            let remaining = until.saturating_sub(now).max(0) as u64;
-            bake_remaining_seconds = Some(remaining);
-            if remaining > 0 {
-                // Waited out on a task token, not by polling: an alarm reaches it through the
-                // alarm-state rule at once (as a checkpoint's pause), and the wait costs a few
-                // history events however long it is.
-                ("bake", remaining, None)
-            } else if deployment.rollout.keep_old_in_standby || decision.progress.kept_in_standby > 0 {
-                // A clean bake: the old instances kept in Standby are no longer needed; the next
-                // step terminates them (and the one after finds nothing left, and finishes).
-                deployment.rollout.keep_old_in_standby = false;
-                ("wait", 1, None)
-            } else {
-                ("done", 0, None)
-            }
+        // Waited out on a task token, not by polling: an alarm reaches it through the alarm-state
+        // rule at once (as a checkpoint's pause), and the wait costs a few history events however
+        // long it is.
+        Outcome::Done if !deployment.rolling_back && bake_remaining_seconds.is_some_and(|left| left > 0) => {
+            ("bake", bake_remaining_seconds.unwrap_or_default(), None)
         }
-        // No bake (or it is over): the instances kept in Standby go before the deploy finishes.
+        // No bake, or a clean one: the old instances kept in Standby are no longer needed; the
+        // next step terminates them (and the one after finds nothing left, and finishes).
         Outcome::Done if !deployment.rolling_back && (deployment.rollout.keep_old_in_standby || decision.progress.kept_in_standby > 0) => {
             deployment.rollout.keep_old_in_standby = false;
             ("wait", 1, None)
