@@ -235,3 +235,33 @@ async fn a_bake_then_a_deploy_of_the_default_version_ships_the_baked_image() {
     assert_eq!(deployed.status, "SUCCEEDED", "{deployed:?}");
     assert_eq!(deployed.fleet.by_image.get(&image_id), Some(&2), "the fleet runs the baked image: {:?}", deployed.fleet.by_image);
 }
+
+#[tokio::test]
+async fn a_failed_bake_whose_builder_cannot_be_terminated_says_both_and_names_the_builder() {
+    let (fleet, config) = demo(67, 2, SimSettings::default());
+    // The bake script fails; then EC2 refuses to terminate the builder, for good.
+    fleet.sim.script_command(CommandScript {
+        contains: "stepdeploy-bake".into(),
+        instance_id: None,
+        exit_code: 2,
+        stdout: String::new(),
+        stderr: "pip: no matching distribution".into(),
+        duration_seconds: 60,
+    });
+    fleet.sim.inject_fault(stepdeploy_sim::Fault {
+        operation: "TerminateInstances".into(),
+        kind: stepdeploy_core::ports::ErrorKind::Invalid,
+        code: "UnauthorizedOperation".into(),
+        remaining: u32::MAX,
+        lost_response: false,
+        skip: 0,
+    });
+    let summary = bake(&fleet, config, json!({"environment": "demo", "revision": "4f2c9e1"})).await;
+    assert_eq!(summary.status, "FAILED");
+    let builder = builders(&fleet);
+    assert_eq!(builder.len(), 1, "still running: {builder:?}");
+    let cause = summary.cause.unwrap_or_default();
+    assert!(cause.contains("pip: no matching distribution"), "the bake's own failure first: {cause}");
+    assert!(cause.contains("and clean-up could not finish"), "{cause}");
+    assert!(cause.contains(&format!("aws ec2 terminate-instances --instance-ids {}", builder[0])), "how to end it: {cause}");
+}

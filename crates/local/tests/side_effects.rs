@@ -1,16 +1,18 @@
-//! Failures after a side effect (#19 item 1): for each workflow, every AWS
+//! Failures after a side effect (#19 item 1): for every workflow, every AWS
 //! call of a clean run is made to fail in turn, for good (a non-retryable
 //! error), after the calls before it succeeded. Whatever fails, the run must
 //! end with the environment in a state an operator can trust: the lock
 //! released, the processes it suspended resumed, the page down, and the
 //! group either on the new version or back on the original at its original
-//! capacity; or, where it could not get there, an error that says what is left.
+//! capacity, no bake builder running; or, where it could not get there, an
+//! error that says what is left.
 
 use std::sync::Arc;
 
 use futures::executor::block_on;
 use stepdeploy_core::errors;
-use stepdeploy_core::ports::{ErrorKind, GroupReader, ListenerRules, Parameters, RuleAction};
+use stepdeploy_core::ports::{ErrorKind, GroupReader, InstanceReader, ListenerRules, Parameters, RuleAction};
+use stepdeploy_core::steps::bake::tags;
 use stepdeploy_core::steps::lock_parameter;
 use stepdeploy_local::{demo, run, scenario};
 use stepdeploy_sim::demo::DemoFleet;
@@ -39,6 +41,14 @@ fn problems(fleet: &DemoFleet, workflow: &str, summary: &stepdeploy_local::Summa
     if page_up && workflow != "maintenance-on" && !explained.contains("page") && !explained.contains("maintenance") {
         out.push("the maintenance page is left up and the error doesn't say so".to_string());
     }
+    if matches!(workflow, "bake" | "release" | "rebake") {
+        // A bake's builder is an instance billed by the hour: never left running unexplained.
+        let role = std::collections::BTreeMap::from([(tags::ROLE.to_string(), "builder".to_string())]);
+        let builders: Vec<String> = block_on(fleet.sim.find_instances(&role)).unwrap().into_iter().map(|i| i.id).collect();
+        if !builders.is_empty() && !explained.contains("builder") {
+            out.push(format!("builder {builders:?} left running and the error doesn't say so"));
+        }
+    }
     if matches!(workflow, "serial" | "full") {
         let group = block_on(fleet.sim.describe_group(&fleet.group)).unwrap();
         let version = group.settings.launch_template.and_then(|t| t.version).unwrap_or_default();
@@ -64,7 +74,7 @@ fn problems(fleet: &DemoFleet, workflow: &str, summary: &stepdeploy_local::Summa
 async fn any_call_that_fails_for_good_leaves_the_environment_settled_or_says_what_is_left() {
     let mut defects = Vec::new();
     let mut runs = 0;
-    for workflow in ["serial", "full", "worker", "in-place", "maintenance-on"] {
+    for workflow in scenario::WORKFLOWS.iter().copied() {
         let (definition, input) = scenario::definition_and_input(workflow, "demo").unwrap();
         let clean = {
             let (fleet, config) = demo(3, 3, SimSettings::default());

@@ -14,7 +14,7 @@ use futures::executor::block_on;
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use stepdeploy_core::fleet::{apply, read_snapshot};
-use stepdeploy_core::planner::{Action, Checkpoint, Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
+use stepdeploy_core::planner::{Action, Bounds, Checkpoint, Outcome, Policy, RolloutSpec, RolloutState, Strategy, Timing, plan};
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{Dist, ExternalEvent, SimSettings};
 
@@ -216,13 +216,46 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
     run
 }
 
-/// The floor and ceiling a case's rollout keeps: its policy's, or a full deploy's surge.
-fn bounds_of(case: &Case) -> stepdeploy_core::planner::Bounds {
-    match case.strategy {
-        Strategy::Rolling => case.policy.bounds(case.size.desired),
-        Strategy::AllAtOnce => {
-            stepdeploy_core::planner::Bounds { min_healthy: case.size.desired, max_total: 2 * case.size.desired, wave: case.size.desired }
+/// Floor, ceiling and wave of a rolling policy, by the README's rules, worked out by counting
+/// instances rather than by calling `Policy::bounds`: a wrong rounding rule in the product must
+/// not agree with itself here (#19, item 4).
+fn expected_bounds(desired: u32, policy: &Policy) -> Bounds {
+    if desired == 0 {
+        return Bounds { min_healthy: 0, max_total: 0, wave: 1 };
+    }
+    // The floor: the fewest instances that are at least min % of desired.
+    let at_least = |k: &u32| k * 100 >= desired * policy.min_healthy_percent;
+    let mut floor = (0..=desired).find(at_least).unwrap_or(desired);
+    // The ceiling: the most instances that are at most max % of desired, never fewer than desired.
+    let at_most = |k: &u32| k * 100 <= desired * policy.max_healthy_percent;
+    let mut ceiling = (desired..=2 * desired).rev().find(at_most).unwrap_or(desired);
+    // No room for a batch of one: a policy that allows any surge gets one more, else one fewer healthy.
+    if ceiling <= floor {
+        if policy.max_healthy_percent > 100 {
+            ceiling = floor + 1;
+        } else {
+            floor = ceiling - 1;
         }
+    }
+    let wave = (ceiling - floor).min(policy.batch_size.unwrap_or(u32::MAX)).max(1);
+    Bounds { min_healthy: floor, max_total: ceiling, wave }
+}
+
+/// How many waves of `wave` instances replace `desired`, counted one wave at a time.
+fn expected_waves(desired: u32, wave: u32) -> i64 {
+    let (mut replaced, mut waves) = (0, 0);
+    while replaced < desired {
+        replaced += wave;
+        waves += 1;
+    }
+    waves
+}
+
+/// The floor and ceiling a case's rollout keeps: its policy's, or a full deploy's surge.
+fn bounds_of(case: &Case) -> Bounds {
+    match case.strategy {
+        Strategy::Rolling => expected_bounds(case.size.desired, &case.policy),
+        Strategy::AllAtOnce => Bounds { min_healthy: case.size.desired, max_total: 2 * case.size.desired, wave: case.size.desired },
     }
 }
 
@@ -232,6 +265,18 @@ fn all_on(fleet: &DemoFleet, image: &str) -> bool {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// The product's bounds agree with the counted ones, up to 1,000 instances.
+    #[test]
+    fn policy_bounds_match_the_counted_floor_and_ceiling(
+        desired in 0u32..=1000, min in 0i64..=100, max in 100i64..=200, batch in prop::option::of(1i64..=50)
+    ) {
+        prop_assume!(!(min == 100 && max == 100));
+        let policy = Policy::new(min, max, batch).unwrap();
+        let expected = expected_bounds(desired, &policy);
+        prop_assert_eq!(policy.bounds(desired), expected);
+        prop_assert_eq!(i64::from(policy.waves(desired)), expected_waves(desired, expected.wave));
+    }
 
     /// Healthy capacity never drops below the floor when only new instances
     /// can fail; the group never exceeds the ceiling; no new instance is terminated.
@@ -260,7 +305,7 @@ proptest! {
         let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
         let mut state = begin(&fleet, &case, 4 * 3600, 900);
         let waves = match case.strategy {
-            Strategy::Rolling => i64::from(case.policy.waves(case.size.desired)),
+            Strategy::Rolling => expected_waves(case.size.desired, expected_bounds(case.size.desired, &case.policy).wave),
             Strategy::AllAtOnce => 1,
         };
         // A new instance is first seen healthy up to one poll after it is, and
@@ -303,7 +348,7 @@ proptest! {
     fn a_rollback_from_any_point_of_a_healthy_rollout_holds_the_floor(case in case(), stop in 0usize..40) {
         let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
         let mut state = begin(&fleet, &case, 4 * 3600, 900);
-        let bounds = case.policy.bounds(case.size.desired);
+        let bounds = expected_bounds(case.size.desired, &case.policy);
         let floor = match case.strategy {
             Strategy::Rolling => bounds.min_healthy,
             Strategy::AllAtOnce => case.size.desired,
@@ -473,7 +518,7 @@ proptest! {
         fleet.sim.advance(1);
         let launched_before: BTreeSet<String> = fleet.sim.launched_in_group(&fleet.group).into_iter().collect();
         let mut back = state.rollback(fleet.sim.now(), 4 * 3600).unwrap();
-        let run = drive(&fleet, &mut back, Some(case.policy.bounds(case.size.desired).min_healthy.min(bounds.min_healthy)), bounds.max_total);
+        let run = drive(&fleet, &mut back, Some(expected_bounds(case.size.desired, &case.policy).min_healthy.min(bounds.min_healthy)), bounds.max_total);
         prop_assert!(run.violations.is_empty(), "stopped after {} steps, then: {:?}", stop, run.violations);
         prop_assert_eq!(run.outcome, Some(Outcome::Done));
         prop_assert!(all_on(&fleet, &fleet.old.image_id));

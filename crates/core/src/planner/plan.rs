@@ -187,9 +187,8 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     // old instance Auto Scaling terminated itself) when desired capacity is what the last step left;
     // an operator who changed it meant the extra.
     let surplus_is_ours = state.undoing || state.expected_desired == Some(snapshot.settings.desired_capacity);
-    let unhealthy_list = |only_new: bool| -> Vec<(String, String)> {
-        health.iter().filter(|h| !h.healthy && (!only_new || h.on_target)).map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default())).collect()
-    };
+    let unhealthy =
+        || -> Vec<(String, String)> { health.iter().filter(|h| !h.healthy).map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default())).collect() };
 
     let mut actions = Vec::new();
     let version = &state.target.launch_template_version;
@@ -250,7 +249,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
 
     if now >= state.deadline {
-        let failure = Failure::DeadlinePassed { elapsed_seconds: now - state.started_at, unhealthy: unhealthy_list(false) };
+        let failure = Failure::DeadlinePassed { elapsed_seconds: now - state.started_at, unhealthy: unhealthy() };
         return finish(Vec::new(), Outcome::Failed(failure));
     }
     if let Some(failure) = failing_activities(snapshot, state) {

@@ -180,16 +180,15 @@ impl RolloutState {
             keep_instance_ids: self.original.instance_ids.iter().cloned().collect(),
             started_at: now,
             deadline: now.saturating_add(timeout_seconds as i64),
-            // Warm-up is a fact about an instance, not about the direction: the rollout's new
-            // instances that warmed up still serve, and terminating them as "not healthy" would
-            // take their capacity below the floor before the originals are back.
-            healthy_since: self.healthy_since.clone(),
             undoing: true,
             expected_desired: None,
             // A rollback never pauses: it is what a pause would be waiting to decide.
             checkpoints: Vec::new(),
             // A rollback brings the originals back from Standby and terminates what it replaces.
             keep_old_in_standby: false,
+            // healthy_since is kept: warm-up is a fact about an instance, not about the direction.
+            // The rollout's new instances that warmed up still serve, and terminating them as
+            // "not healthy" would take their capacity below the floor before the originals are back.
             ..self.clone()
         })
     }

@@ -381,8 +381,20 @@ pub async fn advance(account: &dyn DeployAccount, mut bake: Bake, now: Timestamp
 /// delete whatever image this execution made (deregister and snapshots).
 pub async fn cleanup(account: &dyn DeployAccount, mut bake: Bake, failed: bool) -> Result<Bake, StepError> {
     if let Some(builder) = &bake.builder {
+        // An error that ends the bake here leaves a billed instance running: it says so, and how to end it.
+        let left_running = |e: crate::ports::PortError| {
+            let mut error = StepError::from(e);
+            if error.name != errors::AWS_TRANSIENT {
+                error.message = format!(
+                    "the builder {builder} may still be running: terminate it (aws ec2 terminate-instances --instance-ids {builder}); {}",
+                    error.message
+                );
+            }
+            error
+        };
         // Terminated only when EC2 says so: a builder it doesn't list yet is terminated all the same.
-        let gone = account.describe_instances(std::slice::from_ref(builder)).await?.into_iter().any(|i| i.state == "terminated");
+        let gone =
+            account.describe_instances(std::slice::from_ref(builder)).await.map_err(left_running)?.into_iter().any(|i| i.state == "terminated");
         if !gone {
             account.terminate_instances(std::slice::from_ref(builder)).await.map_err(|e| match e.kind {
                 // Not known to EC2 yet: try again (AwsTransient is retried), never leave it running.
@@ -390,7 +402,7 @@ pub async fn cleanup(account: &dyn DeployAccount, mut bake: Bake, failed: bool) 
                     name: errors::AWS_TRANSIENT,
                     message: format!("builder {builder} is not known to EC2 yet, so it can't be terminated yet: {e}"),
                 },
-                _ => e.into(),
+                _ => left_running(e),
             })?;
         }
         bake.builder_terminated = true;
