@@ -80,7 +80,10 @@ impl GroupReader for AwsAutoScaling {
                     .map(str::to_string)
                     .collect(),
                 features: GroupFeatures {
-                    mixed_instances_policy: group.mixed_instances_policy().is_some(),
+                    // A real policy always has its LaunchTemplate (required:
+                    // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_MixedInstancesPolicy.html);
+                    // an empty one (moto's CloudFormation writes `{}`) is no policy.
+                    mixed_instances_policy: group.mixed_instances_policy().is_some_and(|m| m.launch_template().is_some()),
                     warm_pool: group.warm_pool_configuration().is_some(),
                     desired_capacity_type: group.desired_capacity_type().map(str::to_string),
                     launch_configuration: group.launch_configuration_name().map(str::to_string),

@@ -219,6 +219,9 @@ pub(crate) enum Command {
     /// Work with stepdeploy.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Create, show or delete an environment's AWS resources (environments/environment.yaml).
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Run and validate Amazon States Language definitions locally.
     #[command(subcommand)]
     Asl(AslCommand),
@@ -452,6 +455,18 @@ pub(crate) enum ConfigCommand {
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
     },
+    /// Write an environment into the config file from a stack's outputs (one of environments/environment.yaml,
+    /// or any stack with outputs of the same names), keeping everything the stack doesn't decide.
+    FromStack {
+        /// The CloudFormation stack (name or id).
+        #[arg(value_name = "STACK")]
+        stack_name: String,
+        /// The environment to write.
+        #[arg(long = "env")]
+        environment: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
     /// Write an environment's settings from the config file to its SSM parameter, where the Lambdas read them.
     Push {
         /// The environment.
@@ -459,6 +474,53 @@ pub(crate) enum ConfigCommand {
         /// Don't ask for confirmation on a production environment.
         #[arg(long, short = 'y')]
         yes: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum EnvCommand {
+    /// Create the environment stack (network, load balancer, launch template, web and worker groups,
+    /// optional database, cache and alarms), or update it through a change set shown first; follow it;
+    /// then write the environment into the config file from its outputs.
+    Create {
+        /// The environment, e.g. staging (the stack is stepdeploy-DEPLOYMENT-ENV).
+        environment: String,
+        /// A template parameter, e.g. Database=postgres or WebDesiredCapacity=2 (repeatable; the
+        /// template lists them all). On an update, parameters not given keep their values.
+        #[arg(long = "parameter", short = 'p', value_name = "KEY=VALUE")]
+        parameters: Vec<String>,
+        /// Mark a new environment production in the config (deploys ask for confirmation).
+        #[arg(long)]
+        production: bool,
+        /// Apply an update's change set without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Seconds between stack event polls.
+        #[arg(long, default_value_t = 5)]
+        poll_seconds: u64,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// The environment stack's status and outputs.
+    Show {
+        /// The environment.
+        environment: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Delete the environment stack and everything in it (a production environment asks first;
+    /// the database is kept as a final snapshot).
+    Delete {
+        /// The environment.
+        environment: String,
+        /// Don't ask for confirmation on a production environment.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Seconds between stack event polls.
+        #[arg(long, default_value_t = 5)]
+        poll_seconds: u64,
         #[command(flatten)]
         aws: AwsArgs,
     },

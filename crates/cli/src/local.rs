@@ -72,7 +72,7 @@ fn fleet_size(args: &LocalArgs, given: Option<&(Config, String)>) -> Result<Demo
             let (desired, min, max) = (size(scaling.desired_capacity), size(scaling.min_size), size(scaling.max_size));
             (DemoSize { desired, min, max: max.max(desired) }, format!("environments.{name}.scaling.desired_capacity (or --instances)"))
         }
-        (None, None) => (DemoSize::of(6), "--instances".to_string()),
+        (None, None) => (DemoSize::of(stepdeploy_sim::demo::DEMO_INSTANCES), "--instances".to_string()),
     };
     if !(1..=1000).contains(&size.desired) {
         bail!("{field}: {} is not in 1..=1000 for a local run", size.desired);

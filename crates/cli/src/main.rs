@@ -5,6 +5,10 @@ mod args;
 mod asl;
 mod local;
 // Without the `aws` feature only the local commands use anything.
+#[cfg(feature = "aws")]
+mod env;
+#[cfg(feature = "aws")]
+mod envstack;
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod progress;
 #[cfg(feature = "aws")]
@@ -24,6 +28,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+#[cfg(feature = "aws")]
+use crate::args::EnvCommand;
 use crate::args::{AslCommand, Cli, Command, ConfigCommand, GraphFormat, OutputFormat};
 #[cfg(feature = "aws")]
 use crate::args::{AwsArgs, DeployKind, OnOff, StartArgs, SuspendResume};
@@ -211,7 +217,11 @@ fn aws_args(command: &Command) -> Option<&AwsArgs> {
         | Command::Doctor { aws, .. }
         | Command::Approve { aws, .. }
         | Command::Reject { aws, .. }
-        | Command::Config(ConfigCommand::Push { aws, .. }) => Some(aws),
+        | Command::Config(ConfigCommand::Push { aws, .. })
+        | Command::Config(ConfigCommand::FromStack { aws, .. })
+        | Command::Env(EnvCommand::Create { aws, .. })
+        | Command::Env(EnvCommand::Show { aws, .. })
+        | Command::Env(EnvCommand::Delete { aws, .. }) => Some(aws),
         _ => None,
     }
 }
@@ -246,6 +256,16 @@ fn run_remote(command: Command) -> Result<ExitCode> {
             }
             Command::History { environment, limit, .. } => return remote::history(&environment, limit, &options).await,
             Command::Config(ConfigCommand::Push { environment, yes, .. }) => return remote::push(&environment, &options, yes).await,
+            Command::Config(ConfigCommand::FromStack { stack_name, environment, .. }) => {
+                return env::from_stack(&stack_name, &environment, &options).await;
+            }
+            Command::Env(EnvCommand::Create { environment, parameters, production, yes, poll_seconds, .. }) => {
+                return env::create(&environment, &options, env::CreateOptions { parameters, production, yes, poll_seconds }).await;
+            }
+            Command::Env(EnvCommand::Show { environment, .. }) => return env::show(&environment, &options).await,
+            Command::Env(EnvCommand::Delete { environment, yes, poll_seconds, .. }) => {
+                return env::delete(&environment, &options, yes, poll_seconds).await;
+            }
             Command::Deploy { kind, environment, version, revision, migrations, ignore_alarms, lock_wait, rollout, start, .. } => {
                 let deploy = workflows::DeployOptions {
                     version,

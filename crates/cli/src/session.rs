@@ -74,7 +74,7 @@ pub(crate) async fn sdk_config(options: &AwsOptions, fallback_region: Option<&st
 
 /// Resolves the credentials before the first call, so that missing ones, or a profile that
 /// doesn't exist, are one line that says what to do (not the SDK's dump from inside a call).
-async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()> {
+pub(crate) async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()> {
     use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError};
     let Some(provider) = sdk.credentials_provider() else {
         bail!("no AWS credentials: run `aws configure` or `aws sso login`, pass --profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");

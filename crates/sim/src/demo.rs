@@ -46,6 +46,11 @@ pub struct DemoSize {
     pub max: u32,
 }
 
+/// The demo group's size when a local run is given none: environments/environment.yaml's
+/// defaults are the same (WebDesiredCapacity 6, WebMinSize 1, WebMaxSize 12), so a local run and
+/// `stepdeploy env create` agree on the shape (a test checks it).
+pub const DEMO_INSTANCES: u32 = 6;
+
 impl DemoSize {
     /// `n` instances, min 1 (or 0 for an empty group), max 2n.
     pub fn of(n: u32) -> DemoSize {
