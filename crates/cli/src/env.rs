@@ -350,17 +350,8 @@ pub(crate) async fn delete(environment: &str, options: &AwsOptions, yes: bool, p
         eprintln!("stack {stack} does not exist: nothing to delete");
         return Ok(ExitCode::SUCCESS);
     };
-    if env.is_some_and(|e| e.production) && !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("{environment:?} is a production environment: pass --yes to delete its stack (there is no terminal to ask)");
-        }
-        eprint!("{environment:?} is a production environment. Delete stack {stack} and everything in it? Type the environment name to go ahead: ");
-        std::io::stderr().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
-        if answer.trim() != environment {
-            bail!("not confirmed; nothing was deleted");
-        }
+    if env.is_some_and(|e| e.production) {
+        crate::remote::confirm(environment, &format!("Delete stack {stack} and everything in it"), yes)?;
     }
     let token = format!("stepdeploy-{}", uuid::Uuid::new_v4());
     let started = now();

@@ -33,7 +33,7 @@ pub struct StartOptions {
     pub poll_seconds: u64,
 }
 
-fn confirm(environment: &str, what: &str, yes: bool) -> Result<()> {
+pub(crate) fn confirm(environment: &str, what: &str, yes: bool) -> Result<()> {
     if yes {
         return Ok(());
     }

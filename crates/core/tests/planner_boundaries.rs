@@ -253,3 +253,21 @@ fn a_rollback_starts_its_own_clock_and_rolls_whatever_the_deploy_was() {
     assert!(!back.keep_old_in_standby);
     assert_eq!(back.expected_desired, None);
 }
+
+#[test]
+fn an_instance_of_unknown_version_counts_toward_the_next_checkpoint() {
+    // Goal 4, checkpoint at 2. One new instance is healthy, one more is live but EC2 doesn't list
+    // its image yet (most likely new too): with both, the checkpoint is reached, so nothing more
+    // launches; the spare healthy capacity (5 healthy, floor 4) still lets one old one go.
+    let mut fleet = Fleet::test().with_old(4);
+    let mut state = fleet.rollout(Policy::new(100, 200, None).unwrap());
+    state.checkpoints = vec![stepdeploy_core::planner::Checkpoint { percent: 50, instances: 2 }];
+    fleet = fleet.add(NEW, Lifecycle::InService, true, false, START - 300).add(NEW, Lifecycle::InService, false, false, START - 20);
+    fleet.instances[5].image_id = None;
+    fleet.desired = 6;
+    state.healthy_since.insert("i-004".into(), START - 200);
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert_eq!(terminated(&decision.actions), ["i-000"]);
+    assert!(!decision.actions.iter().any(|a| matches!(a, Action::SetDesiredCapacity { .. })), "{:?}", decision.actions);
+    assert_eq!(decision.desired_after, 5);
+}
