@@ -259,6 +259,12 @@ fn bounds_of(case: &Case) -> Bounds {
     }
 }
 
+/// The launch template version the group launches from.
+fn group_version(fleet: &DemoFleet) -> Option<String> {
+    let group = block_on(stepdeploy_core::ports::GroupReader::describe_group(&fleet.sim, &fleet.group)).unwrap();
+    group.settings.launch_template.and_then(|t| t.version)
+}
+
 fn all_on(fleet: &DemoFleet, image: &str) -> bool {
     fleet.sim.live_in_group(&fleet.group).iter().all(|(_, ami)| ami == image)
 }
@@ -330,13 +336,19 @@ proptest! {
         let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
         fleet.sim.make_image_unhealthy(&fleet.new.image_id);
         let mut state = begin(&fleet, &case, 4 * 3600, 600);
-        let run = drive(&fleet, &mut state, None, u32::MAX);
+        let bounds = bounds_of(&case);
+        let run = drive(&fleet, &mut state, Some(bounds.min_healthy), bounds.max_total);
         prop_assert!(matches!(run.outcome, Some(Outcome::Failed(_))), "{:?}", run.outcome);
         let mut back = state.rollback(fleet.sim.now(), 4 * 3600).unwrap();
-        let run = drive(&fleet, &mut back, None, u32::MAX);
+        // The rollback rolls with the case's policy: its floor holds throughout (#19 item 3).
+        let floor = expected_bounds(case.size.desired, &case.policy).min_healthy.min(bounds.min_healthy);
+        let run = drive(&fleet, &mut back, Some(floor), u32::MAX);
+        prop_assert!(run.violations.is_empty(), "{:?}", run.violations);
         prop_assert_eq!(run.outcome, Some(Outcome::Done));
         prop_assert!(run.terminated_new.is_empty(), "rollback terminated original-version instances {:?}", run.terminated_new);
         prop_assert!(all_on(&fleet, &fleet.old.image_id));
+        // The group itself points at the original version again, not only its instances.
+        prop_assert_eq!(group_version(&fleet), Some(fleet.old.launch_template_version.clone()));
         prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
         let (min, max, desired, _) = fleet.sim.group_state(&fleet.group).unwrap();
         prop_assert_eq!((min, max, desired), (case.size.min, case.size.max, case.size.desired));
@@ -362,6 +374,7 @@ proptest! {
         prop_assert!(run.violations.is_empty(), "stopped after {} steps, then: {:?}", stop, run.violations);
         prop_assert_eq!(run.outcome, Some(Outcome::Done));
         prop_assert!(all_on(&fleet, &fleet.old.image_id));
+        prop_assert_eq!(group_version(&fleet), Some(fleet.old.launch_template_version.clone()));
         prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
     }
 
@@ -522,6 +535,7 @@ proptest! {
         prop_assert!(run.violations.is_empty(), "stopped after {} steps, then: {:?}", stop, run.violations);
         prop_assert_eq!(run.outcome, Some(Outcome::Done));
         prop_assert!(all_on(&fleet, &fleet.old.image_id));
+        prop_assert_eq!(group_version(&fleet), Some(fleet.old.launch_template_version.clone()));
         prop_assert!(fleet.sim.standby_in_group(&fleet.group).is_empty());
         prop_assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len() as u32, case.size.desired);
         if all_in_standby && bounds.max_total >= 2 * case.size.desired {
