@@ -292,7 +292,17 @@ async fn write_config(
     let described = describe(client, stack).await?.ok_or_else(|| anyhow!("stack {stack} was not found"))?;
     let settings = settings_from_stack(stack, &described.outputs, &described.parameters)?;
     let merged = merge_environment(stack, text, environment, &settings, Some(production))?;
-    Config::from_yaml_str(&merged).map_err(|p| anyhow!("the config written from stack {stack} would not be valid:\n{p}"))?;
+    // Only this environment's problems stop the write: another one (an imported environment
+    // whose ARNs are still empty, say) is the user's to finish, and `config check` lists it.
+    if let Err(problems) = Config::from_yaml_str(&merged) {
+        let prefix = format!("environments.{environment}.");
+        let ours: Vec<String> =
+            problems.0.iter().filter(|p| p.path.starts_with(&prefix) || !p.path.starts_with("environments.")).map(|p| p.to_string()).collect();
+        if !ours.is_empty() {
+            bail!("the config written from stack {stack} would not be valid:\n{}", ours.join("\n"));
+        }
+        eprintln!("note: the config's other environments have {} problem(s) left; `stepdeploy config check` lists them", problems.0.len());
+    }
     let path = config_path(options);
     match envstack::diff(&path.display().to_string(), text.unwrap_or_default(), &merged) {
         None => eprintln!("{}: environment {environment} already matches the stack", path.display()),
