@@ -47,7 +47,9 @@ fn read_file(options: &AwsOptions) -> Result<(Option<String>, Option<Config>)> {
     Ok((Some(text), config))
 }
 
-async fn client(options: &AwsOptions, region: Option<&str>) -> Result<Client> {
+/// A CloudFormation client; without another region, the environment's in the config file.
+async fn client(options: &AwsOptions, config: Option<&Config>, environment: &str) -> Result<Client> {
+    let region = config.and_then(|c| c.environments.get(environment)).map(|e| e.region.as_str()).filter(|r| !r.is_empty());
     let sdk = sdk_config(options, region).await?;
     check_credentials(&sdk, options.profile.as_deref()).await?;
     Ok(Client::new(&sdk))
@@ -94,9 +96,15 @@ async fn describe(client: &Client, stack: &str) -> Result<Option<Described>> {
     }))
 }
 
-/// Prints the stack's events from this request until its status is final; returns the status
-/// and the events seen.
-async fn follow_events(client: &Client, stack_id: &str, token: &str, started: i64, poll_seconds: u64) -> Result<(String, Vec<StackEvent>)> {
+/// Prints the stack's events from this request until its status is final; returns the status,
+/// the stack as it ended (None once deleted) and the events seen.
+async fn follow_events(
+    client: &Client,
+    stack_id: &str,
+    token: &str,
+    started: i64,
+    poll_seconds: u64,
+) -> Result<(String, Option<Described>, Vec<StackEvent>)> {
     let mut seen = BTreeSet::new();
     let mut events = Vec::new();
     loop {
@@ -123,9 +131,10 @@ async fn follow_events(client: &Client, stack_id: &str, token: &str, started: i6
             eprintln!("{}", envstack::event_line(event, started));
         }
         events.extend(fresh);
-        let status = describe(client, stack_id).await?.map(|d| d.status).unwrap_or_else(|| "DELETE_COMPLETE".into());
+        let now = describe(client, stack_id).await?;
+        let status = now.as_ref().map_or_else(|| "DELETE_COMPLETE".to_string(), |d| d.status.clone());
         if envstack::is_final(&status) {
-            return Ok((status, events));
+            return Ok((status, now, events));
         }
         tokio::time::sleep(Duration::from_secs(poll_seconds)).await;
     }
@@ -150,8 +159,7 @@ pub(crate) async fn create(environment: &str, options: &AwsOptions, create: Crea
     let mut given = envstack::parameters(&create.parameters)?;
     given.insert("Deployment".into(), deployment.clone());
     given.insert("Environment".into(), environment.to_string());
-    let region = config.as_ref().and_then(|c| c.environments.get(environment)).map(|e| e.region.clone()).filter(|r| !r.is_empty());
-    let client = client(options, region.as_deref()).await?;
+    let client = client(options, config.as_ref(), environment).await?;
     let token = format!("stepdeploy-{}", uuid::Uuid::new_v4());
     let started = now();
     let stack_id = match describe(&client, &stack).await? {
@@ -182,17 +190,17 @@ pub(crate) async fn create(environment: &str, options: &AwsOptions, create: Crea
         }
         Some(existing) => {
             if !update(&client, &stack, &existing, &given, &token, create.yes).await? {
-                return write_config(&client, &stack, environment, options, text.as_deref(), create.production).await;
+                return write_config(&stack, &existing, environment, options, text.as_deref(), create.production);
             }
             existing.id
         }
     };
-    let (status, events) = follow_events(&client, &stack_id, &token, started, create.poll_seconds).await?;
-    if !envstack::succeeded(&status, false) {
+    let (status, ended, events) = follow_events(&client, &stack_id, &token, started, create.poll_seconds).await?;
+    let Some(ended) = ended.filter(|_| envstack::succeeded(&status, false)) else {
         return Err(failed(&stack, &status, &events));
-    }
+    };
     eprintln!("stack {stack}: {status} in {} s", now() - started);
-    write_config(&client, &stack, environment, options, text.as_deref(), create.production).await
+    write_config(&stack, &ended, environment, options, text.as_deref(), create.production)
 }
 
 /// Makes a change set of `given` (other parameters keep their values), shows it, and executes it
@@ -238,7 +246,7 @@ async fn update(client: &Client, stack: &str, existing: &Described, given: &BTre
     };
     if described.status() == Some(&ChangeSetStatus::Failed) {
         let reason = described.status_reason().unwrap_or_default().to_string();
-        client.delete_change_set().stack_name(stack).change_set_name(&id).send().await.ok();
+        discard(client, stack, &id).await;
         // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-create.html:
         // a change set without changes fails with this reason.
         if reason.contains("didn't contain changes") || reason.contains("No updates") {
@@ -257,7 +265,7 @@ async fn update(client: &Client, stack: &str, existing: &Described, given: &BTre
     }
     if !yes {
         if !std::io::stdin().is_terminal() {
-            client.delete_change_set().stack_name(stack).change_set_name(&id).send().await.ok();
+            discard(client, stack, &id).await;
             bail!("stack {stack}: pass --yes to apply the change set (there is no terminal to ask); nothing was changed");
         }
         eprint!("Apply it? [y/N] ");
@@ -265,7 +273,7 @@ async fn update(client: &Client, stack: &str, existing: &Described, given: &BTre
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            client.delete_change_set().stack_name(stack).change_set_name(&id).send().await.ok();
+            discard(client, stack, &id).await;
             bail!("not applied; the change set is deleted and nothing was changed");
         }
     }
@@ -280,16 +288,20 @@ async fn update(client: &Client, stack: &str, existing: &Described, given: &BTre
     Ok(true)
 }
 
+/// Deletes a change set that won't be applied (best effort: an unused one changes nothing).
+async fn discard(client: &Client, stack: &str, id: &str) {
+    client.delete_change_set().stack_name(stack).change_set_name(id).send().await.ok();
+}
+
 /// Writes the environment from the stack's outputs into the config file, showing the diff.
-async fn write_config(
-    client: &Client,
+fn write_config(
     stack: &str,
+    described: &Described,
     environment: &str,
     options: &AwsOptions,
     text: Option<&str>,
     production: bool,
 ) -> Result<ExitCode> {
-    let described = describe(client, stack).await?.ok_or_else(|| anyhow!("stack {stack} was not found"))?;
     let settings = settings_from_stack(stack, &described.outputs, &described.parameters)?;
     let merged = merge_environment(stack, text, environment, &settings, Some(production))?;
     // Only this environment's problems stop the write: another one (an imported environment
@@ -323,17 +335,16 @@ async fn write_config(
 pub(crate) async fn from_stack(stack: &str, environment: &str, options: &AwsOptions) -> Result<ExitCode> {
     envstack::check_name("--env", environment, 31)?;
     let (text, config) = read_file(options)?;
-    let region = config.as_ref().and_then(|c| c.environments.get(environment)).map(|e| e.region.clone()).filter(|r| !r.is_empty());
-    let client = client(options, region.as_deref()).await?;
-    write_config(&client, stack, environment, options, text.as_deref(), false).await
+    let client = client(options, config.as_ref(), environment).await?;
+    let described = describe(&client, stack).await?.ok_or_else(|| anyhow!("stack {stack} was not found"))?;
+    write_config(stack, &described, environment, options, text.as_deref(), false)
 }
 
 /// `stepdeploy env show ENV`: the stack's status and outputs.
 pub(crate) async fn show(environment: &str, options: &AwsOptions) -> Result<ExitCode> {
     let (_, config) = read_file(options)?;
     let (_, stack) = names(environment, options, config.as_ref())?;
-    let region = config.as_ref().and_then(|c| c.environments.get(environment)).map(|e| e.region.clone()).filter(|r| !r.is_empty());
-    let client = client(options, region.as_deref()).await?;
+    let client = client(options, config.as_ref(), environment).await?;
     let Some(described) = describe(&client, &stack).await? else {
         bail!("stack {stack} does not exist: `stepdeploy env create {environment}` creates it");
     };
@@ -353,14 +364,12 @@ pub(crate) async fn show(environment: &str, options: &AwsOptions) -> Result<Exit
 pub(crate) async fn delete(environment: &str, options: &AwsOptions, yes: bool, poll_seconds: u64) -> Result<ExitCode> {
     let (_, config) = read_file(options)?;
     let (_, stack) = names(environment, options, config.as_ref())?;
-    let env = config.as_ref().and_then(|c| c.environments.get(environment));
-    let region = env.map(|e| e.region.clone()).filter(|r| !r.is_empty());
-    let client = client(options, region.as_deref()).await?;
+    let client = client(options, config.as_ref(), environment).await?;
     let Some(described) = describe(&client, &stack).await? else {
         eprintln!("stack {stack} does not exist: nothing to delete");
         return Ok(ExitCode::SUCCESS);
     };
-    if env.is_some_and(|e| e.production) {
+    if config.as_ref().and_then(|c| c.environments.get(environment)).is_some_and(|e| e.production) {
         crate::remote::confirm(environment, &format!("Delete stack {stack} and everything in it"), yes)?;
     }
     let token = format!("stepdeploy-{}", uuid::Uuid::new_v4());
@@ -372,7 +381,7 @@ pub(crate) async fn delete(environment: &str, options: &AwsOptions, yes: bool, p
         .send()
         .await
         .map_err(|e| aws_error(&format!("stack {stack}: DeleteStack"), e))?;
-    let (status, events) = follow_events(&client, &described.id, &token, started, poll_seconds).await?;
+    let (status, _, events) = follow_events(&client, &described.id, &token, started, poll_seconds).await?;
     if !envstack::succeeded(&status, true) {
         return Err(failed(&stack, &status, &events));
     }
@@ -515,7 +524,7 @@ mod tests {
             DescribeStacksOutput::builder().stacks(stack).build()
         });
         let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&listed, &status]);
-        let (final_status, seen) = follow_events(&client, "arn", "tok", 1_700_000_000, 0).await.unwrap();
+        let (final_status, _, seen) = follow_events(&client, "arn", "tok", 1_700_000_000, 0).await.unwrap();
         assert_eq!(final_status, "UPDATE_ROLLBACK_COMPLETE");
         assert_eq!(seen.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["2", "3", "4", "5"], "this request's, oldest first");
         assert!(!envstack::succeeded(&final_status, false));

@@ -187,8 +187,6 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     // old instance Auto Scaling terminated itself) when desired capacity is what the last step left;
     // an operator who changed it meant the extra.
     let surplus_is_ours = state.undoing || state.expected_desired == Some(snapshot.settings.desired_capacity);
-    let unhealthy =
-        || -> Vec<(String, String)> { health.iter().filter(|h| !h.healthy).map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default())).collect() };
 
     let mut actions = Vec::new();
     let version = &state.target.launch_template_version;
@@ -249,7 +247,8 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     }
 
     if now >= state.deadline {
-        let failure = Failure::DeadlinePassed { elapsed_seconds: now - state.started_at, unhealthy: unhealthy() };
+        let unhealthy = health.iter().filter(|h| !h.healthy).map(|h| (h.id.clone(), h.reason.clone().unwrap_or_default())).collect();
+        let failure = Failure::DeadlinePassed { elapsed_seconds: now - state.started_at, unhealthy };
         return finish(Vec::new(), Outcome::Failed(failure));
     }
     if let Some(failure) = failing_activities(snapshot, state) {
