@@ -23,6 +23,18 @@ impl AwsAutoScaling {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+
+    /// The group's tags, from DescribeAutoScalingGroups; `NotFound` for no such group.
+    pub async fn group_tags(&self, name: &str) -> PortResult<std::collections::BTreeMap<String, String>> {
+        const OP: &str = "DescribeAutoScalingGroups";
+        let out = self.client.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.map_err(|e| port_error(SERVICE, OP, e))?;
+        let group = out
+            .auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(name))
+            .ok_or_else(|| PortError::new(ErrorKind::NotFound, SERVICE, OP, None, format!("Auto Scaling group {name:?} not found")))?;
+        Ok(group.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect())
+    }
 }
 
 fn to_u32(value: Option<i32>, operation: &'static str, field: &str) -> PortResult<u32> {

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, StateValue, Statistic};
 use stepdeploy_core::ports::{AlarmState, Alarms, MAX_ALARMS_PER_CALL, PortResult};
 
 use crate::error::port_error;
@@ -62,5 +63,36 @@ impl Alarms for AwsCloudWatch {
             }
         }
         Ok(out)
+    }
+}
+
+/// How far back [`AwsCloudWatch::vcpu_usage`] looks: `AWS/Usage` reports each minute.
+const USAGE_WINDOW_SECONDS: i64 = 900;
+
+impl AwsCloudWatch {
+    /// The vCPUs in use in `usage_class` (e.g. `Standard/OnDemand`): the latest one-minute
+    /// Maximum of `AWS/Usage` `ResourceCount` over the last 15 minutes, by GetMetricStatistics
+    /// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Usage-Metrics.html>).
+    pub async fn vcpu_usage(&self, usage_class: &str) -> PortResult<Option<f64>> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+        let out = self
+            .client
+            .get_metric_statistics()
+            .namespace("AWS/Usage")
+            .metric_name("ResourceCount")
+            .dimensions(dimension("Service", "EC2"))
+            .dimensions(dimension("Type", "Resource"))
+            .dimensions(dimension("Resource", "vCPU"))
+            .dimensions(dimension("Class", usage_class))
+            .start_time(DateTime::from_secs(now - USAGE_WINDOW_SECONDS))
+            .end_time(DateTime::from_secs(now))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "GetMetricStatistics", e))?;
+        let latest = out.datapoints().iter().filter(|d| d.maximum().is_some()).max_by_key(|d| d.timestamp().map_or(0, |t| t.secs()));
+        Ok(latest.and_then(|d| d.maximum()))
     }
 }

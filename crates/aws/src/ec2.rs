@@ -187,7 +187,48 @@ fn version_of(v: &aws_sdk_ec2::types::LaunchTemplateVersion, operation: &'static
             .and_then(|d| d.network_interfaces().iter().find(|n| n.device_index().unwrap_or(0) == 0))
             .and_then(|n| n.subnet_id())
             .map(str::to_string),
+        instance_type: v.launch_template_data().and_then(|d| d.instance_type()).map(|t| t.as_str().to_string()),
+        instance_profile: v.launch_template_data().and_then(|d| d.iam_instance_profile()).and_then(|p| p.name().or(p.arn())).map(str::to_string),
     })
+}
+
+impl AwsEc2 {
+    /// The launch template's tags (DescribeLaunchTemplates); `NotFound` for no such template.
+    pub async fn launch_template_tags(&self, template: &LaunchTemplateRef) -> PortResult<BTreeMap<String, String>> {
+        const OP: &str = "DescribeLaunchTemplates";
+        let mut request = self.client.describe_launch_templates();
+        request = match (&template.id, &template.name) {
+            (Some(id), _) => request.launch_template_ids(id),
+            (None, Some(name)) => request.launch_template_names(name),
+            (None, None) => return Err(PortError::new(ErrorKind::Invalid, SERVICE, OP, None, "a launch template needs an id or a name")),
+        };
+        let out = request.send().await.map_err(|e| port_error(SERVICE, OP, e))?;
+        let found = out
+            .launch_templates()
+            .first()
+            .ok_or_else(|| PortError::new(ErrorKind::NotFound, SERVICE, OP, None, format!("launch template {template:?} not found")))?;
+        Ok(found.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect())
+    }
+
+    /// An instance type's default vCPUs (DescribeInstanceTypes); `None` for a type EC2 doesn't know.
+    pub async fn instance_vcpus(&self, instance_type: &str) -> PortResult<Option<u32>> {
+        const OP: &str = "DescribeInstanceTypes";
+        let out = match self.client.describe_instance_types().instance_types(InstanceType::from(instance_type)).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = port_error(SERVICE, OP, e);
+                // An unknown type is `InvalidInstanceType`, not an outage.
+                return if e.kind == ErrorKind::Invalid { Ok(None) } else { Err(e) };
+            }
+        };
+        Ok(out
+            .instance_types()
+            .iter()
+            .find(|t| t.instance_type().map(|t| t.as_str()) == Some(instance_type))
+            .and_then(|t| t.v_cpu_info())
+            .and_then(|v| v.default_v_cpus())
+            .and_then(|n| u32::try_from(n).ok()))
+    }
 }
 
 #[async_trait]

@@ -10,7 +10,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use stepdeploy_core::model::TargetState;
 use stepdeploy_core::ports::{
-    FixedResponse, ListenerRule, ListenerRules, PortResult, RuleAction, RuleSpec, TargetHealth, TargetHealthReader, TargetRegistration,
+    FixedResponse, ListenerRule, ListenerRules, MAX_ELB_TAG_ARNS, PortResult, RuleAction, RuleSpec, TargetGroupTiming, TargetHealth,
+    TargetHealthReader, TargetRegistration,
 };
 
 use crate::error::{missing, port_error};
@@ -27,6 +28,56 @@ impl AwsElbv2 {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// Tags of target groups and listeners by ARN (DescribeTags, [`MAX_ELB_TAG_ARNS`] a call).
+    pub async fn elb_tags(&self, arns: &[String]) -> PortResult<BTreeMap<String, BTreeMap<String, String>>> {
+        let mut out = BTreeMap::new();
+        for chunk in arns.chunks(MAX_ELB_TAG_ARNS) {
+            let response = self
+                .client
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| port_error(SERVICE, "DescribeTags", e))?;
+            for description in response.tag_descriptions() {
+                let Some(arn) = description.resource_arn() else { continue };
+                let tags =
+                    description.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect();
+                out.insert(arn.to_string(), tags);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A target group's health check interval and healthy threshold (DescribeTargetGroups) and
+    /// its deregistration delay (DescribeTargetGroupAttributes).
+    pub async fn target_group_timing(&self, target_group_arn: &str) -> PortResult<TargetGroupTiming> {
+        const OP: &str = "DescribeTargetGroups";
+        let groups = self.client.describe_target_groups().target_group_arns(target_group_arn).send().await.map_err(|e| port_error(SERVICE, OP, e))?;
+        let group = groups.target_groups().first().ok_or_else(|| missing(SERVICE, OP, "TargetGroups"))?;
+        let seconds = |value: Option<i32>, field: &str| value.and_then(|v| u32::try_from(v).ok()).ok_or_else(|| missing(SERVICE, OP, field));
+        const ATTRIBUTES: &str = "DescribeTargetGroupAttributes";
+        let attributes = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, ATTRIBUTES, e))?;
+        let delay = attributes
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| missing(SERVICE, ATTRIBUTES, "deregistration_delay.timeout_seconds"))?;
+        Ok(TargetGroupTiming {
+            interval_seconds: seconds(group.health_check_interval_seconds(), "HealthCheckIntervalSeconds")?,
+            healthy_threshold: seconds(group.healthy_threshold_count(), "HealthyThresholdCount")?,
+            deregistration_delay_seconds: delay,
+        })
     }
 }
 

@@ -11,6 +11,7 @@ mod cloudwatch;
 mod ec2;
 mod elbv2;
 mod error;
+mod servicequotas;
 mod sfn;
 mod sns;
 mod ssm;
@@ -19,6 +20,7 @@ pub use autoscaling::AwsAutoScaling;
 pub use cloudwatch::AwsCloudWatch;
 pub use ec2::AwsEc2;
 pub use elbv2::AwsElbv2;
+pub use servicequotas::AwsServiceQuotas;
 pub use sfn::AwsSfn;
 pub use sns::AwsSns;
 pub use ssm::AwsSsm;
@@ -55,6 +57,8 @@ pub struct AwsAccount {
     pub cloudwatch: AwsCloudWatch,
     /// SNS.
     pub sns: AwsSns,
+    /// Service Quotas.
+    pub servicequotas: AwsServiceQuotas,
 }
 
 impl AwsAccount {
@@ -68,6 +72,7 @@ impl AwsAccount {
             sfn: AwsSfn::new(aws_sdk_sfn::Client::new(config)),
             cloudwatch: AwsCloudWatch::new(aws_sdk_cloudwatch::Client::new(config)),
             sns: AwsSns::new(aws_sdk_sns::Client::new(config)),
+            servicequotas: AwsServiceQuotas::new(aws_sdk_servicequotas::Client::new(config)),
         }
     }
 }
@@ -283,6 +288,46 @@ mod account {
     impl Alarms for AwsAccount {
         async fn describe_alarms(&self, names: &[String]) -> PortResult<Vec<AlarmState>> {
             self.cloudwatch.describe_alarms(names).await
+        }
+    }
+
+    #[async_trait]
+    impl ResourceTags for AwsAccount {
+        async fn group_tags(&self, group: &str) -> PortResult<Tags> {
+            self.autoscaling.group_tags(group).await
+        }
+        async fn launch_template_tags(&self, template: &LaunchTemplateRef) -> PortResult<Tags> {
+            self.ec2.launch_template_tags(template).await
+        }
+        async fn elb_tags(&self, arns: &[String]) -> PortResult<BTreeMap<String, Tags>> {
+            self.elbv2.elb_tags(arns).await
+        }
+    }
+
+    #[async_trait]
+    impl TargetGroupSettings for AwsAccount {
+        async fn target_group_timing(&self, target_group_arn: &str) -> PortResult<TargetGroupTiming> {
+            self.elbv2.target_group_timing(target_group_arn).await
+        }
+    }
+
+    #[async_trait]
+    impl ManagedInstances for AwsAccount {
+        async fn ssm_ping_status(&self, ids: &[String]) -> PortResult<BTreeMap<String, String>> {
+            self.ssm.ssm_ping_status(ids).await
+        }
+    }
+
+    #[async_trait]
+    impl VcpuQuota for AwsAccount {
+        async fn instance_vcpus(&self, instance_type: &str) -> PortResult<Option<u32>> {
+            self.ec2.instance_vcpus(instance_type).await
+        }
+        async fn ec2_quota(&self, quota_code: &str) -> PortResult<Option<f64>> {
+            self.servicequotas.ec2_quota(quota_code).await
+        }
+        async fn vcpu_usage(&self, usage_class: &str) -> PortResult<Option<f64>> {
+            self.cloudwatch.vcpu_usage(usage_class).await
         }
     }
 }

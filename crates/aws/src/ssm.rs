@@ -1,11 +1,13 @@
 //! SSM: Run Command and Parameter Store.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{CommandInvocationStatus, ParameterType};
+use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, ParameterType};
 use aws_smithy_types::DateTime;
 use stepdeploy_core::model::Timestamp;
-use stepdeploy_core::ports::{CommandRequest, CommandRunner, CommandStatus, Invocation, Parameter, Parameters, PortResult};
+use stepdeploy_core::ports::{CommandRequest, CommandRunner, CommandStatus, ErrorKind, Invocation, Parameter, Parameters, PortError, PortResult};
 
 use crate::error::{missing, port_error};
 
@@ -20,10 +22,38 @@ pub struct AwsSsm {
     client: Client,
 }
 
+/// The most instance ids one DescribeInstanceInformation filter takes here (the API allows
+/// more values; this keeps each request small).
+const PING_IDS_PER_CALL: usize = 50;
+
 impl AwsSsm {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// SSM's PingStatus of these instances (DescribeInstanceInformation, filtered by id and paged);
+    /// an instance SSM never registered is absent.
+    pub async fn ssm_ping_status(&self, ids: &[String]) -> PortResult<BTreeMap<String, String>> {
+        const OP: &str = "DescribeInstanceInformation";
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(PING_IDS_PER_CALL) {
+            let filter = InstanceInformationStringFilter::builder()
+                .key("InstanceIds")
+                .set_values(Some(chunk.to_vec()))
+                .build()
+                .map_err(|e| PortError::new(ErrorKind::Invalid, SERVICE, OP, None, e.to_string()))?;
+            let mut pages = self.client.describe_instance_information().filters(filter).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| port_error(SERVICE, OP, e))?;
+                for info in page.instance_information_list() {
+                    if let (Some(id), Some(status)) = (info.instance_id(), info.ping_status()) {
+                        out.insert(id.to_string(), status.as_str().to_string());
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

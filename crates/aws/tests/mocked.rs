@@ -252,3 +252,72 @@ async fn a_publish_sns_throttles_is_retryable_and_keeps_the_code() {
     assert_eq!(err.kind, ErrorKind::Throttled);
     assert_eq!(err.to_string(), "sns:Publish failed with Throttling: Rate exceeded");
 }
+
+#[tokio::test]
+async fn the_applied_vcpu_quota_is_read_and_no_applied_value_is_none() {
+    use aws_sdk_servicequotas::operation::get_service_quota::{GetServiceQuotaError, GetServiceQuotaOutput};
+    use aws_sdk_servicequotas::types::ServiceQuota;
+    use stepdeploy_aws::AwsServiceQuotas;
+    let applied = mock!(aws_sdk_servicequotas::Client::get_service_quota)
+        .match_requests(|r| r.service_code() == Some("ec2") && r.quota_code() == Some("L-1216C47A"))
+        .then_output(|| GetServiceQuotaOutput::builder().quota(ServiceQuota::builder().quota_code("L-1216C47A").value(640.0).build()).build());
+    let client = mock_client!(aws_sdk_servicequotas, [&applied]);
+    assert_eq!(AwsServiceQuotas::new(client).ec2_quota("L-1216C47A").await.unwrap(), Some(640.0));
+
+    let none = mock!(aws_sdk_servicequotas::Client::get_service_quota).then_error(|| {
+        GetServiceQuotaError::generic(aws_sdk_servicequotas::error::ErrorMetadata::builder().code("NoSuchResourceException").message("none").build())
+    });
+    let client = mock_client!(aws_sdk_servicequotas, [&none]);
+    assert_eq!(AwsServiceQuotas::new(client).ec2_quota("L-1216C47A").await.unwrap(), None);
+
+    let denied = mock!(aws_sdk_servicequotas::Client::get_service_quota).then_error(|| {
+        GetServiceQuotaError::generic(aws_sdk_servicequotas::error::ErrorMetadata::builder().code("AccessDeniedException").message("no").build())
+    });
+    let client = mock_client!(aws_sdk_servicequotas, [&denied]);
+    let err = AwsServiceQuotas::new(client).ec2_quota("L-1216C47A").await.unwrap_err();
+    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::AccessDenied, Some("AccessDeniedException")));
+}
+
+#[tokio::test]
+async fn ssm_ping_status_filters_by_instance_id_in_batches_of_fifty_and_follows_pages() {
+    // moto has no DescribeInstanceInformation.
+    use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
+    use aws_sdk_ssm::types::{InstanceInformation, PingStatus};
+    let ids: Vec<String> = (0..60).map(|n| format!("i-{n:017x}")).collect();
+    let asked = |r: &aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationInput| {
+        r.filters().first().map(|f| (f.key().to_string(), f.values().len()))
+    };
+    // The first batch's first page names one instance and a next token; its second page another.
+    let first_page = mock!(aws_sdk_ssm::Client::describe_instance_information)
+        .match_requests(move |r| asked(r) == Some(("InstanceIds".into(), 50)) && r.next_token().is_none())
+        .then_output(|| {
+            DescribeInstanceInformationOutput::builder()
+                .instance_information_list(InstanceInformation::builder().instance_id("i-00000000000000000").ping_status(PingStatus::Online).build())
+                .next_token("more")
+                .build()
+        });
+    let second_page =
+        mock!(aws_sdk_ssm::Client::describe_instance_information).match_requests(|r| r.next_token() == Some("more")).then_output(|| {
+            DescribeInstanceInformationOutput::builder()
+                .instance_information_list(
+                    InstanceInformation::builder().instance_id("i-00000000000000001").ping_status(PingStatus::ConnectionLost).build(),
+                )
+                .build()
+        });
+    let last_batch = mock!(aws_sdk_ssm::Client::describe_instance_information)
+        .match_requests(move |r| asked(r) == Some(("InstanceIds".into(), 10)))
+        .then_output(|| {
+            DescribeInstanceInformationOutput::builder()
+                .instance_information_list(InstanceInformation::builder().instance_id("i-0000000000000003b").ping_status(PingStatus::Online).build())
+                .build()
+        });
+    let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&first_page, &second_page, &last_batch]);
+    let status = AwsSsm::new(client).ssm_ping_status(&ids).await.unwrap();
+    let expected: std::collections::BTreeMap<String, String> =
+        [("i-00000000000000000", "Online"), ("i-00000000000000001", "ConnectionLost"), ("i-0000000000000003b", "Online")]
+            .into_iter()
+            .map(|(id, s)| (id.to_string(), s.to_string()))
+            .collect();
+    assert_eq!(status, expected);
+    assert_eq!((first_page.num_calls(), second_page.num_calls(), last_batch.num_calls()), (1, 1, 1));
+}

@@ -427,3 +427,84 @@ async fn sns_publishes_a_pause_notification_and_refuses_a_missing_topic() {
     let refused = aws.sns.publish(&missing, "subject", "body").await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::NotFound, "{refused}");
 }
+
+#[tokio::test]
+async fn readiness_reads_tags_target_group_timing_instance_types_and_the_quotas_use() {
+    use aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute;
+    let env = web_env(1).await;
+    let aws = AwsAccount::new(&env.config);
+    let deployment = ("stepdeploy:deployment", "readiness");
+    // GIVEN the group, the template, the target group and the listener carry the deployment tag
+    let asg = aws_sdk_autoscaling::Client::new(&env.config);
+    let tag = aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id(&env.group)
+        .resource_type("auto-scaling-group")
+        .key(deployment.0)
+        .value(deployment.1)
+        .propagate_at_launch(true)
+        .build();
+    asg.create_or_update_tags().tags(tag).send().await.unwrap();
+    // (moto keeps a launch template's tags from its creation only, where AWS's CreateTags adds
+    // to them: this template is tagged as it is made.)
+    let ec2 = aws_sdk_ec2::Client::new(&env.config);
+    let ec2_tag = aws_sdk_ec2::types::Tag::builder().key(deployment.0).value(deployment.1).build();
+    let spec = aws_sdk_ec2::types::TagSpecification::builder().resource_type(aws_sdk_ec2::types::ResourceType::LaunchTemplate).tags(ec2_tag).build();
+    let tagged_name = common::unique("tagged");
+    let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(&env.old_image).build();
+    let tagged =
+        ec2.create_launch_template().launch_template_name(&tagged_name).launch_template_data(data).tag_specifications(spec).send().await.unwrap();
+    let tagged_id = tagged.launch_template().and_then(|t| t.launch_template_id()).unwrap().to_string();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&env.config);
+    let elb_tag = aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(deployment.0).value(deployment.1).build();
+    elb.add_tags().resource_arns(&env.target_group_arn).resource_arns(&env.listener_arn).tags(elb_tag).send().await.unwrap();
+
+    let want = |tags: &Tags| tags.get(deployment.0).map(String::as_str) == Some(deployment.1);
+    assert!(want(&aws.group_tags(&env.group).await.unwrap()));
+    assert!(want(&aws.launch_template_tags(&template(&tagged_id, None)).await.unwrap()));
+    assert!(!want(&aws.launch_template_tags(&template(&env.template_id, None)).await.unwrap()), "the untagged one");
+    let by_name = LaunchTemplateRef { id: None, name: Some(tagged_name), version: None };
+    assert!(want(&aws.launch_template_tags(&by_name).await.unwrap()), "found by name too");
+    let elb_tags = aws.elb_tags(&[env.target_group_arn.clone(), env.listener_arn.clone()]).await.unwrap();
+    assert!(want(&elb_tags[&env.target_group_arn]) && want(&elb_tags[&env.listener_arn]), "{elb_tags:?}");
+    assert_eq!(aws.group_tags("no-such-group").await.unwrap_err().kind, ErrorKind::NotFound);
+    let nameless = LaunchTemplateRef { id: None, name: Some("no-such-template".into()), version: None };
+    assert_eq!(aws.launch_template_tags(&nameless).await.unwrap_err().kind, ErrorKind::NotFound);
+
+    // GIVEN the target group checks every 15 s, is healthy after 4, and drains for 45 s
+    elb.modify_target_group()
+        .target_group_arn(&env.target_group_arn)
+        .health_check_interval_seconds(15)
+        .healthy_threshold_count(4)
+        .send()
+        .await
+        .unwrap();
+    let delay = TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value("45").build();
+    elb.modify_target_group_attributes().target_group_arn(&env.target_group_arn).attributes(delay).send().await.unwrap();
+    let timing = aws.target_group_timing(&env.target_group_arn).await.unwrap();
+    assert_eq!(timing, TargetGroupTiming { interval_seconds: 15, healthy_threshold: 4, deregistration_delay_seconds: 45 });
+    assert_eq!(timing.seconds_to_healthy(), 60);
+
+    // The template's type and instance profile, and the type's vCPUs (EC2's published figures).
+    let versions = aws.describe_versions(&template(&env.template_id, None), &["1".to_string()]).await.unwrap();
+    assert_eq!(
+        (versions[0].instance_type.as_deref(), versions[0].instance_profile.as_deref()),
+        (Some("t3.micro"), Some(common::WEB_INSTANCE_PROFILE))
+    );
+    // The group's instances, as SSM lists them (moto_server.py stands in for the agent); an id it
+    // doesn't know is absent, not an error.
+    let group = aws.describe_group(&env.group).await.unwrap();
+    let mut ids: Vec<String> = group.instances.iter().map(|i| i.id.clone()).collect();
+    ids.push("i-00000000000000000".into());
+    let status = aws.ssm_ping_status(&ids).await.unwrap();
+    assert_eq!(status.len(), 1, "{status:?}");
+    assert!(status.values().all(|s| s == SSM_ONLINE), "{status:?}");
+    assert_eq!(aws.instance_vcpus("t3.micro").await.unwrap(), Some(2));
+    assert_eq!(aws.instance_vcpus("m5.xlarge").await.unwrap(), Some(4));
+    assert_eq!(aws.instance_vcpus("q9.nonsense").await.unwrap(), None, "an unknown type is not an outage");
+
+    // moto's Service Quotas knows only VPC quotas: EC2's answers NoSuchResourceException, read as
+    // no applied value (the value itself is read on aws-smithy-mocks, in mocked.rs).
+    assert_eq!(aws.ec2_quota("L-1216C47A").await.unwrap(), None);
+    // No AWS/Usage data in moto's account: no usage, not zero.
+    assert_eq!(aws.vcpu_usage("Standard/OnDemand").await.unwrap(), None);
+}

@@ -217,6 +217,9 @@ pub struct Follow {
     /// The execution input's environment (for the commands a pause prints).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// States entered so far: a reconcile loop re-entering one is not news (its counts are).
+    #[serde(skip)]
+    entered: std::collections::BTreeSet<String>,
 }
 
 impl Default for Follow {
@@ -233,6 +236,7 @@ impl Default for Follow {
             cause: None,
             last_event_id: 0,
             environment: None,
+            entered: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -276,7 +280,9 @@ impl Follow {
             _ if kind.ends_with("StateEntered") => {
                 let state = event.state.clone()?;
                 self.state = Some(state.clone());
-                Some(Update::Entered(state))
+                // A line when something changes: the loop's second Replace or Wait says nothing new,
+                // but a checkpoint's pause says what to run each time.
+                (self.entered.insert(state.clone()) || state == "Checkpoint").then_some(Update::Entered(state))
             }
             _ if kind.ends_with("StateExited") => {
                 let rollout = Rollout::from_payload(&payload()?)?;
@@ -439,6 +445,13 @@ mod tests {
         let lines: Vec<String> = updates.iter().filter_map(|u| follow.line(u)).collect();
         let text = lines.join("\n");
         assert!(text.contains("] Prepare") && text.contains("] Replace"), "{text}");
+        // Each state's name once: the reconcile loop's repeats print nothing unless the counts change.
+        let states: Vec<&Update> = updates.iter().filter(|u| matches!(u, Update::Entered(s) if s != "Checkpoint")).collect();
+        let distinct: std::collections::BTreeSet<String> =
+            states.iter().filter_map(|u| if let Update::Entered(s) = u { Some(s.clone()) } else { None }).collect();
+        assert_eq!(states.len(), distinct.len(), "{text}");
+        let entries = events.iter().filter(|e| e.kind.ends_with("StateEntered") && e.state.as_deref() == Some("Replace")).count();
+        assert!(entries > 1, "the history enters Replace {entries} times; the display says so once");
         assert!(text.contains("6/6 replaced, 6 healthy"), "{text}");
         assert!(text.contains("waiting on i-"), "a waiting step names what it waits for: {text}");
         assert!(lines.last().unwrap().contains("SUCCEEDED"), "{text}");

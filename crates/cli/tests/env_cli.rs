@@ -1,6 +1,7 @@
-//! "From scratch" on moto (#17): `stepdeploy env create` deploys environments/environment.yaml
-//! through CloudFormation and writes the config from its outputs; the config checks; a serial
-//! deploy runs through the AWS adapters on the environment it made; a second run keeps what the
+//! "From scratch" on moto (#17), and the README's install checklist (#20): `stepdeploy env create`
+//! deploys environments/environment.yaml through CloudFormation and writes the config from its
+//! outputs; the config checks; `config push` and `doctor` pass on it; a serial deploy runs through
+//! the AWS adapters on the environment it made; a second run keeps what the
 //! user set by hand; `env delete` removes it.
 //!
 //! moto's CloudFormation creates resources while CreateStack runs, so a resource that fails does
@@ -87,6 +88,21 @@ async fn serial_deploy(config: Config) -> (Status, String) {
     (execution.status, new_image)
 }
 
+/// What the stepdeploy stack (template.yaml) writes that the CLI reads: its state machines' ARNs.
+async fn stand_in_for_the_stepdeploy_stack(deployment: &str) {
+    let ssm = aws_sdk_ssm::Client::new(&common::sdk_config().await);
+    let arn = |name: &str| format!("arn:aws:states:us-east-1:123456789012:stateMachine:stepdeploy-{deployment}-{name}");
+    let machines: serde_json::Map<String, serde_json::Value> =
+        stepdeploy_local::STATE_MACHINES.iter().map(|(name, _)| (name.to_string(), json!(arn(name)))).collect();
+    ssm.put_parameter()
+        .name(format!("/stepdeploy/{deployment}/state-machines"))
+        .value(serde_json::Value::Object(machines).to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn env_create_writes_a_config_a_serial_deploy_runs_on_and_env_delete_removes() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,6 +142,26 @@ async fn env_create_writes_a_config_a_serial_deploy_runs_on_and_env_delete_remov
     assert_eq!((env.scaling.min_size, env.scaling.desired_capacity, env.scaling.max_size), (1, 2, 4));
     assert_eq!(env.workers.tags.get("stepdeploy:role").map(String::as_str), Some("worker"));
     assert!(env.alarms.is_empty(), "Alarms=false: none written");
+
+    // AND the README's install checklist goes on from here: the stepdeploy stack, `config push`,
+    // `doctor`. moto can't deploy template.yaml (no SAM transform, no Rust Lambdas), so what the
+    // CLI reads of that stack, the parameter of its state machines' ARNs, is put as the stack puts it.
+    stand_in_for_the_stepdeploy_stack(&deployment).await;
+    // (moto's CloudFormation drops a target group's and a listener's Tags, which AWS applies; that
+    // the template tags them is checked in crates/local/tests/environment_template.rs.)
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&common::sdk_config().await);
+    let tag = aws_sdk_elasticloadbalancingv2::types::Tag::builder().key("stepdeploy:deployment").value(&deployment).build();
+    let listener = env.listener_arn.clone().expect("the config names the listener");
+    elb.add_tags().set_resource_arns(Some(env.target_group_arns.clone())).resource_arns(listener).tags(tag).send().await.unwrap();
+    let pushed = stepdeploy(dir.path(), &["config", "push", "staging"]);
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let doctor = stepdeploy(dir.path(), &["doctor", "staging"]);
+    let report = String::from_utf8_lossy(&doctor.stdout).to_string();
+    assert!(doctor.status.success(), "doctor on the environment env create made:\n{report}{}", stderr(&doctor));
+    for check in ["stack", "config pushed", "group fit for a rollout", "tags", "SSM", "health timing", "vCPU quota", "lock"] {
+        assert!(report.lines().any(|l| l.starts_with("ok") && l.contains(check)), "{check}: {report}");
+    }
+    assert!(report.contains("ready to deploy"), "{report}");
 
     // AND the group it made is the one the config names, with the instances the parameters asked for
     let account = AwsAccount::new(&common::sdk_config().await);

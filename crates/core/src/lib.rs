@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod model;
 pub mod planner;
 pub mod ports;
+pub mod quota;
 pub mod revision;
 pub mod status;
 pub mod steps;

@@ -118,6 +118,8 @@ fn the_builder_launch_is_idempotent_and_placed_by_the_template_where_it_says() {
         is_default: true,
         network_interfaces: interfaces,
         interface_subnet: subnet.map(str::to_string),
+        instance_type: None,
+        instance_profile: None,
     };
     let group = ["subnet-a".to_string(), "subnet-b".to_string()];
     let chosen = builder_subnet(&version(false, None), &group, "e1").unwrap().unwrap();

@@ -439,10 +439,13 @@ fn for_other_deployment(mut request: Request) -> Request {
     request
 }
 
-/// Reads of resources the operator names in the config rather than the deployment owning them,
-/// so no ARN pattern or tag can tell one deployment's from another's; each is read-only.
-const READS_OF_CONFIGURED_RESOURCES: &[(&str, &str)] =
-    [("DescribeAlarms", "environments.*.alarms are any CloudWatch alarms the operator picks (a shared ALB 5xx alarm, say)")].as_slice();
+/// Reads of resources the operator names in the config, or the account owns, rather than the
+/// deployment, so no ARN pattern or tag can tell one deployment's from another's; each is read-only.
+const READS_OF_CONFIGURED_RESOURCES: &[(&str, &str)] = [
+    ("DescribeAlarms", "environments.*.alarms are any CloudWatch alarms the operator picks (a shared ALB 5xx alarm, say)"),
+    ("GetServiceQuota", "the On-Demand vCPU quota is the account's, shared by every deployment in it"),
+]
+.as_slice();
 
 #[test]
 fn a_step_of_one_deployment_is_denied_on_another_deployments_resources() {

@@ -110,3 +110,46 @@ async fn an_instance_refresh_in_progress_refuses_rollouts_and_in_place_deploys()
     let summary = run(&fleet.sim, config, IN_PLACE_DEPLOY, in_place, &fleet.group, Arc::new(|_| {})).await.1;
     assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
 }
+
+/// vCPUs a sim instance (t3.small) uses.
+const VCPUS: u32 = 2;
+
+#[tokio::test]
+async fn a_surge_past_the_vcpu_quota_is_refused_before_anything_launches() {
+    // 4 instances use 8 vCPUs; a serial deploy at 200 % launches 4 more (8 vCPUs): a quota of
+    // 14 leaves 6, so three would launch and the fourth fail with VcpuLimitExceeded.
+    let (fleet, config) = demo(45, 4, settings());
+    let (running, surge) = (4, 4);
+    let quota = f64::from(running * VCPUS + surge * VCPUS - 2);
+    fleet.sim.set_vcpu_quota(Some(quota));
+    let expected =
+        ["4 more t3.small need 8 vCPUs", "has 6 free (8 of 14 in use)", "L-1216C47A", "request-service-quota-increase", "max_healthy_percent"];
+    assert_refused(&fleet, config.clone(), SERIAL_DEPLOY, demo_input(), &expected).await;
+
+    // A lower ceiling fits: 175 % of 4 is 7, so 3 more (6 vCPUs) at most.
+    let mut input = demo_input();
+    input["max_healthy_percent"] = json!(175);
+    let summary = run(&fleet.sim, config, SERIAL_DEPLOY, input, &fleet.group, Arc::new(|_| {})).await.1;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+}
+
+#[tokio::test]
+async fn a_surge_that_just_fits_the_quota_deploys() {
+    let (fleet, config) = demo(46, 4, settings());
+    fleet.sim.set_vcpu_quota(Some(f64::from((4 + 4) * VCPUS)));
+    let summary = run(&fleet.sim, config, SERIAL_DEPLOY, demo_input(), &fleet.group, Arc::new(|_| {})).await.1;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+}
+
+#[tokio::test]
+async fn without_a_quota_check_the_sim_fails_launches_past_the_quota_as_auto_scaling_does() {
+    // What prepare's check prevents: Auto Scaling launches what fits and records the rest as
+    // failed activities with EC2's VcpuLimitExceeded message.
+    let (fleet, _) = demo(47, 4, settings());
+    fleet.sim.set_vcpu_quota(Some(f64::from(6 * VCPUS)));
+    block_on(stepdeploy_core::ports::GroupWriter::set_desired_capacity(&fleet.sim, &fleet.group, 8)).unwrap();
+    assert_eq!(fleet.sim.live_in_group(&fleet.group).len(), 6);
+    let activities = block_on(stepdeploy_core::ports::GroupReader::scaling_activities(&fleet.sim, &fleet.group, 0)).unwrap();
+    let failed = activities.iter().find(|a| a.is_failed_launch()).expect("a failed launch");
+    assert!(failed.message.as_deref().unwrap_or_default().contains("vCPU limit of 12"), "{failed:?}");
+}

@@ -70,6 +70,9 @@ impl DemoFleet {
             sim.put_alarm(alarm);
         }
         sim.create_topic(DEMO_TOPIC_ARN);
+        // An On-Demand vCPU quota with room for twice the largest group and a few builders, so a
+        // deploy's quota check reads a real headroom (t3.small: 2 vCPUs).
+        sim.set_vcpu_quota(Some(f64::from((2 * size.max + 8) * 2)));
         let target_group_arn = sim.create_target_group("demo-web");
         let listener_arn = sim.create_listener("demo-alb");
         let template_id = sim.create_launch_template("demo-web", &old_image, BTreeMap::from([(REVISION_TAG.to_string(), "1111111".to_string())]));

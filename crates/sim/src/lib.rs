@@ -12,6 +12,7 @@ pub mod demo;
 mod events;
 pub mod iam;
 mod ports;
+mod quota;
 mod scaling;
 mod standby;
 mod world;
@@ -376,6 +377,7 @@ impl Sim {
             description: String::new(),
             security_groups: vec![format!("sg-{name}")],
             instance_profile_role: Some(format!("{name}-instance")),
+            instance_type: Some(crate::quota::DEFAULT_INSTANCE_TYPE.to_string()),
         };
         world.templates.insert(id.clone(), Template { name: name.to_string(), versions: BTreeMap::from([(1, version)]), default_version: 1 });
         id

@@ -45,20 +45,15 @@ impl World {
             };
             let template_id = self.find_template_id(&group.launch_template);
             if let Some((_, message)) = self.failing_launches.clone().filter(|(image, _)| *image == data.image_id) {
-                // Auto Scaling retries a failing launch with a back-off: one failed activity per 30 s here.
-                let activities = self.activities.entry(name.to_string()).or_default();
-                if activities.last().is_none_or(|a| !a.is_failed_launch() || now - a.started_at >= 30) {
-                    activities.push(ScalingActivity {
-                        started_at: now,
-                        status: "Failed".into(),
-                        description: "Launching a new EC2 instance.  Status Reason: ".to_string() + &message,
-                        cause: format!("At {now} an instance was started in response to a difference between desired and actual capacity."),
-                        message: Some(message),
-                    });
-                }
+                self.record_failed_launch(name, message);
                 return launched;
             }
-            for n in 0..(group.desired_capacity - live_count) {
+            let wanted = group.desired_capacity - live_count;
+            let allowed = self.launches_within_quota(data.instance_type.as_deref(), wanted);
+            if allowed < wanted {
+                self.record_failed_launch(name, self.vcpu_limit_message());
+            }
+            for n in 0..allowed {
                 let id = self.new_instance_id();
                 let boot = self.settings.boot_seconds.sample(&mut self.rng);
                 let health = self.settings.health_seconds.sample(&mut self.rng);
@@ -85,7 +80,9 @@ impl World {
                         launched_at: now,
                         in_service_at: now + boot + group.hook_seconds,
                         healthy_at: (!never_healthy).then_some(now + boot + group.hook_seconds + health),
-                        ssm_online_at: now + online,
+                        // Without an instance profile the agent can't register: SSM never lists it.
+                        ssm_online_at: if data.instance_profile_role.is_some() { now + online } else { Timestamp::MAX },
+                        instance_type: data.instance_type.clone(),
                         terminating_since: None,
                         terminated_at: None,
                         standby: false,

@@ -126,6 +126,8 @@ pub(crate) struct Inst {
     /// `None`: never passes health checks.
     pub healthy_at: Option<Timestamp>,
     pub ssm_online_at: Timestamp,
+    /// Its type, as launched (what the vCPU quota counts).
+    pub instance_type: Option<String>,
     pub terminating_since: Option<Timestamp>,
     pub terminated_at: Option<Timestamp>,
     pub standby: bool,
@@ -155,6 +157,7 @@ impl Inst {
             in_service_at: at,
             healthy_at: Some(at),
             ssm_online_at: at,
+            instance_type: None,
             terminating_since: None,
             terminated_at: None,
             standby: false,
@@ -168,6 +171,11 @@ impl Inst {
     /// Whether EC2's read APIs list it yet (see [`SimSettings::ec2_listing_lag_seconds`]).
     pub fn listed_by_ec2(&self, now: Timestamp, lag: i64) -> bool {
         now >= self.launched_at.saturating_add(lag)
+    }
+
+    /// SSM's agent on it is registered and reachable (PingStatus `Online`).
+    pub fn ssm_online(&self, now: Timestamp) -> bool {
+        !self.is_terminated(now) && self.terminating_since.is_none() && self.ssm_online_at <= now
     }
 
     pub fn is_terminated(&self, now: Timestamp) -> bool {
@@ -237,8 +245,10 @@ pub(crate) struct TemplateVersionData {
     pub description: String,
     /// What RunInstances checks besides the template and image (see `iam`).
     pub security_groups: Vec<String>,
-    /// The instance profile's role, passed to EC2 at launch.
+    /// The instance profile's role, passed to EC2 at launch: without one, SSM never sees the instance.
     pub instance_profile_role: Option<String>,
+    /// The instance type it launches (what the vCPU quota counts).
+    pub instance_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -335,6 +345,10 @@ pub(crate) struct World {
     pub alarm_changes: Vec<stepdeploy_core::ports::AlarmState>,
     /// SNS topics by ARN, with what was published to each.
     pub topics: BTreeMap<String, Vec<crate::ports::sns::Published>>,
+    /// The account's Running On-Demand Standard instances quota, in vCPUs (`None`: no applied value).
+    pub vcpu_quota: Option<f64>,
+    /// Target group health check and draining settings, where a test set them (else the defaults).
+    pub target_group_timing: BTreeMap<String, stepdeploy_core::ports::TargetGroupTiming>,
     pub counter: u64,
 }
 
@@ -389,6 +403,8 @@ impl World {
             alarm_changes: Vec::new(),
             alarms_at_pause: Vec::new(),
             topics: BTreeMap::new(),
+            vcpu_quota: None,
+            target_group_timing: BTreeMap::new(),
             counter: 0,
         }
     }

@@ -120,8 +120,20 @@ pub struct WebEnv {
 }
 
 pub async fn web_env(desired: i32) -> WebEnv {
+    web_env_of(desired, "tests").await
+}
+
+/// The instance profile web_env's launch template names (what lets SSM manage the instances).
+pub const WEB_INSTANCE_PROFILE: &str = "web-instance";
+
+/// [`web_env`] of deployment `deployment`: the group (propagating to its instances), the launch
+/// template, target group and listener carry `stepdeploy:deployment`, as its IAM policies need.
+pub async fn web_env_of(desired: i32, deployment: &str) -> WebEnv {
     use aws_sdk_autoscaling::types::LaunchTemplateSpecification as AsgTemplate;
-    use aws_sdk_ec2::types::{Filter, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
+    use aws_sdk_ec2::types::{
+        Filter, LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
+        Tag, TagSpecification,
+    };
     use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
 
     let config = sdk_config().await;
@@ -154,7 +166,14 @@ pub async fn web_env(desired: i32) -> WebEnv {
             RequestLaunchTemplateData::builder()
                 .image_id(&old_image)
                 .instance_type("t3.micro".into())
+                .iam_instance_profile(LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(WEB_INSTANCE_PROFILE).build())
                 .tag_specifications(revision_tag("1111111"))
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .tags(Tag::builder().key("stepdeploy:deployment").value(deployment).build())
                 .build(),
         )
         .send()
@@ -183,6 +202,8 @@ pub async fn web_env(desired: i32) -> WebEnv {
         .await
         .unwrap();
     let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let elb_tag = aws_sdk_elasticloadbalancingv2::types::Tag::builder().key("stepdeploy:deployment").value(deployment).build();
+    elb.add_tags().resource_arns(&target_group_arn).resource_arns(&listener_arn).tags(elb_tag).send().await.unwrap();
 
     asg.create_auto_scaling_group()
         .auto_scaling_group_name(&name)
@@ -192,6 +213,15 @@ pub async fn web_env(desired: i32) -> WebEnv {
         .desired_capacity(desired)
         .vpc_zone_identifier(subnet_ids.join(","))
         .target_group_arns(&target_group_arn)
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .key("stepdeploy:deployment")
+                .value(deployment)
+                .propagate_at_launch(true)
+                .resource_id(&name)
+                .resource_type("auto-scaling-group")
+                .build(),
+        )
         .send()
         .await
         .unwrap();

@@ -225,3 +225,43 @@ impl Alarms for MotoAccount {
         self.0.cloudwatch.describe_alarms(names).await
     }
 }
+
+#[async_trait]
+impl ResourceTags for MotoAccount {
+    async fn group_tags(&self, group: &str) -> PortResult<Tags> {
+        self.0.group_tags(group).await
+    }
+    async fn launch_template_tags(&self, template: &LaunchTemplateRef) -> PortResult<Tags> {
+        self.0.launch_template_tags(template).await
+    }
+    async fn elb_tags(&self, arns: &[String]) -> PortResult<BTreeMap<String, Tags>> {
+        self.0.elb_tags(arns).await
+    }
+}
+
+#[async_trait]
+impl TargetGroupSettings for MotoAccount {
+    async fn target_group_timing(&self, target_group_arn: &str) -> PortResult<TargetGroupTiming> {
+        self.0.target_group_timing(target_group_arn).await
+    }
+}
+
+#[async_trait]
+impl ManagedInstances for MotoAccount {
+    async fn ssm_ping_status(&self, ids: &[String]) -> PortResult<BTreeMap<String, String>> {
+        self.0.ssm_ping_status(ids).await
+    }
+}
+
+#[async_trait]
+impl VcpuQuota for MotoAccount {
+    async fn instance_vcpus(&self, instance_type: &str) -> PortResult<Option<u32>> {
+        self.0.instance_vcpus(instance_type).await
+    }
+    async fn ec2_quota(&self, quota_code: &str) -> PortResult<Option<f64>> {
+        self.0.ec2_quota(quota_code).await
+    }
+    async fn vcpu_usage(&self, usage_class: &str) -> PortResult<Option<f64>> {
+        self.0.vcpu_usage(usage_class).await
+    }
+}

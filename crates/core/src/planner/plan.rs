@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::decision::{Action, Failure, InstanceHealth, Outcome, Plan, Progress};
-use super::policy::Bounds;
+use super::policy::{Bounds, Policy};
 use super::state::{RolloutState, Strategy};
 use crate::model::{GroupSnapshot, Instance, Lifecycle, TargetState, Timestamp, VersionMatch};
 
@@ -127,6 +127,15 @@ fn short_arn(arn: &str) -> &str {
     arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(arn)
 }
 
+/// The floor, ceiling and wave of a rollout to `goal` instances: the policy's, or for all at
+/// once, a whole second fleet beside the first.
+pub fn strategy_bounds(strategy: Strategy, policy: &Policy, goal: u32) -> Bounds {
+    match strategy {
+        Strategy::Rolling => policy.bounds(goal),
+        Strategy::AllAtOnce => Bounds { min_healthy: goal, max_total: goal.saturating_mul(2), wave: goal.max(1) },
+    }
+}
+
 /// Decides the next step of a rollout.
 pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> Plan {
     let standby = snapshot.instances.iter().filter(|i| i.lifecycle.is_standby()).count() as u32;
@@ -136,10 +145,7 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     let kept: Vec<&Instance> = snapshot.instances.iter().filter(|i| i.lifecycle.is_standby() && state.is_original(&i.id)).collect();
     let kept_ready: Vec<String> = kept.iter().filter(|i| i.lifecycle == Lifecycle::Standby).map(|i| i.id.clone()).collect();
     let goal = state.original.desired_capacity;
-    let bounds = match state.strategy {
-        Strategy::Rolling => state.policy.bounds(goal),
-        Strategy::AllAtOnce => Bounds { min_healthy: goal, max_total: goal.saturating_mul(2), wave: goal.max(1) },
-    };
+    let bounds = strategy_bounds(state.strategy, &state.policy, goal);
 
     let mut healthy_since = BTreeMap::new();
     let mut health = Vec::new();

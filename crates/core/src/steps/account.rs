@@ -2,7 +2,8 @@
 
 use crate::ports::{
     Alarms, CommandRunner, Executions, GroupReader, GroupWriter, Images, InstanceLauncher, InstanceReader, LaunchTemplates, ListenerRules,
-    Notifications, Parameters, ProcessControl, TargetHealthReader, TargetRegistration, TaskAnswers,
+    ManagedInstances, Notifications, Parameters, ProcessControl, ResourceTags, TargetGroupSettings, TargetHealthReader, TargetRegistration,
+    TaskAnswers, VcpuQuota,
 };
 
 /// Everything the deploy steps need from an account.
@@ -23,6 +24,10 @@ pub trait DeployAccount:
     + Alarms
     + TaskAnswers
     + Notifications
+    + ResourceTags
+    + TargetGroupSettings
+    + ManagedInstances
+    + VcpuQuota
 {
 }
 impl<
@@ -41,7 +46,11 @@ impl<
         + Executions
         + Alarms
         + TaskAnswers
-        + Notifications,
+        + Notifications
+        + ResourceTags
+        + TargetGroupSettings
+        + ManagedInstances
+        + VcpuQuota,
 > DeployAccount for T
 {
 }

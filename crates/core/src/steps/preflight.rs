@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use super::error::StepError;
 use crate::config::Environment;
 use crate::errors;
-use crate::model::{GroupSettings, LaunchTemplateRef};
+use crate::model::{GroupSettings, GroupSnapshot, LaunchTemplateRef};
+use crate::planner::{Policy, Strategy, strategy_bounds};
+use crate::ports::VcpuQuota;
+use crate::quota::surge_fit;
 
 /// Which workflow asks: a rollout launches and terminates through Auto
 /// Scaling; an in-place deploy only moves instances in and out of the target groups.
@@ -107,4 +110,25 @@ pub fn refused(group: &str, problems: &[String]) -> StepError {
         name: errors::PREFLIGHT_FAILED,
         message: format!("{group} can't be deployed as it is (nothing was changed): {}", problems.join("; ")),
     }
+}
+
+/// How many instances a rollout of a group of `desired` (`live` running) launches beyond those
+/// running, at most.
+pub fn surge_instances(desired: u32, live: u32, strategy: Strategy, policy: &Policy) -> u32 {
+    strategy_bounds(strategy, policy, desired).max_total.saturating_sub(live)
+}
+
+/// Whether a rollout's surge of `instance_type` fits in the account's On-Demand vCPU quota, as a
+/// problem (with what to do) when it doesn't.
+pub async fn quota_problem(
+    account: &dyn VcpuQuota,
+    snapshot: &GroupSnapshot,
+    strategy: Strategy,
+    policy: &Policy,
+    instance_type: &str,
+) -> Result<Option<String>, StepError> {
+    let live = snapshot.instances.iter().filter(|i| i.lifecycle.is_live()).count() as u32;
+    let surge = surge_instances(snapshot.settings.desired_capacity, live, strategy, policy);
+    let fit = surge_fit(account, instance_type, surge).await?;
+    Ok(fit.fix().map(|fix| format!("{}: {fix}", fit.describe(surge, instance_type))))
 }

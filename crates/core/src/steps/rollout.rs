@@ -12,7 +12,7 @@ use super::guard::{check_before_start, check_during};
 use super::input::{field_int, field_string, flag, open_input, revision_field};
 use super::lock::{LockRecord, give_back_after_failed_start, lock_parameter, lock_value, take_lock};
 use super::maintenance::{MaintenanceMode, maintenance};
-use super::preflight::{Checks, NEEDED_BY_ROLLOUT, group_problems, refused};
+use super::preflight::{Checks, NEEDED_BY_ROLLOUT, group_problems, quota_problem, refused};
 use super::record::{Deployment, Failure, Job, NOT_HEALTHY_SHOWN, NextStep, ROLLBACK_PROBLEMS_KEPT};
 use crate::config::{Config, Environment, MAX_LOCK_WAIT_SECONDS};
 use crate::errors;
@@ -133,7 +133,11 @@ pub async fn prepare(
         let snapshot = read_snapshot(account, account, account, &env.auto_scaling_group, &env.target_group_arns, now).await?;
         // Before changing anything: refuse what the planner can't handle (the lock is given back).
         let refresh = account.active_instance_refresh(&env.auto_scaling_group).await?;
-        let problems = group_problems(&snapshot.settings, &input.environment, &env, Checks::Rollout, &recorded, refresh.as_deref());
+        let mut problems = group_problems(&snapshot.settings, &input.environment, &env, Checks::Rollout, &recorded, refresh.as_deref());
+        // A surge past the vCPU quota would fail its launches part-way (VcpuLimitExceeded).
+        if let Some(instance_type) = target.instance_type.as_deref() {
+            problems.extend(quota_problem(account, &snapshot, input.strategy, &input.policy, instance_type).await?);
+        }
         if !problems.is_empty() {
             return Err(refused(&env.auto_scaling_group, &problems));
         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use stepdeploy_core::model::LaunchTemplateRef;
+use stepdeploy_core::model::{LaunchTemplateRef, Timestamp};
 use stepdeploy_core::ports::*;
 
 use super::common::*;
@@ -102,6 +102,11 @@ impl InstanceLauncher for Sim {
         if !world.images.contains_key(&image) {
             return Err(World::invalid(EC2, OP, "InvalidAMIID.NotFound", format!("The image id '[{image}]' does not exist")));
         }
+        let instance_type = request.instance_type.clone().or(data.instance_type.clone());
+        if world.launches_within_quota(instance_type.as_deref(), 1) == 0 {
+            let message = world.vcpu_limit_message();
+            return Err(World::invalid(EC2, OP, "VcpuLimitExceeded", message));
+        }
         let id = world.new_instance_id();
         let now = world.now;
         let boot = {
@@ -121,7 +126,8 @@ impl InstanceLauncher for Sim {
         }
         inst.in_service_at = now + boot;
         inst.healthy_at = Some(now + boot);
-        inst.ssm_online_at = now + boot + online;
+        inst.ssm_online_at = if data.instance_profile_role.is_some() { now + boot + online } else { Timestamp::MAX };
+        inst.instance_type = instance_type;
         world.instances.insert(id.clone(), inst);
         Ok(id)
     }
@@ -164,6 +170,9 @@ impl Sim {
             // The sim's templates define no network interfaces: the subnet comes from the request.
             network_interfaces: false,
             interface_subnet: None,
+            instance_type: data.instance_type.clone(),
+            // The sim names a profile after its role.
+            instance_profile: data.instance_profile_role.clone(),
         })
     }
 }

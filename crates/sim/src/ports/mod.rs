@@ -5,6 +5,7 @@ pub(crate) mod cloudwatch;
 mod common;
 mod ec2;
 mod elbv2;
+mod readiness;
 mod sfn;
 pub mod sns;
 mod ssm;

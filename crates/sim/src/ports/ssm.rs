@@ -38,7 +38,7 @@ impl CommandRunner for Sim {
         }
         let now = world.now;
         for id in instance_ids {
-            let online = world.instances.get(id).is_some_and(|i| !i.is_terminated(now) && i.terminating_since.is_none() && i.ssm_online_at <= now);
+            let online = world.instances.get(id).is_some_and(|i| i.ssm_online(now));
             if !online {
                 return Err(World::invalid(SSM, OP, "InvalidInstanceId", format!("Instance {id} is not in a valid state for SSM (not online)")));
             }

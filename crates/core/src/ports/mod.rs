@@ -246,6 +246,12 @@ pub struct TemplateVersion {
     /// The subnet of its primary network interface, if it sets one.
     #[serde(default)]
     pub interface_subnet: Option<String>,
+    /// The instance type it launches, if it sets one.
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    /// Its instance profile (name or ARN), if it sets one: what lets SSM manage the instances.
+    #[serde(default)]
+    pub instance_profile: Option<String>,
 }
 
 /// Reads and writes launch template versions.
@@ -568,3 +574,6 @@ pub trait Notifications: Send + Sync {
     /// characters) to `topic_arn`; returns the message id.
     async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> PortResult<String>;
 }
+
+mod readiness;
+pub use readiness::*;

@@ -2,34 +2,16 @@
 //! anything changes. Each check passes or fails with what to do; none calls anything that
 //! changes the account. (The stack's state machines are checked by the CLI, which finds them.)
 
-use serde::Serialize;
+mod check;
+mod readiness;
+
+pub use check::Check;
+use check::{fail, pass};
 
 use crate::config::Environment;
 use crate::model::LaunchTemplateRef;
 use crate::steps::preflight::{Checks, group_problems};
 use crate::steps::{DeployAccount, LockRecord, lock_parameter};
-
-/// One check's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// What was checked.
-    pub name: &'static str,
-    /// Whether it passed.
-    pub ok: bool,
-    /// What was found.
-    pub detail: String,
-    /// What to do, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-fn pass(name: &'static str, detail: String) -> Check {
-    Check { name, ok: true, detail, fix: None }
-}
-
-fn fail(name: &'static str, detail: String, fix: String) -> Check {
-    Check { name, ok: false, detail, fix: Some(fix) }
-}
 
 /// Every check for `environment`. `pushed` is the environment as the steps will read it (its
 /// SSM parameter), `local` as the config file has it; the other checks use `pushed`, else `local`.
@@ -57,14 +39,13 @@ pub async fn checks(
     });
     let Some(env) = pushed.or(local) else { return out };
     let group = &env.auto_scaling_group;
-    let described = account.describe_group(group).await;
-    let settings = match described {
+    let described = match account.describe_group(group).await {
         Ok(description) => {
             out.push(pass(
                 "Auto Scaling group",
                 format!("{group}: {} instances, desired {}", description.instances.len(), description.settings.desired_capacity),
             ));
-            Some(description.settings)
+            Some(description)
         }
         Err(e) => {
             out.push(fail(
@@ -75,7 +56,7 @@ pub async fn checks(
             None
         }
     };
-    if let Some(settings) = &settings {
+    if let Some(settings) = described.as_ref().map(|d| &d.settings) {
         let refresh = account.active_instance_refresh(group).await.ok().flatten();
         let problems = group_problems(settings, environment, env, Checks::Rollout, &[], refresh.as_deref());
         out.push(if problems.is_empty() {
@@ -110,6 +91,14 @@ pub async fn checks(
             Ok(rules) => pass("listener", format!("{listener}: {} rules", rules.len())),
             Err(e) => fail("listener", format!("{listener}: {e}"), "fix listener_arn (the ALB listener that serves the site)".into()),
         });
+    }
+    out.push(readiness::tags(account, deployment, env, described.as_ref()).await);
+    if let Some(described) = &described {
+        out.push(readiness::ssm(account, env, described).await);
+    }
+    out.extend(readiness::timing(account, env).await);
+    if let Some(described) = &described {
+        out.push(readiness::vcpu_quota(account, env, described).await);
     }
     if !env.alarms.is_empty() {
         out.push(match account.describe_alarms(&env.alarms).await {
