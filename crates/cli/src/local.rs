@@ -185,7 +185,7 @@ fn step_progress(sim: Sim, start: i64, approve: Approve) -> StepObserver {
             _ => None,
         };
         if let Some(line) = line {
-            eprintln!("[{at:>6}s] {line}");
+            eprintln!("{} {line}", crate::stepline::stamp(at));
         }
     })
 }
@@ -217,7 +217,7 @@ fn queued_progress(sim: Sim, start: i64, version: String) -> StepObserver {
                 "finish" => "released the lock",
                 other => other,
             };
-            eprintln!("[{:>6}s] the queued deploy of version {version} {what}", sim.now() - start);
+            eprintln!("{} the queued deploy of version {version} {what}", crate::stepline::stamp(sim.now() - start));
         }
     })
 }
@@ -280,46 +280,12 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             marks.push(Marker { at, label: "bake".into() });
         }
         drop(marks);
-        let phase = match (d.rolling_back, step.bake_remaining_seconds) {
-            (true, _) => "rolling back".to_string(),
-            (false, Some(left)) => format!("baking ({left} s left)"),
-            (false, None) => "deploying".to_string(),
-        };
-        let alarms = if step.alarms_ok > 0 { format!("; {} alarm(s) OK", step.alarms_ok) } else { String::new() };
-        // Why instances don't count yet, grouped by reason (without the seconds, which change every poll).
-        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        for h in &step.not_healthy {
-            let reason = h.reason.as_deref().unwrap_or("not healthy");
-            *reasons.entry(reason.split(" (").next().unwrap_or(reason).to_string()).or_default() += 1;
-        }
-        let waiting = if reasons.is_empty() || step.next != "wait" {
-            String::new()
-        } else {
-            let each: Vec<String> = reasons.iter().take(3).map(|(reason, n)| format!("{n} {reason}")).collect();
-            format!("; not healthy yet: {}", each.join(", "))
-        };
-        // The deadline, once it is near (the last quarter of the rollout's time).
-        let (left, timeout) = (d.rollout.deadline - sim_for_progress.now(), d.rollout.deadline - d.rollout.started_at);
-        let deadline = if step.next == "wait" && left < timeout / 4 { format!("; {left} s to the deadline") } else { String::new() };
-        // Old instances kept in Standby for an instant rollback: the ceiling counts them.
-        let kept = if p.kept_in_standby > 0 { format!(" + {} old in Standby", p.kept_in_standby) } else { String::new() };
-        let line = format!(
-            "{phase}: {}/{total} on target ({} healthy), {} old ({} healthy); healthy {} (floor {}), live {}{kept} (ceiling {}){alarms}{waiting}{deadline}; next: {}{}",
-            p.new,
-            p.new_healthy,
-            p.old,
-            p.old_healthy,
-            p.healthy(),
-            p.min_healthy,
-            // From the same snapshot as the other counts (not the sim after the step's actions).
-            p.new + p.old + p.unknown,
-            p.max_total,
-            step.next,
-            step.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
-        );
+        // The line `follow` prints on AWS, from the same record.
+        let record = serde_json::to_value(d).unwrap_or_default();
+        let Some(line) = crate::stepline::Rollout::from_payload(&record, sim_for_progress.now()).map(|r| r.summary()) else { return };
         let mut last = last_line.lock().unwrap_or_else(|p| p.into_inner());
         if *last != line {
-            eprintln!("[{:>6}s] {line}", sim_for_progress.now() - start);
+            eprintln!("{}   {line}", crate::stepline::stamp(sim_for_progress.now() - start));
             *last = line;
         }
     });
@@ -337,7 +303,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
         Some(version) => {
             let queued = queued_deploy(&args.workflow, &environment, version)?;
             let print_queued = queued_progress(sim.clone(), start, version.clone());
-            eprintln!("[{:>6}s] a serial deploy of version {version} started too: it waits in the lock queue", 0);
+            eprintln!("{} a serial deploy of version {version} started too: it waits in the lock queue", crate::stepline::stamp(0));
             let runs = vec![
                 Run { definition, input, steps, observer: Some(progress) },
                 Run { definition: stepdeploy_local::SERIAL_DEPLOY, input: queued, steps: print_queued, observer: None },
@@ -346,7 +312,7 @@ pub async fn run_local(args: LocalArgs) -> Result<ExitCode> {
             let (first, second) = (done.next(), done.next());
             if let Some(second) = &second {
                 let error = second.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
-                eprintln!("[{:>6}s] the queued deploy of version {version} ended {}{error}", sim.now() - start, second.status);
+                eprintln!("{} the queued deploy of version {version} ended {}{error}", crate::stepline::stamp(sim.now() - start), second.status);
             }
             first.context("the first deploy left no summary")?
         }

@@ -19,6 +19,7 @@ mod remote;
 mod session;
 #[cfg(feature = "aws")]
 mod sfn_events;
+mod stepline;
 mod timeline;
 #[cfg_attr(not(feature = "aws"), allow(dead_code))]
 mod workflows;

@@ -90,91 +90,7 @@ impl ExecutionStatus {
     }
 }
 
-/// A reconcile step's counts, read from the record a deploy step returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rollout {
-    /// Healthy instances on the new version (replaced so far).
-    pub replaced: u32,
-    /// How many the rollout ends with.
-    pub total: u32,
-    /// Healthy instances, both versions.
-    pub healthy: u32,
-    /// The healthy floor.
-    pub min_healthy: u32,
-    /// Live instances on the new version.
-    pub new: u32,
-    /// Live instances on the old version.
-    pub old: u32,
-    /// Whether this is the rollback.
-    pub rolling_back: bool,
-    /// `wait`, `done` or `failed`.
-    pub next: String,
-    /// Instances not healthy yet, with why (`i-1: warming up (5 s of 30 s)`).
-    pub waiting_on: Vec<String>,
-    /// Alarms read by the step, all OK (0: none watched, or a rollback, which doesn't read them).
-    pub alarms_ok: u32,
-    /// Seconds of bake left, while baking.
-    pub bake_remaining_seconds: Option<u64>,
-    /// The live ceiling.
-    pub max_total: u32,
-    /// Old instances waiting in Standby for an instant rollback.
-    pub kept_in_standby: u32,
-}
-
-impl Rollout {
-    /// Finds a deploy step's progress in a state's output: the record itself,
-    /// or the record under one top-level key (`$.deployment`).
-    pub fn from_payload(payload: &Value) -> Option<Rollout> {
-        let record = if payload["step"]["progress"].is_object() {
-            payload
-        } else {
-            payload.as_object()?.values().find(|v| v["step"]["progress"].is_object())?
-        };
-        let step = &record["step"];
-        let progress = &step["progress"];
-        let count = |key: &str| progress[key].as_u64().and_then(|n| u32::try_from(n).ok());
-        let waiting_on = step["not_healthy"]
-            .as_array()
-            .map(|list| {
-                list.iter().filter_map(|i| Some(format!("{}: {}", i["id"].as_str()?, i["reason"].as_str().unwrap_or("not healthy")))).collect()
-            })
-            .unwrap_or_default();
-        Some(Rollout {
-            replaced: count("new_healthy")?,
-            total: count("goal")?,
-            healthy: count("new_healthy")? + count("old_healthy")?,
-            min_healthy: count("min_healthy")?,
-            new: count("new")?,
-            old: count("old")?,
-            rolling_back: record["rolling_back"].as_bool().unwrap_or(false),
-            next: step["next"].as_str().unwrap_or_default().to_string(),
-            waiting_on,
-            alarms_ok: step["alarms_ok"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
-            bake_remaining_seconds: step["bake_remaining_seconds"].as_u64(),
-            max_total: count("max_total").unwrap_or(0),
-            kept_in_standby: count("kept_in_standby").unwrap_or(0),
-        })
-    }
-
-    /// One line: `3/6 replaced, 6 healthy (floor 5), old 3, new 3`.
-    pub fn summary(&self) -> String {
-        let what = if self.rolling_back { "rolled back" } else { "replaced" };
-        let mut line = format!(
-            "{}/{} {what}, {} healthy (floor {}), old {}, new {}",
-            self.replaced, self.total, self.healthy, self.min_healthy, self.old, self.new
-        );
-        if self.alarms_ok > 0 {
-            line.push_str(&format!(", {} alarm(s) OK", self.alarms_ok));
-        }
-        if self.kept_in_standby > 0 {
-            line.push_str(&format!(", {} old in Standby", self.kept_in_standby));
-        }
-        if let Some(left) = self.bake_remaining_seconds {
-            line.push_str(&format!(", baking: {left} s left"));
-        }
-        line
-    }
-}
+pub use crate::stepline::Rollout;
 
 /// What an event changed, for the display.
 #[derive(Debug, Clone, PartialEq)]
@@ -285,9 +201,11 @@ impl Follow {
                 (self.entered.insert(state.clone()) || state == "Checkpoint").then_some(Update::Entered(state))
             }
             _ if kind.ends_with("StateExited") => {
-                let rollout = Rollout::from_payload(&payload()?)?;
-                if self.rollout.as_ref() == Some(&rollout) {
-                    return None; // an unchanged Choice or Wait passing the record on
+                let rollout = Rollout::from_payload(&payload()?, event.timestamp.timestamp())?;
+                // Nothing new to say: a Choice or Wait passing the record on, or a step whose line
+                // is the last one's (a boot's seconds ticking by).
+                if self.rollout.as_ref().map(Rollout::summary) == Some(rollout.summary()) {
+                    return None;
                 }
                 self.rollout = Some(rollout.clone());
                 Some(Update::Rollout(rollout))
@@ -312,7 +230,7 @@ impl Follow {
     /// The plain line for an update (no terminal needed), or none.
     pub fn line(&self, update: &Update) -> Option<String> {
         let elapsed = self.elapsed_seconds();
-        let stamp = format!("[{:02}:{:02}]", elapsed / 60, elapsed % 60);
+        let stamp = crate::stepline::stamp(elapsed);
         Some(match update {
             Update::Started => format!("{stamp} started"),
             // A checkpoint's pause: what to run, as `status` and the notification say.
@@ -323,18 +241,7 @@ impl Follow {
                 )
             }
             Update::Entered(state) => format!("{stamp} {state}"),
-            Update::Rollout(rollout) => {
-                let mut line = format!("{stamp}   {}", rollout.summary());
-                if !rollout.waiting_on.is_empty() && rollout.next == "wait" {
-                    let shown: Vec<&str> = rollout.waiting_on.iter().take(3).map(String::as_str).collect();
-                    let more = rollout.waiting_on.len().saturating_sub(shown.len());
-                    line += &format!("; waiting on {}", shown.join(", "));
-                    if more > 0 {
-                        line += &format!(" and {more} more");
-                    }
-                }
-                line
-            }
+            Update::Rollout(rollout) => format!("{stamp}   {}", rollout.summary()),
             Update::Nested(arn) => format!("{stamp}   nested execution {arn}"),
             Update::Finished(status) => {
                 let mut line = format!("{stamp} {}", status.as_str());
@@ -452,8 +359,8 @@ mod tests {
         assert_eq!(states.len(), distinct.len(), "{text}");
         let entries = events.iter().filter(|e| e.kind.ends_with("StateEntered") && e.state.as_deref() == Some("Replace")).count();
         assert!(entries > 1, "the history enters Replace {entries} times; the display says so once");
-        assert!(text.contains("6/6 replaced, 6 healthy"), "{text}");
-        assert!(text.contains("waiting on i-"), "a waiting step names what it waits for: {text}");
+        assert!(text.contains("deploying: 6/6 on target (6 healthy)"), "{text}");
+        assert!(text.contains("; not healthy yet: 3 lifecycle Pending; next: wait"), "a waiting step says what it waits for: {text}");
         assert!(lines.last().unwrap().contains("SUCCEEDED"), "{text}");
         assert_eq!(follow.error, None);
         // The demo pauses at 50 %: the line says what to run, for the input's environment.
@@ -536,7 +443,9 @@ mod tests {
         assert_eq!(rollouts.len(), 3, "Replace, ReplaceAgain, BeginRollback; the Choice passing the record on adds none: {lines:#?}");
         assert!(rollouts[2].rolling_back);
         assert!(
-            lines.iter().any(|l| l.contains("0/4 replaced, 4 healthy (floor 3), old 4, new 1; waiting on i-0new1: lifecycle Pending")),
+            lines.iter().any(|l| l.ends_with(
+                "deploying: 1/4 on target (0 healthy), 4 old (4 healthy); healthy 4 (floor 3), live 5 (ceiling 5); not healthy yet: 1 lifecycle Pending; next: wait"
+            )),
             "{lines:#?}"
         );
         assert_eq!(follow.status, ExecutionStatus::Failed);
@@ -555,19 +464,61 @@ mod tests {
     fn counts_are_found_in_the_record_or_one_level_down_and_nowhere_else() {
         let record = json!({"rolling_back": true, "step": {"next": "wait", "progress": {"new": 1, "new_healthy": 1, "old": 3, "old_healthy": 3, "standby": 0, "goal": 4, "min_healthy": 3, "max_total": 5},
                       "not_healthy": [{"id": "i-1", "on_target": false, "healthy": false, "reason": "draining"}]}});
-        let direct = Rollout::from_payload(&record).unwrap();
-        assert_eq!(Rollout::from_payload(&json!({"environment": "s", "deployment": record})), Some(direct.clone()));
-        assert_eq!(direct.summary(), "1/4 rolled back, 4 healthy (floor 3), old 3, new 1");
+        let direct = Rollout::from_payload(&record, 0).unwrap();
+        assert_eq!(Rollout::from_payload(&json!({"environment": "s", "deployment": record}), 0), Some(direct.clone()));
+        assert_eq!(
+            direct.summary(),
+            "rolling back: 1/4 on target (1 healthy), 3 old (3 healthy); healthy 4 (floor 3), live 4 (ceiling 5); not healthy yet: 1 draining; next: wait"
+        );
         assert_eq!(direct.waiting_on, ["i-1: draining"]);
-        assert_eq!(Rollout::from_payload(&json!({"a": {"b": record}})), None, "two levels down is someone else's data");
-        assert_eq!(Rollout::from_payload(&json!({"step": {"progress": {"new": 1}}})), None, "partial counts are not shown");
+        assert_eq!(Rollout::from_payload(&json!({"a": {"b": record}}), 0), None, "two levels down is someone else's data");
+        assert_eq!(Rollout::from_payload(&json!({"step": {"progress": {"new": 1}}}), 0), None, "partial counts are not shown");
     }
 
     #[test]
     fn old_instances_waiting_in_standby_show_beside_the_bake() {
         let record = json!({"step": {"next": "wait", "bake_remaining_seconds": 45, "progress": {"new": 4, "new_healthy": 4, "old": 0, "old_healthy": 0,
                       "standby": 4, "kept_in_standby": 4, "goal": 4, "min_healthy": 4, "max_total": 8}, "not_healthy": []}});
-        let rollout = Rollout::from_payload(&record).unwrap();
-        assert_eq!(rollout.summary(), "4/4 replaced, 4 healthy (floor 4), old 0, new 4, 4 old in Standby, baking: 45 s left");
+        let rollout = Rollout::from_payload(&record, 0).unwrap();
+        assert_eq!(
+            rollout.summary(),
+            "baking (45 s left): 4/4 on target (4 healthy), 0 old (0 healthy); healthy 4 (floor 4), live 4 + 4 old in Standby (ceiling 8); next: wait"
+        );
+    }
+
+    #[test]
+    fn the_readmes_sample_of_follow_is_what_it_prints_for_the_demo_deploy() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        let after = readme.split("Elsewhere (CI, pipes) it prints").nth(1).expect("the README's follow section");
+        let block = after.split("```").nth(1).expect("its sample output");
+        let sample: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty() && l.trim() != "...").collect();
+        let (events, _) = local_serial(6, false);
+        let mut follow = Follow::default();
+        // As `follow` prints them: each line when its event arrives.
+        let mut printed: Vec<String> = Vec::new();
+        for event in &events {
+            if let Some(update) = follow.apply(event) {
+                printed.extend(follow.line(&update));
+            }
+        }
+        // Every sample line, in order (the sample leaves lines out where it says `...`).
+        let mut rest = printed.iter();
+        for line in &sample {
+            assert!(rest.any(|p| p == line), "README line {line:?} is not printed (in this order):\n{}", printed.join("\n"));
+        }
+        assert!(sample.len() >= 6, "{sample:?}");
+    }
+
+    #[test]
+    fn the_deadline_shows_in_its_last_quarter_while_the_step_waits() {
+        let record = |next: &str| {
+            json!({"rollout": {"started_at": 1000, "deadline": 1600}, "step": {"next": next, "progress": {"new": 2, "new_healthy": 0, "old": 2,
+                   "old_healthy": 2, "goal": 2, "min_healthy": 2, "max_total": 4}, "not_healthy": [{"id": "i-1", "reason": "warming up (5 s of 30 s)"}, {"id": "i-2", "reason": "warming up (9 s of 30 s)"}]}})
+        };
+        // 600 s in all: the last quarter is the last 150 s.
+        assert_eq!(Rollout::from_payload(&record("wait"), 1450).unwrap().deadline_in, None, "150 s left is not yet inside");
+        let near = Rollout::from_payload(&record("wait"), 1451).unwrap();
+        assert!(near.summary().ends_with("; not healthy yet: 2 warming up; 149 s to the deadline; next: wait"), "{}", near.summary());
+        assert_eq!(Rollout::from_payload(&record("done"), 1590).unwrap().deadline_in, None, "a step that doesn't wait has no deadline to show");
     }
 }

@@ -195,8 +195,12 @@ async fn deploy_serial_starts_a_readable_execution_and_follows_it_to_success() {
     let out = d.run(&["deploy", "serial", "staging", "--version", "7", "--poll-seconds", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("] Replace") && stdout.contains("2/4 replaced, 4 healthy (floor 3)"), "{stdout}");
-    assert!(stdout.contains("4/4 replaced") && stdout.lines().last().unwrap().contains("SUCCEEDED"), "{stdout}");
+    assert!(
+        stdout.contains("] Replace")
+            && stdout.contains("deploying: 2/4 on target (2 healthy), 2 old (2 healthy); healthy 4 (floor 3), live 4 (ceiling 5)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4/4 on target (4 healthy)") && stdout.lines().last().unwrap().contains("SUCCEEDED"), "{stdout}");
     let runs = d.executions("serial-deploy").await;
     assert_eq!(runs.len(), 1);
     assert!(runs[0].name().starts_with("staging-serial-20"), "{}", runs[0].name());
