@@ -614,6 +614,20 @@ async fn doctor_fails_each_check_moto_can_break_with_what_to_do() {
     // tags, where AWS answers TargetGroupNotFound, which doctor leaves to the target group check.)
     assert_eq!(failed(&checks), ["Auto Scaling group", "alarms", "launch template", "listener", "tags", "target group"], "{checks:#?}");
     assert!(checks.values().filter(|c| c["ok"] == false).all(|c| c["fix"].is_string()), "{checks:#?}");
+    // A stack whose parameter lists no full deploy (an older template): the stack check fails.
+    let serial_only = json!({"serial-deploy": d.machines["serial-deploy"]});
+    d.ssm
+        .put_parameter()
+        .name(format!("/stepdeploy/{}/state-machines", d.name))
+        .value(serial_only.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let stack = &verdicts(&d.run(&["doctor", "staging", "--output", "json"]))["stack"];
+    assert_eq!((stack["ok"].as_bool(), stack["detail"].as_str()), (Some(false), Some("no full-deploy state machine")), "{stack}");
+    assert!(stack["fix"].as_str().unwrap_or("").contains("sam-deploy"), "{stack}");
 
     // A real fleet with Launch suspended, health checks slower than the instance timeout, and an alarm firing.
     let name = common::unique("dep");
