@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
-use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchTemplateSpecification};
 use stepdeploy_core::model::{GroupFeatures, GroupSettings, LaunchTemplateRef, Lifecycle, ScalingActivity, Timestamp};
 use stepdeploy_core::ports::{
     Decrement, ErrorKind, GroupDescription, GroupMember, GroupReader, GroupUpdate, GroupWriter, PortError, PortResult, ProcessControl,
@@ -26,16 +26,23 @@ impl AwsAutoScaling {
 
     /// The group's tags, from DescribeAutoScalingGroups; `NotFound` for no such group.
     pub async fn group_tags(&self, name: &str) -> PortResult<std::collections::BTreeMap<String, String>> {
-        const OP: &str = "DescribeAutoScalingGroups";
-        let out = self.client.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.map_err(|e| port_error(SERVICE, OP, e))?;
-        let group = out
-            .auto_scaling_groups()
-            .iter()
-            .find(|g| g.auto_scaling_group_name() == Some(name))
-            .ok_or_else(|| PortError::new(ErrorKind::NotFound, SERVICE, OP, None, format!("Auto Scaling group {name:?} not found")))?;
+        let group = self.find_group(name).await?;
         Ok(group.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect())
     }
+
+    /// DescribeAutoScalingGroups of one group; `NotFound` for no such group.
+    async fn find_group(&self, name: &str) -> PortResult<AutoScalingGroup> {
+        let out =
+            self.client.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.map_err(|e| port_error(SERVICE, DESCRIBE, e))?;
+        out.auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(name))
+            .cloned()
+            .ok_or_else(|| PortError::new(ErrorKind::NotFound, SERVICE, DESCRIBE, None, format!("Auto Scaling group {name:?} not found")))
+    }
 }
+
+const DESCRIBE: &str = "DescribeAutoScalingGroups";
 
 fn to_u32(value: Option<i32>, operation: &'static str, field: &str) -> PortResult<u32> {
     value.and_then(|v| u32::try_from(v).ok()).ok_or_else(|| missing(SERVICE, operation, field))
@@ -52,13 +59,8 @@ fn template_ref(spec: &LaunchTemplateSpecification) -> LaunchTemplateRef {
 #[async_trait]
 impl GroupReader for AwsAutoScaling {
     async fn describe_group(&self, name: &str) -> PortResult<GroupDescription> {
-        const OP: &str = "DescribeAutoScalingGroups";
-        let out = self.client.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.map_err(|e| port_error(SERVICE, OP, e))?;
-        let group = out
-            .auto_scaling_groups()
-            .iter()
-            .find(|g| g.auto_scaling_group_name() == Some(name))
-            .ok_or_else(|| PortError::new(ErrorKind::NotFound, SERVICE, OP, None, format!("Auto Scaling group {name:?} not found")))?;
+        const OP: &str = DESCRIBE;
+        let group = self.find_group(name).await?;
         let mut instances = Vec::new();
         for i in group.instances() {
             instances.push(GroupMember {

@@ -380,25 +380,13 @@ async fn step_functions_says_whether_an_execution_still_runs() {
 
 #[tokio::test]
 async fn cloudwatch_reads_alarm_states_with_their_reasons_in_one_call() {
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use aws_sdk_cloudwatch::types::StateValue;
     let config = common::sdk_config().await;
     let aws = AwsAccount::new(&config);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let (quiet, firing) = (unique("5xx-quiet"), unique("5xx-firing"));
     for name in [&quiet, &firing] {
-        cloudwatch
-            .put_metric_alarm()
-            .alarm_name(name)
-            .namespace("AWS/ApplicationELB")
-            .metric_name("HTTPCode_Target_5XX_Count")
-            .statistic(Statistic::Sum)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(5.0)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-            .send()
-            .await
-            .unwrap();
+        common::put_5xx_alarm(&config, name).await;
     }
     let reason = "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (5.0).";
     cloudwatch.set_alarm_state().alarm_name(&firing).state_value(StateValue::Alarm).state_reason(reason).send().await.unwrap();

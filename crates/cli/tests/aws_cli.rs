@@ -143,10 +143,15 @@ impl Deployment {
 
     /// Writes the environment's lock as a holder would.
     async fn hold_lock(&self, environment: &str, record: &Value) {
+        self.put(&format!("{environment}/lock"), record).await;
+    }
+
+    /// Writes `/stepdeploy/DEPLOYMENT/{name}`, as the stack or a step would.
+    async fn put(&self, name: &str, value: &Value) {
         self.ssm
             .put_parameter()
-            .name(format!("/stepdeploy/{}/{environment}/lock", self.name))
-            .value(record.to_string())
+            .name(format!("/stepdeploy/{}/{name}", self.name))
+            .value(value.to_string())
             .r#type(aws_sdk_ssm::types::ParameterType::String)
             .overwrite(true)
             .send()
@@ -587,7 +592,7 @@ async fn doctor_checks_a_real_environment_read_only_and_says_what_to_fix() {
 
 #[tokio::test]
 async fn doctor_fails_each_check_moto_can_break_with_what_to_do() {
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use aws_sdk_cloudwatch::types::StateValue;
     let verdicts = |out: &std::process::Output| -> BTreeMap<String, Value> {
         let report = common::last_json(out);
         report["checks"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap_or_default().to_string(), c.clone())).collect()
@@ -615,16 +620,7 @@ async fn doctor_fails_each_check_moto_can_break_with_what_to_do() {
     assert_eq!(failed(&checks), ["Auto Scaling group", "alarms", "launch template", "listener", "tags", "target group"], "{checks:#?}");
     assert!(checks.values().filter(|c| c["ok"] == false).all(|c| c["fix"].is_string()), "{checks:#?}");
     // A stack whose parameter lists no full deploy (an older template): the stack check fails.
-    let serial_only = json!({"serial-deploy": d.machines["serial-deploy"]});
-    d.ssm
-        .put_parameter()
-        .name(format!("/stepdeploy/{}/state-machines", d.name))
-        .value(serial_only.to_string())
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .overwrite(true)
-        .send()
-        .await
-        .unwrap();
+    d.put("state-machines", &json!({"serial-deploy": d.machines["serial-deploy"]})).await;
     let stack = &verdicts(&d.run(&["doctor", "staging", "--output", "json"]))["stack"];
     assert_eq!((stack["ok"].as_bool(), stack["detail"].as_str()), (Some(false), Some("no full-deploy state machine")), "{stack}");
     assert!(stack["fix"].as_str().unwrap_or("").contains("sam-deploy"), "{stack}");
@@ -644,20 +640,8 @@ async fn doctor_fails_each_check_moto_can_break_with_what_to_do() {
         .await
         .unwrap();
     let alarm = common::unique("5xx");
+    common::put_5xx_alarm(&sdk, &alarm).await;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(&alarm)
-        .namespace("AWS/ApplicationELB")
-        .metric_name("HTTPCode_Target_5XX_Count")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(5.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .unwrap();
     cloudwatch.set_alarm_state().alarm_name(&alarm).state_value(StateValue::Alarm).state_reason("5xx over 5").send().await.unwrap();
     let d = Deployment::named(name, Environment { alarms: vec![alarm.clone()], ..on_fleet(&web) }).await;
     assert!(d.run(&["config", "push", "staging"]).status.success());

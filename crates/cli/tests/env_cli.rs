@@ -38,17 +38,6 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
-/// moto's default VPC and two of its subnets (comma-separated).
-async fn default_vpc() -> (String, String) {
-    use aws_sdk_ec2::types::Filter;
-    let ec2 = aws_sdk_ec2::Client::new(&common::sdk_config().await);
-    let vpcs = ec2.describe_vpcs().filters(Filter::builder().name("is-default").values("true").build()).send().await.unwrap();
-    let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_string();
-    let subnets = ec2.describe_subnets().filters(Filter::builder().name("vpc-id").values(&vpc).build()).send().await.unwrap();
-    let ids: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.subnet_id()).take(2).collect();
-    (vpc.clone(), ids.join(","))
-}
-
 async fn stack_exists(name: &str) -> bool {
     let cfn = aws_sdk_cloudformation::Client::new(&common::sdk_config().await);
     match cfn.describe_stacks().stack_name(name).send().await {
@@ -110,7 +99,7 @@ async fn env_create_writes_a_config_a_serial_deploy_runs_on_and_env_delete_remov
     let stack = format!("stepdeploy-{deployment}-staging");
     // In moto's default VPC: moto can't delete a VPC the stack made (DependencyViolation), so the
     // VPC the template creates is checked on its own below.
-    let (vpc, subnets) = default_vpc().await;
+    let (vpc, subnets) = common::default_vpc().await;
     let network = [format!("VpcId={vpc}"), format!("PublicSubnetIds={subnets}"), format!("PrivateSubnetIds={subnets}")];
     let parameters = ["-p", "Alarms=false", "-p", "WebDesiredCapacity=2", "-p", "WebMaxSize=4", "-p", "Database=postgres"];
 
@@ -288,6 +277,6 @@ async fn without_a_vpc_the_stack_makes_one_with_the_instances_in_its_private_sub
     assert_eq!(cidrs.len(), 2, "{zones:?}");
     assert!(cidrs.iter().all(|c| ["10.40.32.0/20", "10.40.48.0/20"].contains(c)), "the private subnets: {cidrs:?}");
     let vpc = subnets.subnets()[0].vpc_id().unwrap();
-    let (default, _) = default_vpc().await;
+    let (default, _) = common::default_vpc().await;
     assert_ne!(vpc, default, "a VPC of its own");
 }

@@ -93,7 +93,7 @@ impl Smoke {
     }
 
     async fn run(&self, account: &str, extra_env: &[(&str, &str)]) -> Output {
-        let (vpc, subnets) = default_vpc().await;
+        let (vpc, subnets) = common::default_vpc().await;
         let network = format!("VpcId={vpc} PublicSubnetIds={subnets} PrivateSubnetIds={subnets}");
         let dir = self.dir.path().display().to_string();
         let mut env = vec![
@@ -132,16 +132,6 @@ impl Smoke {
         let left = ssm.get_parameters_by_path().path(format!("/stepdeploy/{}", self.deployment)).recursive(true).send().await.unwrap();
         assert!(left.parameters().is_empty(), "{:?}", left.parameters());
     }
-}
-
-async fn default_vpc() -> (String, String) {
-    use aws_sdk_ec2::types::Filter;
-    let ec2 = aws_sdk_ec2::Client::new(&common::sdk_config().await);
-    let vpcs = ec2.describe_vpcs().filters(Filter::builder().name("is-default").values("true").build()).send().await.unwrap();
-    let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_string();
-    let subnets = ec2.describe_subnets().filters(Filter::builder().name("vpc-id").values(&vpc).build()).send().await.unwrap();
-    let ids: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.subnet_id()).take(2).collect();
-    (vpc, ids.join(","))
 }
 
 fn text(output: &Output) -> String {

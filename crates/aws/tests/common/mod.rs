@@ -105,6 +105,35 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
+/// moto's default VPC and two of its subnets (comma-separated).
+pub async fn default_vpc() -> (String, String) {
+    use aws_sdk_ec2::types::Filter;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let vpcs = ec2.describe_vpcs().filters(Filter::builder().name("is-default").values("true").build()).send().await.unwrap();
+    let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_string();
+    let subnets = ec2.describe_subnets().filters(Filter::builder().name("vpc-id").values(&vpc).build()).send().await.unwrap();
+    let ids: Vec<&str> = subnets.subnets().iter().filter_map(|s| s.subnet_id()).take(2).collect();
+    (vpc, ids.join(","))
+}
+
+/// A CloudWatch alarm on the ALB's 5xx count (moto keeps it at INSUFFICIENT_DATA until told otherwise).
+pub async fn put_5xx_alarm(config: &SdkConfig, name: &str) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A web environment on moto: an ALB, a target group, a launch template with
 /// two versions (two AMIs) and a group of two instances on version 1.
 pub struct WebEnv {
