@@ -228,6 +228,30 @@ fn the_next_poll_comes_when_a_warm_up_ends_and_never_early_for_instances_that_ne
 }
 
 #[test]
+fn removing_the_last_old_instances_looks_again_in_seconds_and_removing_fewer_at_the_interval() {
+    use stepdeploy_core::planner::SETTLE_SECONDS;
+    // Two old, two new healthy and warm: both old go now, and nothing else is left, so the next
+    // look (which finds the rollout done) comes in SETTLE_SECONDS, not the 15 s poll.
+    let mut fleet = Fleet::test().with_old(2);
+    let mut state = fleet.rollout(Policy::new(100, 200, None).unwrap());
+    for _ in 0..2 {
+        fleet = fleet.add(NEW, Lifecycle::InService, true, false, START - 200);
+    }
+    fleet.desired = 4;
+    state.healthy_since.insert("i-002".into(), START - 100);
+    state.healthy_since.insert("i-003".into(), START - 100);
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert_eq!(terminated(&decision.actions).len(), 2, "{:?}", decision.actions);
+    assert_eq!(decision.outcome, Outcome::Wait { seconds: SETTLE_SECONDS });
+    // With one new instance still warming up, one old must stay: the interval (or the warm-up) decides.
+    let mut state = state.clone();
+    state.healthy_since.insert("i-003".into(), START - 1);
+    let decision = plan(&fleet.snapshot(), &state, START);
+    assert_eq!(terminated(&decision.actions).len(), 1, "{:?}", decision.actions);
+    assert_eq!(decision.outcome, Outcome::Wait { seconds: 15 }, "29 s of warm-up left is past the 15 s poll");
+}
+
+#[test]
 fn a_checkpoint_at_the_whole_group_is_dropped_it_would_pause_at_the_end() {
     use stepdeploy_core::planner::Checkpoint;
     assert_eq!(Checkpoint::for_goal(&[100], 4), []);

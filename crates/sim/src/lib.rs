@@ -439,6 +439,22 @@ impl Sim {
         world.instances.values().filter(|i| i.group.as_deref() == Some(group) && i.is_live(now)).map(|i| (i.id.clone(), i.image_id.clone())).collect()
     }
 
+    /// The sim's hidden truth about the group's instances launched at or after `since`, in launch
+    /// order: when each launched, and when it was (or would have been) healthy in its target
+    /// groups (`None`: never). For a benchmark's oracle only: nothing AWS reports carries it, and
+    /// the planner never sees it. Records no API call.
+    pub fn launch_truth(&self, group: &str, since: Timestamp) -> Vec<(Timestamp, Option<Timestamp>)> {
+        let world = self.lock();
+        let mut launched: Vec<(Timestamp, Option<Timestamp>, String)> = world
+            .instances
+            .values()
+            .filter(|i| i.group.as_deref() == Some(group) && i.launched_at >= since)
+            .map(|i| (i.launched_at, i.healthy_at, i.id.clone()))
+            .collect();
+        launched.sort();
+        launched.into_iter().map(|(at, healthy, _)| (at, healthy)).collect()
+    }
+
     /// Every instance the group ever had that is terminating or gone, now. Records no API call.
     pub fn ended_in_group(&self, group: &str) -> Vec<String> {
         let world = self.lock();

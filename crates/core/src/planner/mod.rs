@@ -25,6 +25,6 @@ mod policy;
 mod state;
 
 pub use decision::{Action, Failure, InstanceHealth, Outcome, Plan, Progress};
-pub use plan::{assess, plan, strategy_bounds};
+pub use plan::{SETTLE_SECONDS, assess, plan, strategy_bounds};
 pub use policy::{Bounds, Policy, PolicyError};
 pub use state::{Checkpoint, Original, RolloutSpec, RolloutState, Strategy, Timing};

@@ -220,7 +220,13 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
             if !kept_ready.is_empty() {
                 actions.push(Action::TerminateStandby { instance_ids: kept_ready });
             }
-            return finish(actions, Outcome::Wait { seconds: state.poll_seconds });
+            // Those terminating is all that is left: look again once Auto Scaling lists them so.
+            let seconds = if kept.len() == kept.iter().filter(|i| i.lifecycle == Lifecycle::Standby).count() {
+                state.poll_seconds.min(SETTLE_SECONDS)
+            } else {
+                state.poll_seconds
+            };
+            return finish(actions, Outcome::Wait { seconds });
         }
         if surplus_is_ours && progress.new > goal {
             // A rollback with more on target than the goal (the rollout's surge, launched at the
@@ -363,6 +369,18 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         .map(|since| since.saturating_add(state.warmup_seconds as i64).saturating_sub(now))
         .filter(|due| *due > 0)
         .min();
-    let seconds = warm_due.map_or(state.poll_seconds, |due| (due as u64).clamp(1, state.poll_seconds.max(1)));
+    let mut seconds = warm_due.map_or(state.poll_seconds, |due| (due as u64).clamp(1, state.poll_seconds.max(1)));
+    // This step removes the last old instances with every new one counted: what is left is Auto
+    // Scaling listing them as terminating (or in Standby), which takes seconds, so look again then
+    // rather than a whole interval later (the rollout is done at that look).
+    let last_removed = removed > 0 && progress.old == removed && progress.unknown == 0 && progress.new_healthy >= goal && launch == 0;
+    if last_removed {
+        seconds = seconds.min(SETTLE_SECONDS);
+    }
     finish(actions, Outcome::Wait { seconds })
 }
+
+/// How long after removing the last old instances the rollout looks again: DescribeAutoScalingGroups
+/// lists an instance as Terminating (or EnteringStandby) once the call has returned; a few seconds
+/// leave room for its eventual consistency.
+pub const SETTLE_SECONDS: u64 = 5;
