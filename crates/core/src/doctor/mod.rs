@@ -93,12 +93,16 @@ pub async fn checks(
         });
     }
     out.push(readiness::tags(account, deployment, env, described.as_ref()).await);
-    if let Some(described) = &described {
-        out.push(readiness::ssm(account, env, described).await);
+    let template = match &described {
+        Some(described) => Some(readiness::group_template(account, described).await),
+        None => None,
+    };
+    if let (Some(described), Some(template)) = (&described, &template) {
+        out.push(readiness::ssm(account, env, described, template).await);
     }
     out.extend(readiness::timing(account, env).await);
-    if let Some(described) = &described {
-        out.push(readiness::vcpu_quota(account, env, described).await);
+    if let (Some(described), Some(template)) = (&described, &template) {
+        out.push(readiness::vcpu_quota(account, env, described, template).await);
     }
     if !env.alarms.is_empty() {
         out.push(match account.describe_alarms(&env.alarms).await {

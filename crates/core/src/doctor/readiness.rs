@@ -7,7 +7,7 @@ use crate::config::Environment;
 use crate::fleet::DEPLOYMENT_TAG;
 use crate::model::LaunchTemplateRef;
 use crate::planner::{Policy, Strategy};
-use crate::ports::{ErrorKind, GroupDescription, PortError, SSM_ONLINE, Tags};
+use crate::ports::{ErrorKind, GroupDescription, PortError, PortResult, SSM_ONLINE, Tags, TemplateVersion};
 use crate::quota::{SurgeFit, surge_fit};
 use crate::steps::DeployAccount;
 use crate::steps::preflight::surge_instances;
@@ -93,16 +93,27 @@ pub(super) async fn tags(account: &dyn DeployAccount, deployment: &str, env: &En
     )
 }
 
+/// The launch template version the group launches from (its version, and what
+/// DescribeLaunchTemplateVersions says of it), read once for the checks that need it; `None` for
+/// a group without a launch template.
+pub(super) type GroupTemplate = Option<(String, PortResult<Option<TemplateVersion>>)>;
+
+pub(super) async fn group_template(account: &dyn DeployAccount, group: &GroupDescription) -> GroupTemplate {
+    let template = group.settings.launch_template.as_ref()?;
+    let version = template.version.clone().unwrap_or_else(|| "$Default".into());
+    let read = account.describe_versions(template, std::slice::from_ref(&version)).await.map(|v| v.into_iter().next());
+    Some((version, read))
+}
+
 /// The group's launch template names an instance profile, and SSM sees every instance in service
 /// online: bakes, worker deploys, migrations and in-place deploys run through it.
-pub(super) async fn ssm(account: &dyn DeployAccount, env: &Environment, group: &GroupDescription) -> Check {
+pub(super) async fn ssm(account: &dyn DeployAccount, env: &Environment, group: &GroupDescription, template: &GroupTemplate) -> Check {
     const FIX: &str = "give the launch template an instance profile whose role has AmazonSSMManagedInstanceCore, and the instances a route to SSM (a NAT gateway, or VPC endpoints for ssm, ssmmessages and ec2messages)";
-    let Some(template) = group.settings.launch_template.as_ref() else {
+    let Some((version, read)) = template else {
         return fail("SSM", "the group has no launch template to read an instance profile from".into(), FIX.into());
     };
-    let version = template.version.clone().unwrap_or_else(|| "$Default".into());
-    let profile = match account.describe_versions(template, std::slice::from_ref(&version)).await {
-        Ok(versions) => versions.first().and_then(|v| v.instance_profile.clone()),
+    let profile = match read {
+        Ok(found) => found.as_ref().and_then(|v| v.instance_profile.clone()),
         Err(e) => return fail("SSM", format!("launch template {}: {e}", env.launch_template.as_deref().unwrap_or_default()), FIX.into()),
     };
     let Some(profile) = profile else {
@@ -167,13 +178,10 @@ pub(super) async fn timing(account: &dyn DeployAccount, env: &Environment) -> Op
 }
 
 /// The most instances a deploy launches at once fit in the account's On-Demand vCPU quota.
-pub(super) async fn vcpu_quota(account: &dyn DeployAccount, env: &Environment, group: &GroupDescription) -> Check {
-    let template_type = match group.settings.launch_template.as_ref() {
-        Some(template) => {
-            let version = template.version.clone().unwrap_or_else(|| "$Default".into());
-            account.describe_versions(template, &[version]).await.ok().and_then(|v| v.first().and_then(|v| v.instance_type.clone()))
-        }
-        None => None,
+pub(super) async fn vcpu_quota(account: &dyn DeployAccount, env: &Environment, group: &GroupDescription, template: &GroupTemplate) -> Check {
+    let template_type = match template {
+        Some((_, Ok(Some(version)))) => version.instance_type.clone(),
+        _ => None,
     };
     let Some(instance_type) = template_type.or_else(|| env.instance_type.clone()) else {
         return pass("vCPU quota", "not checked: neither the launch template nor instance_type names an instance type".into());

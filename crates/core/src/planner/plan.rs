@@ -381,6 +381,8 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
 }
 
 /// How long after removing the last old instances the rollout looks again: DescribeAutoScalingGroups
-/// lists an instance as Terminating (or EnteringStandby) once the call has returned; a few seconds
-/// leave room for its eventual consistency.
+/// lists an instance as Terminating (or EnteringStandby) once the call has returned
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html>); a few
+/// seconds leave room for its eventual consistency. Should it still list one InService, the planner
+/// terminates it again, which the adapter takes as the race it is.
 pub const SETTLE_SECONDS: u64 = 5;
