@@ -52,19 +52,43 @@ pub fn bake_polls(bake_seconds: u64, poll_seconds: u64) -> u64 {
 
 /// The most polls a loop bounded by a deadline takes at one poll every `poll_seconds`, with
 /// a quarter more: a wait is cut short when an instance's warm-up falls due (once per wave).
+/// A rollout looks sooner than the interval only within the same count
+/// ([`crate::planner::may_look_sooner`]).
 fn deadline_polls(timeout_seconds: u64, poll_seconds: u64) -> u64 {
-    timeout_seconds.div_ceil(poll_seconds.max(1)) * 5 / 4 + 10
+    crate::planner::looks_budgeted(timeout_seconds, poll_seconds)
 }
 
-/// The most history events each workflow can take for `env` at its longest timeouts.
+/// Polls of a serial or full deploy besides its rollout and rollback: the worker deploy and the
+/// migration commands, the bake, and a queued prepare (retried, scheduled, started, failed: 3
+/// events every 30 s, a third of a poll).
+fn deploy_polls_besides_rollouts(env: &Environment) -> u64 {
+    let poll = env.health.poll_interval_seconds;
+    let commands = &env.commands;
+    command_polls(commands.worker_deploy.timeout_seconds, poll)
+        + command_polls(commands.migrate.timeout_seconds, poll)
+        + bake_polls(env.rollout.bake_seconds, poll)
+        + env.lock.wait_seconds.div_ceil(crate::config::LOCK_QUEUE_POLL_SECONDS).div_ceil(3)
+}
+
+/// The most reconcile steps a rollout (and its rollback, each) may take: what the history
+/// budget has left for the two after the deploy's other loops, and at least one per poll
+/// interval to the deadline with a quarter more (what the config check requires to fit). The
+/// planner looks sooner than the interval only within it ([`crate::planner::may_look_sooner`]).
+pub fn rollout_looks(env: &Environment) -> u64 {
+    let least = deadline_polls(env.rollout.timeout_seconds, env.health.poll_interval_seconds);
+    let polls = HISTORY_EVENTS_BUDGET.saturating_sub(FIXED_EVENTS) / EVENTS_PER_POLL;
+    (polls.saturating_sub(deploy_polls_besides_rollouts(env)) / 2).max(least)
+}
+
+/// The most history events each workflow can take for `env` at its longest timeouts, with each
+/// rollout at its least budget (a config that fits then lets [`rollout_looks`] fill the rest).
 pub fn worst_case_events(env: &Environment) -> Vec<(&'static str, u64)> {
     let poll = env.health.poll_interval_seconds;
     let commands = &env.commands;
     let rollout = deadline_polls(env.rollout.timeout_seconds, poll);
     let worker = command_polls(commands.worker_deploy.timeout_seconds, poll);
-    let migrate = command_polls(commands.migrate.timeout_seconds, poll);
     // Rollout and rollback share the rollout's timeout.
-    let deploy = worker + migrate + 2 * rollout + bake_polls(env.rollout.bake_seconds, poll);
+    let deploy = deploy_polls_besides_rollouts(env) + 2 * rollout;
     // An in-place batch drains, runs its command and rejoins within the health and command
     // timeouts; the rollout's deadline is checked between batches.
     let in_place = rollout + deadline_polls(2 * env.health.timeout_seconds, poll) + command_polls(commands.in_place_deploy.timeout_seconds, poll);
@@ -72,8 +96,6 @@ pub fn worst_case_events(env: &Environment) -> Vec<(&'static str, u64)> {
     let bake = deadline_polls(images.builder_online_timeout_seconds, images.poll_interval_seconds)
         + command_polls(commands.bake.timeout_seconds, images.poll_interval_seconds)
         + deadline_polls(images.available_timeout_seconds, images.poll_interval_seconds);
-    // A queued prepare is retried (scheduled, started, failed: 3 events) every 30 s; a third of a poll.
-    let deploy = deploy + env.lock.wait_seconds.div_ceil(crate::config::LOCK_QUEUE_POLL_SECONDS).div_ceil(3);
     [("serial-deploy", deploy), ("full-deploy", deploy), ("deploy-worker", worker), ("in-place-deploy", in_place), ("bake", bake)]
         .into_iter()
         .map(|(workflow, polls)| (workflow, FIXED_EVENTS + EVENTS_PER_POLL * polls))
@@ -83,6 +105,23 @@ pub fn worst_case_events(env: &Environment) -> Vec<(&'static str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rollouts_share_fills_the_history_budget_and_never_passes_it() {
+        let mut env = Environment::default();
+        env.health.poll_interval_seconds = 15;
+        let looks = rollout_looks(&env);
+        // Counted again here: the rollout and the rollback at `looks` each, with the rest.
+        let events = FIXED_EVENTS + EVENTS_PER_POLL * (deploy_polls_besides_rollouts(&env) + 2 * looks);
+        assert!(events <= HISTORY_EVENTS_BUDGET, "{events}");
+        assert!(events + 2 * EVENTS_PER_POLL > HISTORY_EVENTS_BUDGET, "{events}: the rest is left unused");
+        assert!(looks > deadline_polls(env.rollout.timeout_seconds, 15), "{looks}");
+        // A config that leaves nothing over still gets its least budget (the config check refuses
+        // one where that doesn't fit).
+        env.commands.migrate.timeout_seconds = 172_800;
+        env.health.poll_interval_seconds = 1;
+        assert_eq!(rollout_looks(&env), deadline_polls(env.rollout.timeout_seconds, 1));
+    }
 
     #[test]
     fn a_long_command_is_polled_ever_less_often_up_to_five_minutes() {

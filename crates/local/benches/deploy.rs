@@ -306,9 +306,13 @@ async fn main() {
     let policies = [(100, 200), (90, 110), (50, 100)];
     let poll: u64 = args.iter().position(|a| a == "--poll").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(0);
     POLL_SECONDS.store(poll, std::sync::atomic::Ordering::Relaxed);
-    let shown_poll = if poll > 0 { poll } else { 15 };
+    // What the demo environment sets, as the runs read it.
+    let (_, demo_config) = demo(1, 1, settings());
+    let health = &demo_config.environments["demo"].health;
+    let shown_poll = if poll > 0 { poll } else { health.poll_interval_seconds };
     println!(
-        "Deploy makespan, virtual time: boot-to-healthy {BOOT_MEAN} s ± 20 %, deregistration {DEREGISTRATION} s, poll {shown_poll} s, warm-up 10 s; worst of {seeds} seed(s)"
+        "Deploy makespan, virtual time: boot-to-healthy {BOOT_MEAN} s ± 20 %, deregistration {DEREGISTRATION} s, longest wait between looks {shown_poll} s, warm-up {} s; worst of {seeds} seed(s)",
+        health.warmup_seconds
     );
     println!(
         "| N | policy (min, max) | makespan | oracle | ratio | lowest healthy (floor) | Fabulaws makespan | speed-up | Fabulaws lowest healthy | transitions | Lambda invocations | GB-s | AWS calls | cost |"

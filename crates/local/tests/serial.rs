@@ -384,3 +384,21 @@ async fn processes_an_operator_suspended_before_the_deploy_stay_suspended_after_
     let lock = block_on(fleet.sim.get_parameter(&lock_parameter("demo", "demo"))).unwrap();
     assert!(lock.is_none());
 }
+
+#[tokio::test]
+async fn each_reconcile_step_is_one_look_against_the_budget_prepare_gave_the_rollout() {
+    // The budget the planner spends sooner looks from (#18) is the environment's share of the
+    // history, set once at prepare; each replace step counts one look, none twice or skipped.
+    let (fleet, config) = demo(61, 4, settings());
+    let budget = stepdeploy_core::budget::rollout_looks(&config.environments["demo"]);
+    let looks = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::new()));
+    let seen = looks.clone();
+    let observer = Arc::new(move |d: &stepdeploy_core::steps::Deployment| seen.lock().unwrap().push((d.rollout.looks, d.rollout.looks_budget)));
+    let summary = run(&fleet.sim, config, SERIAL_DEPLOY, demo_input(), &fleet.group, observer).await.1;
+    assert_eq!(summary.status, "SUCCEEDED", "{summary:?}");
+    let looks = looks.lock().unwrap();
+    let counted: Vec<u64> = looks.iter().map(|(n, _)| *n).collect();
+    assert_eq!(counted, (1..=looks.len() as u64).collect::<Vec<_>>());
+    assert!(looks.iter().all(|(_, b)| *b == budget), "{looks:?}, expected {budget}");
+    assert!(budget > 310, "the demo's share is more than the least (310 looks): {budget}");
+}

@@ -83,6 +83,8 @@ struct Run {
     /// Original instances moved to Standby, and terminated.
     entered_standby: Vec<String>,
     terminated_old: Vec<String>,
+    /// Every wait the planner asked for.
+    waits: Vec<u64>,
 }
 
 fn settings(case: &Case) -> SimSettings {
@@ -111,6 +113,7 @@ fn begin(fleet: &DemoFleet, case: &Case, rollout_timeout: u64, instance_timeout:
             instance_timeout_seconds: instance_timeout,
             warmup_seconds: case.warmup,
             poll_seconds: case.poll,
+            looks_budget: 1000,
         },
         checkpoints: case.checkpoints.clone(),
         instant_rollback: case.instant_rollback,
@@ -152,6 +155,8 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
     for step in 0..steps {
         let snapshot = block_on(read_snapshot(sim, sim, sim, &fleet.group, &tgs, sim.now())).unwrap();
         let decision = plan(&snapshot, state, sim.now());
+        // As the replace step does: one more look, and the warm-up memo stored back.
+        state.looks += 1;
         state.healthy_since = decision.healthy_since.clone();
         // As the replace step does: what desired capacity the actions leave.
         state.expected_desired = Some(decision.desired_after);
@@ -197,6 +202,7 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
         }
         match decision.outcome {
             Outcome::Wait { seconds } => {
+                run.waits.push(seconds);
                 sim.advance(seconds as i64);
                 observe(&mut run, &format!("step {step} after waiting"));
             }
@@ -302,6 +308,25 @@ proptest! {
         } else {
             prop_assert!(matches!(run.outcome, Some(Outcome::Failed(_))), "{:?}", run.outcome);
         }
+    }
+
+    /// However the fleet behaves, a rollout takes no more looks than its budget (its share of
+    /// AWS's 25,000 history events) when that covers one look per interval to the deadline, and
+    /// never waits longer than the interval.
+    #[test]
+    fn the_looks_stay_within_their_budget_and_no_wait_passes_the_interval(
+        case in case(), new_ok in any::<bool>(), timeout in 300u64..=1800, spare in 1u64..=40
+    ) {
+        let fleet = DemoFleet::build(case.seed, case.size, settings(&case));
+        if !new_ok {
+            fleet.sim.make_image_unhealthy(&fleet.new.image_id);
+        }
+        let mut state = begin(&fleet, &case, timeout, 900);
+        state.looks_budget = timeout.div_ceil(case.poll) + spare;
+        let run = drive(&fleet, &mut state, None, u32::MAX);
+        prop_assert!(run.outcome.is_some(), "{:?}", run.outcome);
+        prop_assert!(state.looks <= state.looks_budget, "{} looks, budget {}", state.looks, state.looks_budget);
+        prop_assert!(run.waits.iter().all(|w| (1..=case.poll).contains(w)), "poll {}: {:?}", case.poll, run.waits);
     }
 
     /// When new instances come up healthy the rollout finishes within the

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::cadence::{EARLIER_WAVES, LAST_WAVE, may_look_sooner, next_wait};
 use super::decision::{Action, Failure, InstanceHealth, Outcome, Plan, Progress};
 use super::policy::{Bounds, Policy};
 use super::state::{RolloutState, Strategy};
@@ -361,7 +362,53 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
     if let Some(checkpoint) = paused {
         return finish(actions, Outcome::Pause(checkpoint));
     }
-    // Poll again when the first instance in warm-up is due, if that is sooner than the poll interval.
+    finish(
+        actions,
+        Outcome::Wait {
+            seconds: next_look(
+                snapshot,
+                state,
+                &health,
+                &healthy_since,
+                (removes_the_last_old(&progress, removed, launch), progress.new + progress.unknown + launch >= goal),
+                now,
+            ),
+        },
+    )
+}
+
+/// Whether this step removes the last old instances with every new one counted: what is left
+/// is Auto Scaling listing them as terminating (or in Standby).
+fn removes_the_last_old(progress: &Progress, removed: u32, launch: u32) -> bool {
+    removed > 0 && progress.old == removed && progress.unknown == 0 && progress.new_healthy >= progress.goal && launch == 0
+}
+
+/// Seconds to the next look of a rollout that goes on: when the soonest instance still booting
+/// may be healthy ([`super::cadence::next_wait`]), when the first warm-up ends, or, once the
+/// last old instances are removed, [`SETTLE_SECONDS`]; whichever is soonest. Past the looks the
+/// history budget allows, the poll interval.
+fn next_look(
+    snapshot: &GroupSnapshot,
+    state: &RolloutState,
+    health: &[InstanceHealth],
+    healthy_since: &BTreeMap<String, Timestamp>,
+    (last_removed, last_wave): (bool, bool),
+    now: Timestamp,
+) -> u64 {
+    let poll = state.poll_seconds.max(1);
+    if !may_look_sooner(state.looks, state.looks_budget, state.deadline, now, poll) {
+        return poll;
+    }
+    // This rollout's own instances (the originals' boots say nothing about it): those not yet
+    // passing the checks, and how long those that pass took from launch to the first look that
+    // found them passing (what AWS reported: LaunchTime, and the health the looks saw).
+    let ours =
+        || snapshot.instances.iter().filter(|i| i.lifecycle.is_live() && state.version_of(i) != VersionMatch::Other && !state.is_original(&i.id));
+    let in_flight: Vec<Timestamp> = ours().filter(|i| !healthy_since.contains_key(&i.id)).filter_map(|i| i.launched_at).collect();
+    let boots: Vec<i64> = ours().filter_map(|i| Some(healthy_since.get(&i.id)?.saturating_sub(i.launched_at?))).collect();
+    let precision = if last_wave { LAST_WAVE } else { EARLIER_WAVES };
+    let mut seconds = next_wait(&in_flight, &boots, poll, now, precision);
+    // The first instance in warm-up is due when its warm-up ends.
     let warm_due = health
         .iter()
         .filter(|h| !h.healthy)
@@ -369,20 +416,21 @@ pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> P
         .map(|since| since.saturating_add(state.warmup_seconds as i64).saturating_sub(now))
         .filter(|due| *due > 0)
         .min();
-    let mut seconds = warm_due.map_or(state.poll_seconds, |due| (due as u64).clamp(1, state.poll_seconds.max(1)));
-    // This step removes the last old instances with every new one counted: what is left is Auto
-    // Scaling listing them as terminating (or in Standby), which takes seconds, so look again then
-    // rather than a whole interval later (the rollout is done at that look).
-    let last_removed = removed > 0 && progress.old == removed && progress.unknown == 0 && progress.new_healthy >= goal && launch == 0;
+    if let Some(due) = warm_due {
+        seconds = seconds.min(due as u64);
+    }
+    // Auto Scaling lists the last old instances as terminating within seconds, and the rollout
+    // is done at that look: not a whole interval later.
     if last_removed {
         seconds = seconds.min(SETTLE_SECONDS);
     }
-    finish(actions, Outcome::Wait { seconds })
+    seconds.clamp(1, poll)
 }
 
 /// How long after removing the last old instances the rollout looks again: DescribeAutoScalingGroups
 /// lists an instance as Terminating (or EnteringStandby) once the call has returned
-/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html>); a few
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html>); two
 /// seconds leave room for its eventual consistency. Should it still list one InService, the planner
-/// terminates it again, which the adapter takes as the race it is.
-pub const SETTLE_SECONDS: u64 = 5;
+/// terminates it again, which the adapter takes as the race it is (a look costs the same however
+/// soon it comes; every second here is on every deploy's makespan).
+pub const SETTLE_SECONDS: u64 = 2;

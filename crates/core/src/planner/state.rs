@@ -79,6 +79,14 @@ pub struct RolloutState {
     /// then terminates them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_old_in_standby: bool,
+    /// Reconcile steps taken so far: the planner looks again sooner than the poll interval only
+    /// while they leave the rest within `looks_budget` ([`super::cadence::may_look_sooner`]).
+    #[serde(default)]
+    pub looks: u64,
+    /// The most reconcile steps the rollout may take: its share of the execution's history.
+    /// (A state from before it was kept reads 0: only looks at the interval.)
+    #[serde(default)]
+    pub looks_budget: u64,
 }
 
 /// A pause in the rollout: at `instances` healthy on the target version, `percent` of the goal.
@@ -114,8 +122,11 @@ pub struct Timing {
     pub instance_timeout_seconds: u64,
     /// Warm-up after passing health checks.
     pub warmup_seconds: u64,
-    /// Wait between reconcile steps.
+    /// The longest wait between reconcile steps.
     pub poll_seconds: u64,
+    /// The most reconcile steps the rollout (and its rollback, each) may take
+    /// ([`crate::budget::rollout_looks`]).
+    pub looks_budget: u64,
 }
 
 /// What a rollout is asked to do.
@@ -165,6 +176,8 @@ impl RolloutState {
             expected_desired: None,
             checkpoints: Checkpoint::for_goal(&spec.checkpoints, snapshot.settings.desired_capacity),
             keep_old_in_standby: spec.instant_rollback,
+            looks: 0,
+            looks_budget: spec.timing.looks_budget,
         }
     }
 
@@ -186,6 +199,8 @@ impl RolloutState {
             checkpoints: Vec::new(),
             // A rollback brings the originals back from Standby and terminates what it replaces.
             keep_old_in_standby: false,
+            // The rollback's looks are budgeted on its own deadline.
+            looks: 0,
             // healthy_since is kept: warm-up is a fact about an instance, not about the direction.
             // The rollout's new instances that warmed up still serve, and terminating them as
             // "not healthy" would take their capacity below the floor before the originals are back.

@@ -175,6 +175,7 @@ pub async fn prepare(
                 instance_timeout_seconds: env.health.timeout_seconds,
                 warmup_seconds: env.health.warmup_seconds,
                 poll_seconds: env.health.poll_interval_seconds,
+                looks_budget: crate::budget::rollout_looks(&env),
             },
             checkpoints: env.rollout.checkpoints.clone(),
             instant_rollback: env.rollout.instant_rollback,
@@ -261,6 +262,7 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
     }
     deployment.rollout.healthy_since = decision.healthy_since;
     deployment.rollout.expected_desired = Some(decision.desired_after);
+    deployment.rollout.looks = deployment.rollout.looks.saturating_add(1);
     let bake_seconds = deployment.job.settings.rollout.bake_seconds;
     // Replaced and healthy: the bake (watching the alarms) begins before the deploy finishes.
     if matches!(decision.outcome, Outcome::Done) && !deployment.rolling_back && bake_seconds > 0 && deployment.bake_until.is_none() {

@@ -77,7 +77,7 @@ impl Fleet {
             strategy: Strategy::Rolling,
             policy,
             target_group_arns: vec![TG.into()],
-            timing: Timing { rollout_timeout_seconds: 3600, instance_timeout_seconds: 600, warmup_seconds: 30, poll_seconds: 15 },
+            timing: Timing { rollout_timeout_seconds: 3600, instance_timeout_seconds: 600, warmup_seconds: 30, poll_seconds: 15, looks_budget: 1000 },
             checkpoints: Vec::new(),
             instant_rollback: false,
         };
