@@ -387,3 +387,44 @@ async fn an_instance_auto_scaling_marks_unhealthy_mid_deploy_is_replaced_and_the
         assert_clean(&fleet);
     }
 }
+
+#[tokio::test]
+async fn terminations_auto_scaling_lists_late_are_not_asked_again_and_the_deploy_ends_as_it_should() {
+    // The look after the last old instances go comes 2 s later (planner::SETTLE_SECONDS), and
+    // looks around a boot 3 s apart. A read of Auto Scaling that doesn't see a termination yet
+    // lists the instance InService (or Standby): taken for old, it was terminated again, Auto
+    // Scaling refused ("already terminating") and the deploy failed with StepDeploy.AwsError.
+    // The rollout remembers what it took out of service (planner::leaving) over such a read.
+    let run_with = |lag: i64, instant_rollback: bool| async move {
+        let (fleet, config) = demo(23, 4, settings());
+        let mut config = (*config).clone();
+        // Without instant rollback the old instances are terminated as they are replaced; with
+        // it they wait in Standby and are terminated from there once the bake is over.
+        config.environments["demo"].rollout.instant_rollback = instant_rollback;
+        fleet.sim.set_asg_termination_listing_lag(lag);
+        let (min, max, desired, _) = fleet.sim.group_state(&fleet.group).unwrap();
+        let started = fleet.sim.now();
+        let summary = deploy(&fleet, Arc::new(config), demo_input()).await;
+        let case = format!("lag {lag}, instant rollback {instant_rollback}");
+        assert_eq!(summary.status, "SUCCEEDED", "{case}: {summary:?}");
+        assert_eq!(summary.fleet.by_image.get(&fleet.new.image_id), Some(&4), "{case}: {summary:?}");
+        let (min_after, max_after, desired_after, _) = fleet.sim.group_state(&fleet.group).unwrap();
+        assert_eq!((min_after, max_after, desired_after), (min, max, desired), "{case}: bounds and capacity as they began");
+        assert_eq!(fleet.sim.healthy_in_group(&fleet.group).len(), 4, "{case}");
+        assert_eq!(fleet.sim.launch_truth(&fleet.group, started).len(), 4, "{case}: one launch per instance");
+        assert_eq!(ended(&fleet).len(), 4, "{case}: the four originals ended, nothing else");
+        assert_clean(&fleet);
+        let calls = fleet.sim.calls();
+        let terminations: Vec<i64> = calls.iter().filter(|c| c.operation == "TerminateInstanceInAutoScalingGroup").map(|c| c.at).collect();
+        // Some look came while a termination was still listed as it was: the case under test.
+        let read_late = calls.iter().any(|c| c.operation == "DescribeAutoScalingGroups" && terminations.iter().any(|t| c.at > *t && c.at < t + lag));
+        (terminations.len(), read_late)
+    };
+    for instant_rollback in [false, true] {
+        let (on_time, _) = run_with(0, instant_rollback).await;
+        // 20 s: longer than the look after the last terminations and than a warm-up look.
+        let (late, read_late) = run_with(20, instant_rollback).await;
+        assert!(read_late, "instant rollback {instant_rollback}: no look came within the lag; the test shows nothing");
+        assert_eq!(late, on_time, "instant rollback {instant_rollback}: each instance is terminated once");
+    }
+}

@@ -283,6 +283,12 @@ impl Sim {
         self.lock().settings.ec2_listing_lag_seconds = seconds;
     }
 
+    /// DescribeAutoScalingGroups lists an instance as it was (InService, or Standby) this long
+    /// after its termination began (see [`SimSettings::asg_termination_listing_lag_seconds`]).
+    pub fn set_asg_termination_listing_lag(&self, seconds: i64) {
+        self.lock().settings.asg_termination_listing_lag_seconds = seconds;
+    }
+
     /// Tags images, snapshots or instances without an API call (set-up: tags
     /// someone else put there); stepdeploy itself tags only what it creates.
     pub fn tag_ec2_resources(&self, resource_ids: &[&str], tags: &BTreeMap<String, String>) {

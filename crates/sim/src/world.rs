@@ -67,6 +67,13 @@ pub struct SimSettings {
     /// (<https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>).
     #[serde(default)]
     pub ec2_listing_lag_seconds: i64,
+    /// How long after a termination began DescribeAutoScalingGroups still lists the instance as
+    /// it was. AWS documents Auto Scaling listing it Terminating once the call returns
+    /// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html>)
+    /// but not how soon a read sees it; the planner's look 2 s after the last terminations
+    /// (`planner::SETTLE_SECONDS`) must survive a late one. 0 by default.
+    #[serde(default)]
+    pub asg_termination_listing_lag_seconds: i64,
 }
 
 impl Default for SimSettings {
@@ -80,6 +87,7 @@ impl Default for SimSettings {
             health_check_grace_seconds: 60,
             ec2_listing_lag_seconds: 0,
             snapshot_in_use_seconds: 0,
+            asg_termination_listing_lag_seconds: 0,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use futures::executor::block_on;
-use stepdeploy_core::model::TargetState;
+use stepdeploy_core::model::{Lifecycle, TargetState};
 use stepdeploy_core::ports::*;
 use stepdeploy_sim::demo::{DemoFleet, DemoSize};
 use stepdeploy_sim::{CommandScript, Dist, Fault, Sim, SimSettings};
@@ -31,6 +31,7 @@ fn fixed() -> SimSettings {
         health_check_grace_seconds: 60,
         ec2_listing_lag_seconds: 0,
         snapshot_in_use_seconds: 0,
+        asg_termination_listing_lag_seconds: 0,
     }
 }
 
@@ -82,6 +83,33 @@ fn terminating_with_decrement_drains_then_disappears() {
     assert_eq!(group.instances.len(), 2, "no replacement after a decrement");
     let again = block_on(sim.terminate_instance(&victim, Decrement(true))).unwrap_err();
     assert_eq!(again.kind, ErrorKind::Invalid);
+}
+
+#[test]
+fn a_late_read_lists_a_terminated_instance_as_it_was_until_the_lag_is_over() {
+    let fleet = DemoFleet::build(1, DemoSize::of(3), fixed());
+    let sim = &fleet.sim;
+    sim.set_asg_termination_listing_lag(10);
+    let lifecycle_of = |id: &str| {
+        let group = block_on(sim.describe_group(&fleet.group)).unwrap();
+        group.instances.iter().find(|i| i.id == id).map(|i| i.lifecycle.clone())
+    };
+    let victim = sim.healthy_in_group(&fleet.group)[0].clone();
+    block_on(sim.terminate_instance(&victim, Decrement(true))).unwrap();
+    // Desired capacity is read fresh; the instance is listed InService for 10 s, then as it is.
+    assert_eq!(sim.group_state(&fleet.group).map(|g| g.2), Some(2));
+    sim.advance(9);
+    assert_eq!(lifecycle_of(&victim), Some(Lifecycle::InService));
+    sim.advance(1);
+    assert_eq!(lifecycle_of(&victim), Some(Lifecycle::Terminating));
+    // Terminated from Standby (which takes no drain): listed in Standby while the lag lasts.
+    let kept = sim.healthy_in_group(&fleet.group)[0].clone();
+    block_on(sim.enter_standby(&fleet.group, std::slice::from_ref(&kept))).unwrap();
+    sim.advance(30);
+    block_on(sim.terminate_instance(&kept, Decrement(false))).unwrap();
+    assert_eq!(lifecycle_of(&kept), Some(Lifecycle::Standby));
+    sim.advance(10);
+    assert_eq!(lifecycle_of(&kept), None);
 }
 
 #[test]

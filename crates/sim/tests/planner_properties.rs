@@ -191,6 +191,7 @@ fn drive_for(fleet: &DemoFleet, state: &mut RolloutState, floor: Option<u32>, ce
         }
         block_on(apply(&decision.actions, &fleet.group, &fleet.template, sim, sim))
             .unwrap_or_else(|e| panic!("step {step}: {e} applying {:?}", decision.actions));
+        state.remember_leaving(&decision.actions, sim.now());
         observe(&mut run, &format!("step {step} after {:?}", decision.actions));
         if let Some(cap) = cap {
             let (_, _, desired, _) = sim.group_state(&fleet.group).unwrap_or_default();

@@ -17,16 +17,19 @@
 //! - A new-version instance is never terminated by the planner.
 //!
 //! Layers: `policy` (bounds), `state` (the rollout carried between steps),
-//! `decision` (what a plan says), `cadence` (when to look again), `plan` (the planner).
+//! `decision` (what a plan says), `cadence` (when to look again), `leaving` (what
+//! the rollout took out of service, over a late read), `plan` (the planner).
 
 mod cadence;
 mod decision;
+mod leaving;
 mod plan;
 mod policy;
 mod state;
 
 pub use cadence::{EARLIER_WAVES, LAST_WAVE, Precision, looks_budgeted, may_look_sooner, next_wait};
 pub use decision::{Action, Failure, InstanceHealth, Outcome, Plan, Progress};
+pub use leaving::LEAVING_MEMORY_SECONDS;
 pub use plan::{SETTLE_SECONDS, assess, plan, strategy_bounds};
 pub use policy::{Bounds, Policy, PolicyError};
-pub use state::{Checkpoint, Original, RolloutSpec, RolloutState, Strategy, Timing};
+pub use state::{Checkpoint, Left, Original, RolloutSpec, RolloutState, Strategy, Timing};

@@ -139,6 +139,15 @@ pub fn strategy_bounds(strategy: Strategy, policy: &Policy, goal: u32) -> Bounds
 
 /// Decides the next step of a rollout.
 pub fn plan(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> Plan {
+    // What this rollout took out of service in the last minute counts as leaving, whatever a
+    // late read says.
+    let known;
+    let snapshot = if state.leaving.is_empty() {
+        snapshot
+    } else {
+        known = super::leaving::as_known(snapshot, state, now);
+        &known
+    };
     let standby = snapshot.instances.iter().filter(|i| i.lifecycle.is_standby()).count() as u32;
     // Standby instances are outside desired capacity (as on AWS) and left alone, but for the
     // originals this rollout moved there (an operator's were never live originals): the ceiling

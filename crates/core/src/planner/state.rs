@@ -87,6 +87,23 @@ pub struct RolloutState {
     /// (A state from before it was kept reads 0: only looks at the interval.)
     #[serde(default)]
     pub looks_budget: u64,
+    /// Instances this rollout took out of service in the last minute, which a late read may
+    /// still list in service ([`super::leaving`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaving: Vec<Left>,
+}
+
+/// Instances one step took out of service the same way, and when (one id list per step and
+/// way keeps the memo at about the size of the ids themselves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    /// When the calls were made.
+    pub at: Timestamp,
+    /// To Standby (EnterStandby) rather than out of the group (a termination).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_standby: bool,
+    /// The instances.
+    pub instance_ids: Vec<String>,
 }
 
 /// A pause in the rollout: at `instances` healthy on the target version, `percent` of the goal.
@@ -178,6 +195,7 @@ impl RolloutState {
             keep_old_in_standby: spec.instant_rollback,
             looks: 0,
             looks_budget: spec.timing.looks_budget,
+            leaving: Vec::new(),
         }
     }
 

@@ -248,7 +248,7 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
         // stops the step, for the state machine to retry it.
         for action in &decision.actions {
             match apply(std::slice::from_ref(action), &deployment.job.group, &deployment.template, account, account).await {
-                Ok(()) => {}
+                Ok(()) => deployment.rollout.remember_leaving(std::slice::from_ref(action), now),
                 Err(e) if e.is_retryable() => return Err(e.into()),
                 Err(e) => {
                     deployment.rollback_problems.push(e.to_string());
@@ -259,6 +259,7 @@ pub async fn replace(account: &dyn DeployAccount, mut deployment: Deployment, no
         }
     } else {
         apply(&decision.actions, &deployment.job.group, &deployment.template, account, account).await?;
+        deployment.rollout.remember_leaving(&decision.actions, now);
     }
     deployment.rollout.healthy_since = decision.healthy_since;
     deployment.rollout.expected_desired = Some(decision.desired_after);

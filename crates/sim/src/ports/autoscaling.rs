@@ -15,16 +15,30 @@ impl GroupReader for Sim {
         let mut world = self.lock();
         world.call(ASG, "DescribeAutoScalingGroups", unscoped("autoscaling:DescribeAutoScalingGroups"))?;
         let now = world.now;
+        let lag = world.settings.asg_termination_listing_lag_seconds;
         let group = world.groups.get(name).ok_or_else(|| {
             World::not_found(ASG, "DescribeAutoScalingGroups", "ValidationError", format!("AutoScalingGroup name not found - {name}"))
         })?;
+        // A read that doesn't see a termination yet lists the instance as it was.
+        let listed = |i: &crate::world::Inst| match i.terminating_since {
+            Some(since) if now < since.saturating_add(lag) => {
+                if i.standby {
+                    "Standby"
+                } else {
+                    "InService"
+                }
+            }
+            _ => i.lifecycle(now),
+        };
         let instances = world
             .instances
             .values()
-            .filter(|i| i.group.as_deref() == Some(name) && !i.is_terminated(now))
+            .filter(|i| {
+                i.group.as_deref() == Some(name) && (!i.is_terminated(now) || i.terminating_since.is_some_and(|at| now < at.saturating_add(lag)))
+            })
             .map(|i| GroupMember {
                 id: i.id.clone(),
-                lifecycle: Lifecycle::parse(i.lifecycle(now)),
+                lifecycle: Lifecycle::parse(listed(i)),
                 healthy: !i.asg_unhealthy,
                 launch_template_id: i.launch_template_id.clone(),
                 launch_template_version: i.launch_template_version.clone(),
