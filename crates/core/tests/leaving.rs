@@ -60,3 +60,19 @@ fn the_memo_keeps_only_what_left_the_service_in_the_last_minute() {
     assert_eq!(state.left_to_standby("i-002", START + LEAVING_MEMORY_SECONDS), Some(false));
     assert_eq!(state.leaving.len(), 1);
 }
+
+#[test]
+fn an_instance_a_rollback_brings_back_from_standby_is_no_longer_leaving() {
+    // The rollout moved i-000 to Standby; the rollback brings it back 20 s later: a read that
+    // lists it InService is right, and it is live capacity again.
+    let fleet = Fleet::test().with_old(2);
+    let mut state = fleet.rollout(Policy::new(100, 200, None).unwrap());
+    state.remember_leaving(&[Action::EnterStandby { instance_ids: vec!["i-000".into(), "i-001".into()] }], START);
+    assert_eq!(plan(&fleet.snapshot(), &state, START + 20).progress.old, 0, "both entering Standby");
+    state.remember_leaving(&[Action::ExitStandby { instance_ids: vec!["i-000".into()] }], START + 20);
+    assert_eq!(state.left_to_standby("i-000", START + 20), None);
+    assert_eq!(state.left_to_standby("i-001", START + 20), Some(true));
+    assert_eq!(plan(&fleet.snapshot(), &state, START + 21).progress.old, 1, "i-000 is back in service");
+    state.remember_leaving(&[Action::ExitStandby { instance_ids: vec!["i-001".into()] }], START + 22);
+    assert!(state.leaving.is_empty(), "{:?}", state.leaving);
+}

@@ -23,7 +23,7 @@ pub const LEAVING_MEMORY_SECONDS: i64 = 60;
 
 impl RolloutState {
     /// Remembers the instances `applied` took out of service at `now`, and forgets those past
-    /// [`LEAVING_MEMORY_SECONDS`]. Only actions AWS accepted are passed (a rollback goes on past
+    /// [`LEAVING_MEMORY_SECONDS`] and those `applied` brought back from Standby. Only actions AWS accepted are passed (a rollback goes on past
     /// a refusal, which the next look must try again).
     pub fn remember_leaving(&mut self, applied: &[Action], now: Timestamp) {
         self.leaving.retain(|left| now.saturating_sub(left.at) < LEAVING_MEMORY_SECONDS);
@@ -32,9 +32,16 @@ impl RolloutState {
             match action {
                 Action::Terminate { instance_ids } | Action::TerminateStandby { instance_ids } => terminated.extend(instance_ids.iter().cloned()),
                 Action::EnterStandby { instance_ids } => to_standby.extend(instance_ids.iter().cloned()),
+                // Back in service by this rollout's own hand (a rollback's): no longer leaving.
+                Action::ExitStandby { instance_ids } => {
+                    for left in &mut self.leaving {
+                        left.instance_ids.retain(|id| !instance_ids.contains(id));
+                    }
+                }
                 _ => {}
             }
         }
+        self.leaving.retain(|left| !left.instance_ids.is_empty());
         for (instance_ids, to_standby) in [(terminated, false), (to_standby, true)] {
             if !instance_ids.is_empty() {
                 self.leaving.push(Left { at: now, to_standby, instance_ids });
