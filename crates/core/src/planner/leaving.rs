@@ -23,8 +23,9 @@ pub const LEAVING_MEMORY_SECONDS: i64 = 60;
 
 impl RolloutState {
     /// Remembers the instances `applied` took out of service at `now`, and forgets those past
-    /// [`LEAVING_MEMORY_SECONDS`] and those `applied` brought back from Standby. Only actions AWS accepted are passed (a rollback goes on past
-    /// a refusal, which the next look must try again).
+    /// [`LEAVING_MEMORY_SECONDS`] and those `applied` brought back from Standby. Only actions
+    /// AWS accepted are passed (a rollback goes on past a refusal, which the next look must try
+    /// again).
     pub fn remember_leaving(&mut self, applied: &[Action], now: Timestamp) {
         self.leaving.retain(|left| now.saturating_sub(left.at) < LEAVING_MEMORY_SECONDS);
         let (mut terminated, mut to_standby) = (Vec::new(), Vec::new());
