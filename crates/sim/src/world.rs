@@ -181,6 +181,17 @@ impl Inst {
         now >= self.launched_at.saturating_add(lag)
     }
 
+    /// The lifecycle state DescribeAutoScalingGroups lists for it, or `None` once it no longer
+    /// lists it: within `lag` of its termination, the state it had before (see
+    /// [`SimSettings::asg_termination_listing_lag_seconds`]).
+    pub fn listed_by_auto_scaling(&self, now: Timestamp, lag: i64) -> Option<&'static str> {
+        match self.terminating_since {
+            Some(since) if now < since.saturating_add(lag) => Some(if self.standby { "Standby" } else { "InService" }),
+            _ if self.is_terminated(now) => None,
+            _ => Some(self.lifecycle(now)),
+        }
+    }
+
     /// SSM's agent on it is registered and reachable (PingStatus `Online`).
     pub fn ssm_online(&self, now: Timestamp) -> bool {
         !self.is_terminated(now) && self.terminating_since.is_none() && self.ssm_online_at <= now

@@ -53,12 +53,16 @@ impl RolloutState {
     /// Whether this rollout took `id` out of service in the last minute, and to where
     /// (`Some(true)`: to Standby).
     pub fn left_to_standby(&self, id: &str, now: Timestamp) -> Option<bool> {
-        self.leaving
-            .iter()
-            .rev()
-            .filter(|left| now.saturating_sub(left.at) < LEAVING_MEMORY_SECONDS)
-            .find(|left| left.instance_ids.iter().any(|i| i == id))
-            .map(|left| left.to_standby)
+        self.remembered(now).get(id).copied()
+    }
+
+    /// Each instance still remembered, with its latest way out (true: to Standby).
+    fn remembered(&self, now: Timestamp) -> BTreeMap<&str, bool> {
+        let mut left = BTreeMap::new();
+        for step in self.leaving.iter().filter(|left| now.saturating_sub(left.at) < LEAVING_MEMORY_SECONDS) {
+            left.extend(step.instance_ids.iter().map(|id| (id.as_str(), step.to_standby)));
+        }
+        left
     }
 }
 
@@ -66,11 +70,8 @@ impl RolloutState {
 /// Terminating, and one it moved to Standby is EnteringStandby, where a read still lists it
 /// as it was (in service, or in Standby for a termination from there).
 pub(super) fn as_known(snapshot: &GroupSnapshot, state: &RolloutState, now: Timestamp) -> GroupSnapshot {
-    // The latest way out of each instance still remembered (a wave can be 1,000 instances).
-    let mut left: BTreeMap<&str, bool> = BTreeMap::new();
-    for step in state.leaving.iter().filter(|left| now.saturating_sub(left.at) < LEAVING_MEMORY_SECONDS) {
-        left.extend(step.instance_ids.iter().map(|id| (id.as_str(), step.to_standby)));
-    }
+    // One lookup table for the whole snapshot (a wave can be 1,000 instances).
+    let left = state.remembered(now);
     let mut known = snapshot.clone();
     for instance in &mut known.instances {
         let Some(&to_standby) = left.get(instance.id.as_str()) else {

@@ -438,8 +438,8 @@ fn next_look(
 
 /// How long after removing the last old instances the rollout looks again: DescribeAutoScalingGroups
 /// lists an instance as Terminating (or EnteringStandby) once the call has returned
-/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html>); two
-/// seconds leave room for its eventual consistency. Should it still list one InService, the planner
-/// terminates it again, which the adapter takes as the race it is (a look costs the same however
-/// soon it comes; every second here is on every deploy's makespan).
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html>). A read
+/// that still lists one InService is not acted on: the rollout remembers what it terminated
+/// ([`super::leaving`]). A look costs the same however soon it comes, and every second here is
+/// on every deploy's makespan.
 pub const SETTLE_SECONDS: u64 = 2;

@@ -19,26 +19,15 @@ impl GroupReader for Sim {
         let group = world.groups.get(name).ok_or_else(|| {
             World::not_found(ASG, "DescribeAutoScalingGroups", "ValidationError", format!("AutoScalingGroup name not found - {name}"))
         })?;
-        // A read that doesn't see a termination yet lists the instance as it was.
-        let listed = |i: &crate::world::Inst| match i.terminating_since {
-            Some(since) if now < since.saturating_add(lag) => {
-                if i.standby {
-                    "Standby"
-                } else {
-                    "InService"
-                }
-            }
-            _ => i.lifecycle(now),
-        };
         let instances = world
             .instances
             .values()
-            .filter(|i| {
-                i.group.as_deref() == Some(name) && (!i.is_terminated(now) || i.terminating_since.is_some_and(|at| now < at.saturating_add(lag)))
-            })
-            .map(|i| GroupMember {
+            .filter(|i| i.group.as_deref() == Some(name))
+            // A read that doesn't see a termination yet lists the instance as it was.
+            .filter_map(|i| Some((i, i.listed_by_auto_scaling(now, lag)?)))
+            .map(|(i, lifecycle)| GroupMember {
                 id: i.id.clone(),
-                lifecycle: Lifecycle::parse(listed(i)),
+                lifecycle: Lifecycle::parse(lifecycle),
                 healthy: !i.asg_unhealthy,
                 launch_template_id: i.launch_template_id.clone(),
                 launch_template_version: i.launch_template_version.clone(),
